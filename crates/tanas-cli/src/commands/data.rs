@@ -1,0 +1,120 @@
+//! `tanas data info`.
+
+use serde::Serialize;
+use tanas_data::task::LabelKind;
+use tanas_data::{DataDirs, Dataset, DatasetName};
+
+use crate::cli::DataCommand;
+use crate::output::{counts, print_json};
+
+/// What `data info` reports for one dataset.
+#[derive(Debug, Serialize)]
+struct DatasetInfo {
+    name: DatasetName,
+    found: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dir: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    train: Option<SplitInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    test: Option<SplitInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// Size and class balance of one split.
+#[derive(Debug, Serialize)]
+struct SplitInfo {
+    images: usize,
+    per_class: Vec<usize>,
+}
+
+pub fn run(cmd: DataCommand, dirs: &DataDirs) -> anyhow::Result<()> {
+    match cmd {
+        DataCommand::Info { json } => {
+            let infos: Vec<DatasetInfo> = DatasetName::ALL
+                .into_iter()
+                .map(|n| info(n, dirs))
+                .collect();
+            if json {
+                print_json(&serde_json::json!({ "search_path": dirs.dirs(), "datasets": infos }))
+            } else {
+                print_text(&infos, dirs);
+                Ok(())
+            }
+        }
+    }
+}
+
+fn info(name: DatasetName, dirs: &DataDirs) -> DatasetInfo {
+    let mut info = DatasetInfo {
+        name,
+        found: false,
+        dir: None,
+        train: None,
+        test: None,
+        error: None,
+    };
+    let dir = match dirs.locate(name) {
+        Ok(dir) => dir,
+        Err(e) => {
+            info.error = Some(e.to_string());
+            return info;
+        }
+    };
+    info.found = true;
+    info.dir = Some(dir.display().to_string());
+    match Dataset::read(name, &dir) {
+        Ok(ds) => {
+            let n = name.class_names().len();
+            info.train = Some(SplitInfo {
+                images: ds.train.len(),
+                per_class: ds.train.class_counts(LabelKind::Fine, n),
+            });
+            info.test = Some(SplitInfo {
+                images: ds.test.len(),
+                per_class: ds.test.class_counts(LabelKind::Fine, n),
+            });
+        }
+        Err(e) => info.error = Some(e.to_string()),
+    }
+    info
+}
+
+fn print_text(infos: &[DatasetInfo], dirs: &DataDirs) {
+    let path: Vec<_> = dirs
+        .dirs()
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect();
+    println!("search path: {}", path.join(", "));
+    for i in infos {
+        match (&i.train, &i.test, &i.error) {
+            (Some(tr), Some(te), _) => {
+                println!(
+                    "{:<14} {}",
+                    i.name.as_str(),
+                    i.dir.as_deref().unwrap_or_default()
+                );
+                println!(
+                    "{:<14} train {:>6}  per class {}",
+                    "",
+                    tr.images,
+                    counts(&tr.per_class)
+                );
+                println!(
+                    "{:<14} test  {:>6}  per class {}",
+                    "",
+                    te.images,
+                    counts(&te.per_class)
+                );
+            }
+            (_, _, Some(e)) if i.found => println!("{:<14} INVALID: {e}", i.name.as_str()),
+            (_, _, e) => println!(
+                "{:<14} missing: {}",
+                i.name.as_str(),
+                e.as_deref().unwrap_or_default()
+            ),
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! `tanas task show`.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use anyhow::Context;
+use serde::Serialize;
+use tanas_data::{DataDirs, Dataset, DatasetName, TaskData, TaskFile};
+
+use crate::cli::TaskCommand;
+use crate::output::{counts, print_json};
+
+/// What `task show` reports for one task.
+#[derive(Debug, Serialize)]
+struct TaskInfo {
+    id: String,
+    dataset: DatasetName,
+    kind: String,
+    num_labels: usize,
+    balanced: bool,
+    train: Vec<usize>,
+    val: Vec<usize>,
+    test: Vec<usize>,
+}
+
+pub fn run(cmd: TaskCommand, dirs: &DataDirs) -> anyhow::Result<()> {
+    match cmd {
+        TaskCommand::Show { tasks, task, json } => {
+            let file = TaskFile::read(&tasks)?;
+            let specs = match &task {
+                Some(id) => vec![file.get(id)?.clone()],
+                None => file.tasks.clone(),
+            };
+            let mut datasets: HashMap<DatasetName, Dataset> = HashMap::new();
+            let mut infos = Vec::new();
+            for spec in &specs {
+                let ds = match datasets.entry(spec.dataset) {
+                    Entry::Occupied(e) => e.into_mut(),
+                    Entry::Vacant(e) => e.insert(
+                        dirs.load(spec.dataset)
+                            .with_context(|| format!("task `{}`", spec.id))?,
+                    ),
+                };
+                let data = TaskData::build(spec, ds)?;
+                infos.push(TaskInfo {
+                    id: spec.id.clone(),
+                    dataset: spec.dataset,
+                    kind: spec.kind.to_string(),
+                    num_labels: data.num_labels,
+                    balanced: spec.balanced(),
+                    train: data.train.label_counts(data.num_labels),
+                    val: data.val.label_counts(data.num_labels),
+                    test: data.test.label_counts(data.num_labels),
+                });
+            }
+            if json {
+                print_json(&infos)
+            } else {
+                for i in &infos {
+                    println!(
+                        "{} ({} {}, {} labels{})",
+                        i.id,
+                        i.dataset,
+                        i.kind,
+                        i.num_labels,
+                        if i.balanced { ", balanced" } else { "" }
+                    );
+                    println!(
+                        "  train {:>6}  per label {}",
+                        i.train.iter().sum::<usize>(),
+                        counts(&i.train)
+                    );
+                    println!(
+                        "  val   {:>6}  per label {}",
+                        i.val.iter().sum::<usize>(),
+                        counts(&i.val)
+                    );
+                    println!(
+                        "  test  {:>6}  per label {}",
+                        i.test.iter().sum::<usize>(),
+                        counts(&i.test)
+                    );
+                }
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! Datasets and tasks for tanas.
+//!
+//! - Readers for the IDX format (MNIST, Fashion-MNIST; plain or gzip) and the CIFAR-10 /
+//!   CIFAR-100 binary formats, validating every header and length ([`idx`], [`cifar`]).
+//! - The catalogue of known datasets and the data-directory search ([`catalog`]).
+//! - Task specs in TOML and their relabelling ([`task`]), balanced train / val / test splits
+//!   ([`split`]), and burn `Dataset` / `Batcher` implementations ([`batch`]).
+
+pub mod batch;
+pub mod catalog;
+pub mod cifar;
+pub mod error;
+pub mod idx;
+pub mod image_set;
+pub mod split;
+pub mod task;
+
+pub use batch::{TaskBatch, TaskBatcher, TaskItem};
+pub use catalog::{DataDirs, Dataset, DatasetName};
+pub use error::{DataError, Result};
+pub use image_set::ImageSet;
+pub use split::{Split, TaskData, TaskSplit};
+pub use task::{TaskFile, TaskKind, TaskSpec};
+
+use std::path::Path;
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, then a rename,
+/// so that an interrupted write never leaves a half-written file behind.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| DataError::io(path, e))?;
+    tmp.write_all(bytes).map_err(|e| DataError::io(path, e))?;
+    tmp.persist(path)
+        .map_err(|e| DataError::io(path, e.error))?;
+    Ok(())
+}

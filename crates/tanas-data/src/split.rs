@@ -1,0 +1,375 @@
+//! [`TaskData`]: a dataset relabelled by a [`TaskSpec`], with balanced train / val splits
+//! carved from the training images and the untouched test split.
+
+use std::sync::Arc;
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use crate::catalog::Dataset;
+use crate::error::{DataError, Result};
+use crate::image_set::ImageSet;
+use crate::task::{Relabelling, TaskSpec};
+
+/// Which split of a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    /// Fitting weights.
+    Train,
+    /// Model selection, early stop, architecture weights.
+    Val,
+    /// Evaluated once at the end.
+    Test,
+}
+
+impl std::str::FromStr for Split {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "train" => Ok(Self::Train),
+            "val" => Ok(Self::Val),
+            "test" => Ok(Self::Test),
+            _ => Err(format!("unknown split `{s}` (train, val, test)")),
+        }
+    }
+}
+
+impl std::fmt::Display for Split {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Train => "train",
+            Self::Val => "val",
+            Self::Test => "test",
+        })
+    }
+}
+
+/// Images of one split of a task: indices into a shared [`ImageSet`] with their task labels.
+#[derive(Debug, Clone)]
+pub struct TaskSplit {
+    images: Arc<ImageSet>,
+    indices: Vec<usize>,
+    labels: Vec<usize>,
+}
+
+impl TaskSplit {
+    /// A split of `images` made of the given (index, task label) pairs.
+    pub fn new(images: Arc<ImageSet>, items: Vec<(usize, usize)>) -> Self {
+        let (indices, labels) = items.into_iter().unzip();
+        Self {
+            images,
+            indices,
+            labels,
+        }
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.indices.len()
+    }
+
+    /// Whether the split is empty.
+    pub fn is_empty(&self) -> bool {
+        self.indices.is_empty()
+    }
+
+    /// Indices of the samples into the underlying dataset split, in order.
+    pub fn indices(&self) -> &[usize] {
+        &self.indices
+    }
+
+    /// Task labels of the samples, in order.
+    pub fn labels(&self) -> &[usize] {
+        &self.labels
+    }
+
+    /// The dataset split the samples come from.
+    pub fn images(&self) -> &ImageSet {
+        &self.images
+    }
+
+    /// The first `n` samples (all if `n >= len()`).
+    pub fn truncated(&self, n: usize) -> Self {
+        let n = n.min(self.len());
+        Self {
+            images: self.images.clone(),
+            indices: self.indices[..n].to_vec(),
+            labels: self.labels[..n].to_vec(),
+        }
+    }
+
+    /// Number of samples per task label.
+    pub fn label_counts(&self, num_labels: usize) -> Vec<usize> {
+        let mut counts = vec![0; num_labels];
+        for &l in &self.labels {
+            counts[l] += 1;
+        }
+        counts
+    }
+}
+
+/// A task's data: the spec, its label count and the three splits.
+#[derive(Debug, Clone)]
+pub struct TaskData {
+    /// The task definition.
+    pub spec: TaskSpec,
+    /// Number of task labels.
+    pub num_labels: usize,
+    /// Training split (balanced if the spec says so).
+    pub train: TaskSplit,
+    /// Validation split, carved from the dataset's training images.
+    pub val: TaskSplit,
+    /// The dataset's test split relabelled, in file order, never subsampled.
+    pub test: TaskSplit,
+}
+
+impl TaskData {
+    /// Builds the task's splits from a loaded dataset.
+    ///
+    /// Train and val: per task label, the eligible training images are shuffled with the
+    /// spec's seed; with balancing every label keeps the count of the rarest label. Of each
+    /// label's images, `round(count * val_fraction)` go to val and the rest to train, so
+    /// balanced splits have exactly equal counts per label. Both splits are returned in file
+    /// order. Test: every test image whose class belongs to the task, in file order.
+    pub fn build(spec: &TaskSpec, dataset: &Dataset) -> Result<Self> {
+        if spec.dataset != dataset.name {
+            return Err(task_error(
+                dataset,
+                spec,
+                format!(
+                    "task is defined on {} but got {}",
+                    spec.dataset, dataset.name
+                ),
+            ));
+        }
+        let relabel = spec
+            .relabelling()
+            .map_err(|p| task_error(dataset, spec, p))?;
+        let train_set = Arc::new(dataset.train.clone());
+        let test_set = Arc::new(dataset.test.clone());
+        let pool =
+            relabelled(&train_set, spec, &relabel).map_err(|p| task_error(dataset, spec, p))?;
+        let test =
+            relabelled(&test_set, spec, &relabel).map_err(|p| task_error(dataset, spec, p))?;
+
+        let mut per_label: Vec<Vec<usize>> = vec![Vec::new(); relabel.num_labels];
+        for &(i, l) in &pool {
+            per_label[l].push(i);
+        }
+        if let Some(l) = per_label.iter().position(Vec::is_empty) {
+            return Err(task_error(
+                dataset,
+                spec,
+                format!("task label {l} has no training images"),
+            ));
+        }
+        let keep = per_label.iter().map(Vec::len).min().unwrap_or(0);
+        let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
+        let (mut train, mut val) = (Vec::new(), Vec::new());
+        for (label, idx) in per_label.iter_mut().enumerate() {
+            idx.shuffle(&mut rng);
+            if spec.balanced() {
+                idx.truncate(keep);
+            }
+            let n_val = (idx.len() as f64 * spec.val_fraction).round() as usize;
+            val.extend(idx[..n_val].iter().map(|&i| (i, label)));
+            train.extend(idx[n_val..].iter().map(|&i| (i, label)));
+        }
+        train.sort_unstable();
+        val.sort_unstable();
+        Ok(Self {
+            spec: spec.clone(),
+            num_labels: relabel.num_labels,
+            train: TaskSplit::new(train_set.clone(), train),
+            val: TaskSplit::new(train_set, val),
+            test: TaskSplit::new(test_set, test),
+        })
+    }
+
+    /// The split of the given kind.
+    pub fn split(&self, split: Split) -> &TaskSplit {
+        match split {
+            Split::Train => &self.train,
+            Split::Val => &self.val,
+            Split::Test => &self.test,
+        }
+    }
+}
+
+/// (index, task label) of every image of `set` that belongs to the task, in file order.
+fn relabelled(
+    set: &ImageSet,
+    spec: &TaskSpec,
+    relabel: &Relabelling,
+) -> std::result::Result<Vec<(usize, usize)>, String> {
+    let labels = set.labels_of(spec.label_kind).ok_or_else(|| {
+        format!(
+            "dataset {} has no {:?} labels",
+            spec.dataset, spec.label_kind
+        )
+    })?;
+    Ok(labels
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &c)| relabel.label(c).map(|l| (i, l)))
+        .collect())
+}
+
+fn task_error(dataset: &Dataset, spec: &TaskSpec, problem: impl Into<String>) -> DataError {
+    DataError::Task {
+        path: dataset.dir.clone(),
+        task: spec.id.clone(),
+        problem: problem.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::DatasetName;
+    use crate::task::TaskFile;
+    use std::path::Path;
+
+    /// A synthetic 10-class dataset: class c has 20 + 3c training images and 5 + c test images.
+    fn dataset() -> Dataset {
+        let set = |per_class: &dyn Fn(u16) -> usize| {
+            let labels: Vec<u16> = (0..10u16)
+                .flat_map(|c| std::iter::repeat_n(c, per_class(c)))
+                .collect();
+            // Interleave classes so file order is not class order.
+            let mut labels = labels;
+            labels.sort_by_key(|&l| (l as usize * 7919) % 13);
+            ImageSet {
+                channels: 1,
+                height: 2,
+                width: 2,
+                pixels: vec![0; labels.len() * 4],
+                labels,
+                coarse_labels: None,
+            }
+        };
+        Dataset {
+            name: DatasetName::Mnist,
+            dir: "synthetic".into(),
+            train: set(&|c| 20 + 3 * c as usize),
+            test: set(&|c| 5 + c as usize),
+        }
+    }
+
+    fn spec(body: &str) -> TaskSpec {
+        TaskFile::parse(
+            &format!("[[task]]\nid = \"t\"\ndataset = \"mnist\"\n{body}"),
+            Path::new("t.toml"),
+        )
+        .unwrap()
+        .tasks
+        .remove(0)
+    }
+
+    #[test]
+    fn balancing_is_exact() {
+        let ds = dataset();
+        // Multi {0, 1}: label 0 has 20 images, label 1 has 23, label 2 (else) has the rest.
+        let data = TaskData::build(&spec("kind = \"multi\"\nclasses = [0, 1]"), &ds).unwrap();
+        assert_eq!(data.num_labels, 3);
+        assert_eq!(data.train.label_counts(3), vec![18, 18, 18]);
+        assert_eq!(data.val.label_counts(3), vec![2, 2, 2]);
+        // Train and val are disjoint, in file order, and carry the right labels.
+        let mut all: Vec<_> = data
+            .train
+            .indices()
+            .iter()
+            .chain(data.val.indices())
+            .copied()
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 60);
+        assert!(data.train.indices().windows(2).all(|w| w[0] < w[1]));
+        let r = data.spec.relabelling().unwrap();
+        for (&i, &l) in data.train.indices().iter().zip(data.train.labels()) {
+            assert_eq!(r.label(ds.train.labels[i]), Some(l));
+        }
+    }
+
+    #[test]
+    fn balancing_is_deterministic_for_a_seed() {
+        let ds = dataset();
+        let a =
+            TaskData::build(&spec("kind = \"indicator\"\nclasses = [3]\nseed = 7"), &ds).unwrap();
+        let b =
+            TaskData::build(&spec("kind = \"indicator\"\nclasses = [3]\nseed = 7"), &ds).unwrap();
+        let c =
+            TaskData::build(&spec("kind = \"indicator\"\nclasses = [3]\nseed = 8"), &ds).unwrap();
+        assert_eq!(a.train.indices(), b.train.indices());
+        assert_eq!(a.val.indices(), b.val.indices());
+        assert_ne!(a.train.indices(), c.train.indices());
+        assert_eq!(a.train.label_counts(2), c.train.label_counts(2));
+    }
+
+    #[test]
+    fn unbalanced_val_is_stratified() {
+        let ds = dataset();
+        let data = TaskData::build(&spec("kind = \"full\"\nval_fraction = 0.2"), &ds).unwrap();
+        let per_class: Vec<usize> = (0..10).map(|c| 20 + 3 * c).collect();
+        let val: Vec<usize> = per_class
+            .iter()
+            .map(|&n| (n as f64 * 0.2).round() as usize)
+            .collect();
+        assert_eq!(data.val.label_counts(10), val);
+        let train: Vec<usize> = per_class.iter().zip(&val).map(|(n, v)| n - v).collect();
+        assert_eq!(data.train.label_counts(10), train);
+    }
+
+    #[test]
+    fn test_split_is_untouched() {
+        let ds = dataset();
+        for body in [
+            "kind = \"indicator\"\nclasses = [3]",
+            "kind = \"multi\"\nclasses = [0, 1]",
+            "kind = \"full\"",
+        ] {
+            let data = TaskData::build(&spec(body), &ds).unwrap();
+            let r = data.spec.relabelling().unwrap();
+            assert_eq!(
+                data.test.indices(),
+                (0..ds.test.len()).collect::<Vec<_>>().as_slice()
+            );
+            let expect: Vec<usize> = ds
+                .test
+                .labels
+                .iter()
+                .map(|&c| r.label(c).unwrap())
+                .collect();
+            assert_eq!(data.test.labels(), expect.as_slice());
+        }
+        // A subset leaves other classes out of test as well, keeping file order.
+        let data = TaskData::build(&spec("kind = \"subset\"\nclasses = [9, 4]"), &ds).unwrap();
+        let expect: Vec<usize> = (0..ds.test.len())
+            .filter(|&i| matches!(ds.test.labels[i], 9 | 4))
+            .collect();
+        assert_eq!(data.test.indices(), expect.as_slice());
+        assert_eq!(data.test.label_counts(2), vec![14, 9]);
+    }
+
+    #[test]
+    fn wrong_dataset_or_empty_label_is_an_error() {
+        let ds = dataset();
+        let mut s = spec("kind = \"full\"");
+        s.dataset = DatasetName::Cifar10;
+        assert!(
+            TaskData::build(&s, &ds)
+                .unwrap_err()
+                .to_string()
+                .contains("defined on cifar10")
+        );
+        let mut ds = dataset();
+        ds.train.labels.iter_mut().for_each(|l| *l = (*l).min(8));
+        let e = TaskData::build(&spec("kind = \"full\""), &ds)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("task label 9 has no training images"), "{e}");
+    }
+}

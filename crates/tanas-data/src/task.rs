@@ -1,0 +1,455 @@
+//! Task specifications ([`TaskSpec`]) read from TOML files, and the relabelling they define.
+//!
+//! A task file holds `[[task]]` tables:
+//!
+//! ```toml
+//! [[task]]
+//! id = "mnist-2"
+//! dataset = "mnist"
+//! kind = "multi"          # indicator | multi | full | subset
+//! classes = [0, 1, 2, 3]  # indices or class names
+//! ```
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::DatasetName;
+use crate::error::{DataError, Result};
+
+/// How a task maps the dataset's classes to its own labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TaskKind {
+    /// Binary: label 1 if the class is one of `classes`, else 0.
+    Indicator,
+    /// `classes[i]` -> i, every other class -> `classes.len()` ("anything else").
+    Multi,
+    /// The dataset's own labels.
+    Full,
+    /// Only the listed classes, relabelled `0..k-1`; other images are left out.
+    Subset,
+}
+
+impl fmt::Display for TaskKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Indicator => "indicator",
+            Self::Multi => "multi",
+            Self::Full => "full",
+            Self::Subset => "subset",
+        })
+    }
+}
+
+/// Which of a dataset's label sets a task reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LabelKind {
+    /// The ordinary (fine) labels.
+    #[default]
+    Fine,
+    /// The superclass labels (CIFAR-100's 20 coarse classes).
+    Coarse,
+}
+
+/// A class named in a task spec: by index or by name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ClassRef {
+    /// The class index in the dataset.
+    Index(usize),
+    /// The class name (see [`DatasetName::class_names`]).
+    Name(String),
+}
+
+/// One task, as written in a task file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSpec {
+    /// Stable identifier, e.g. `mnist-0`.
+    pub id: String,
+    /// The dataset the task is defined on.
+    pub dataset: DatasetName,
+    /// How classes become task labels.
+    pub kind: TaskKind,
+    /// The classes the kind refers to (empty for `full`).
+    #[serde(default)]
+    pub classes: Vec<ClassRef>,
+    /// Fine or coarse labels (coarse: CIFAR-100 superclasses).
+    #[serde(default)]
+    pub label_kind: LabelKind,
+    /// Equalise the number of train / val samples per task label (default: true for
+    /// `indicator` and `multi`, false otherwise).
+    #[serde(default)]
+    pub balance: Option<bool>,
+    /// Fraction of the (balanced) training split carved out for validation.
+    #[serde(default = "default_val_fraction")]
+    pub val_fraction: f64,
+    /// Seed of the balancing / validation draw.
+    #[serde(default)]
+    pub seed: u64,
+    /// Free text shown by `tanas task show`.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+fn default_val_fraction() -> f64 {
+    0.1
+}
+
+/// A task file: a list of tasks with unique ids.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskFile {
+    /// The tasks, in file order.
+    #[serde(rename = "task", default)]
+    pub tasks: Vec<TaskSpec>,
+    /// Where the file was read from (not part of the TOML).
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+impl TaskFile {
+    /// Reads and validates a task file.
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates task-file text; `path` is used in error messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let mut file: TaskFile =
+            toml::from_str(text).map_err(|e| DataError::format(path, one_line(&e.to_string())))?;
+        file.path = path.to_path_buf();
+        if file.tasks.is_empty() {
+            return Err(DataError::format(path, "no [[task]] tables"));
+        }
+        let mut seen = HashSet::new();
+        for t in &file.tasks {
+            if !seen.insert(t.id.as_str()) {
+                return Err(file.task_error(t, "duplicate task id"));
+            }
+            t.relabelling().map_err(|p| file.task_error(t, p))?;
+        }
+        Ok(file)
+    }
+
+    /// The task with the given id.
+    pub fn get(&self, id: &str) -> Result<&TaskSpec> {
+        self.tasks.iter().find(|t| t.id == id).ok_or_else(|| {
+            let ids: Vec<_> = self.tasks.iter().map(|t| t.id.as_str()).collect();
+            DataError::Task {
+                path: self.path.clone(),
+                task: id.to_string(),
+                problem: format!("no such task (tasks in this file: {})", ids.join(", ")),
+            }
+        })
+    }
+
+    fn task_error(&self, t: &TaskSpec, problem: impl Into<String>) -> DataError {
+        DataError::Task {
+            path: self.path.clone(),
+            task: t.id.clone(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// TOML errors span several lines (with a source excerpt); keep one.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The map from a dataset class to a task label, with the number of task labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relabelling {
+    /// `map[class]` is the task label of that class, `None` if the class is left out.
+    pub map: Vec<Option<usize>>,
+    /// Number of task labels.
+    pub num_labels: usize,
+}
+
+impl Relabelling {
+    /// The task label of a dataset class (`None`: not part of the task).
+    pub fn label(&self, class: u16) -> Option<usize> {
+        self.map.get(class as usize).copied().flatten()
+    }
+}
+
+impl TaskSpec {
+    /// Whether train / val are balanced per task label.
+    pub fn balanced(&self) -> bool {
+        self.balance
+            .unwrap_or(matches!(self.kind, TaskKind::Indicator | TaskKind::Multi))
+    }
+
+    /// The class names of the label kind this task reads.
+    pub fn class_names(&self) -> std::result::Result<&'static [&'static str], String> {
+        match self.label_kind {
+            LabelKind::Fine => Ok(self.dataset.class_names()),
+            LabelKind::Coarse => self
+                .dataset
+                .coarse_class_names()
+                .ok_or_else(|| format!("dataset {} has no coarse labels", self.dataset)),
+        }
+    }
+
+    /// Resolves `classes` to indices, checking range, names and duplicates.
+    pub fn class_indices(&self) -> std::result::Result<Vec<usize>, String> {
+        let names = self.class_names()?;
+        let mut seen = HashSet::new();
+        self.classes
+            .iter()
+            .map(|c| {
+                let i = match c {
+                    ClassRef::Index(i) if *i < names.len() => *i,
+                    ClassRef::Index(i) => {
+                        return Err(format!(
+                            "class {i} out of range (the dataset has {})",
+                            names.len()
+                        ));
+                    }
+                    ClassRef::Name(n) => names.iter().position(|x| x == n).ok_or_else(|| {
+                        format!("unknown class name `{n}` (known: {})", names.join(", "))
+                    })?,
+                };
+                if seen.insert(i) {
+                    Ok(i)
+                } else {
+                    Err(format!("class {i} listed twice"))
+                }
+            })
+            .collect()
+    }
+
+    /// The class -> task label map this spec defines; an error in words if the spec is invalid.
+    pub fn relabelling(&self) -> std::result::Result<Relabelling, String> {
+        if !(0.0..1.0).contains(&self.val_fraction) {
+            return Err(format!(
+                "val_fraction {} is not in [0, 1)",
+                self.val_fraction
+            ));
+        }
+        let n = self.class_names()?.len();
+        let classes = self.class_indices()?;
+        let (map, num_labels) = match self.kind {
+            TaskKind::Full => {
+                if !classes.is_empty() {
+                    return Err("kind `full` takes no classes".into());
+                }
+                ((0..n).map(Some).collect(), n)
+            }
+            _ if classes.is_empty() => {
+                return Err(format!("kind `{}` needs at least one class", self.kind));
+            }
+            TaskKind::Indicator => {
+                if classes.len() == n {
+                    return Err("indicator over every class leaves label 0 empty".into());
+                }
+                (
+                    (0..n)
+                        .map(|c| Some(usize::from(classes.contains(&c))))
+                        .collect(),
+                    2,
+                )
+            }
+            TaskKind::Multi => {
+                if classes.len() == n {
+                    return Err(
+                        "multi over every class leaves `anything else` empty: use kind `full`"
+                            .into(),
+                    );
+                }
+                let k = classes.len();
+                (
+                    (0..n)
+                        .map(|c| Some(classes.iter().position(|&x| x == c).unwrap_or(k)))
+                        .collect(),
+                    k + 1,
+                )
+            }
+            TaskKind::Subset => {
+                if classes.len() < 2 {
+                    return Err("kind `subset` needs at least two classes".into());
+                }
+                (
+                    (0..n)
+                        .map(|c| classes.iter().position(|&x| x == c))
+                        .collect(),
+                    classes.len(),
+                )
+            }
+        };
+        Ok(Relabelling { map, num_labels })
+    }
+
+    /// Number of task labels.
+    pub fn num_labels(&self) -> usize {
+        self.relabelling().map(|r| r.num_labels).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<TaskFile> {
+        TaskFile::parse(text, Path::new("tasks.toml"))
+    }
+
+    fn one(body: &str) -> TaskSpec {
+        parse(&format!("[[task]]\nid = \"t\"\n{body}"))
+            .unwrap()
+            .tasks
+            .remove(0)
+    }
+
+    fn err(body: &str) -> String {
+        let e = parse(&format!("[[task]]\nid = \"t\"\n{body}"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("tasks.toml"), "names the file: {e}");
+        e
+    }
+
+    #[test]
+    fn indicator_maps_listed_classes_to_one() {
+        let r = one("dataset = \"mnist\"\nkind = \"indicator\"\nclasses = [0, 6]")
+            .relabelling()
+            .unwrap();
+        assert_eq!(r.num_labels, 2);
+        let expect: Vec<_> = (0..10)
+            .map(|c| Some(usize::from(c == 0 || c == 6)))
+            .collect();
+        assert_eq!(r.map, expect);
+    }
+
+    #[test]
+    fn multi_adds_anything_else() {
+        let r = one(
+            "dataset = \"cifar10\"\nkind = \"multi\"\nclasses = [\"bird\", \"frog\", \"horse\"]",
+        )
+        .relabelling()
+        .unwrap();
+        assert_eq!(r.num_labels, 4);
+        assert_eq!(r.label(2), Some(0)); // bird
+        assert_eq!(r.label(6), Some(1)); // frog
+        assert_eq!(r.label(7), Some(2)); // horse
+        for c in [0, 1, 3, 4, 5, 8, 9] {
+            assert_eq!(r.label(c), Some(3));
+        }
+    }
+
+    #[test]
+    fn full_and_subset() {
+        let r = one("dataset = \"fashion-mnist\"\nkind = \"full\"")
+            .relabelling()
+            .unwrap();
+        assert_eq!((r.num_labels, r.label(7)), (10, Some(7)));
+        let r = one("dataset = \"mnist\"\nkind = \"subset\"\nclasses = [7, 2]")
+            .relabelling()
+            .unwrap();
+        assert_eq!(r.num_labels, 2);
+        assert_eq!(
+            (r.label(7), r.label(2), r.label(0)),
+            (Some(0), Some(1), None)
+        );
+    }
+
+    #[test]
+    fn coarse_labels_by_superclass_name() {
+        let t = one("dataset = \"cifar100\"\nkind = \"full\"\nlabel_kind = \"coarse\"");
+        assert_eq!(t.num_labels(), 20);
+        let t = one(
+            "dataset = \"cifar100\"\nkind = \"indicator\"\nlabel_kind = \"coarse\"\nclasses = [\"vehicles_1\", \"vehicles_2\"]",
+        );
+        assert_eq!(t.class_indices().unwrap(), vec![18, 19]);
+        assert!(
+            err("dataset = \"mnist\"\nkind = \"full\"\nlabel_kind = \"coarse\"")
+                .contains("no coarse labels")
+        );
+    }
+
+    #[test]
+    fn defaults() {
+        let t = one("dataset = \"mnist\"\nkind = \"multi\"\nclasses = [1]");
+        assert!(t.balanced());
+        assert_eq!((t.val_fraction, t.seed), (0.1, 0));
+        assert!(!one("dataset = \"mnist\"\nkind = \"full\"").balanced());
+        assert!(one("dataset = \"mnist\"\nkind = \"full\"\nbalance = true").balanced());
+    }
+
+    #[test]
+    fn invalid_specs_are_errors() {
+        assert!(
+            err("dataset = \"mnist\"\nkind = \"indicator\"\nclasses = [10]")
+                .contains("out of range")
+        );
+        assert!(
+            err("dataset = \"mnist\"\nkind = \"indicator\"\nclasses = [\"ten\"]")
+                .contains("unknown class name `ten`")
+        );
+        assert!(
+            err("dataset = \"mnist\"\nkind = \"indicator\"\nclasses = [1, 1]")
+                .contains("listed twice")
+        );
+        assert!(
+            err("dataset = \"mnist\"\nkind = \"indicator\"\nclasses = []")
+                .contains("needs at least one class")
+        );
+        assert!(
+            err("dataset = \"mnist\"\nkind = \"full\"\nclasses = [1]").contains("takes no classes")
+        );
+        assert!(
+            err("dataset = \"mnist\"\nkind = \"subset\"\nclasses = [1]").contains("at least two")
+        );
+        assert!(
+            err("dataset = \"mnist\"\nkind = \"indicator\"\nclasses = [0,1,2,3,4,5,6,7,8,9]")
+                .contains("label 0 empty")
+        );
+        assert!(
+            err("dataset = \"mnist\"\nkind = \"full\"\nval_fraction = 1.0")
+                .contains("val_fraction")
+        );
+        assert!(err("dataset = \"imagenet\"\nkind = \"full\"").contains("unknown variant"));
+        assert!(
+            err("dataset = \"mnist\"\nkind = \"full\"\nclases = [1]").contains("unknown field")
+        );
+        let e = parse("[[task]]\nid = \"a\"\ndataset = \"mnist\"\nkind = \"full\"\n[[task]]\nid = \"a\"\ndataset = \"mnist\"\nkind = \"full\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("duplicate task id"), "{e}");
+        assert!(parse("").unwrap_err().to_string().contains("no [[task]]"));
+        assert!(!err("dataset = \"mnist\"\nkind = \"full\"\nclases = [1]").contains('\n'));
+    }
+
+    #[test]
+    fn get_names_known_ids() {
+        let f = parse("[[task]]\nid = \"a\"\ndataset = \"mnist\"\nkind = \"full\"").unwrap();
+        assert_eq!(f.get("a").unwrap().id, "a");
+        let e = f.get("b").unwrap_err().to_string();
+        assert!(
+            e.contains("`b`") && e.contains("tasks in this file: a"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn shipped_task_files_are_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/tasks");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let file = TaskFile::read(&path).unwrap();
+            assert_eq!(file.tasks.len(), 4, "{}", path.display());
+            n += 1;
+        }
+        assert_eq!(n, 5);
+        let c100 = TaskFile::read(&dir.join("cifar100.toml")).unwrap();
+        let labels: Vec<_> = c100.tasks.iter().map(TaskSpec::num_labels).collect();
+        assert_eq!(labels, vec![2, 2, 11, 21]);
+    }
+}
