@@ -185,3 +185,313 @@ fn bad_input_gives_one_error_line() {
     let e = error_line(&tanas(&["--device", "tpu", "data", "info"]));
     assert!(e.contains("tpu"), "{e}");
 }
+
+const TRAINED: &str = "crates/tanas-zoo/tests/fixtures/small_cnn_trained.safetensors";
+
+#[test]
+fn model_info_lists_pytorch_names() {
+    let v = json(&tanas(&[
+        "model",
+        "info",
+        "small-cnn",
+        "--num-classes",
+        "10",
+        "--json",
+    ]));
+    assert_eq!(v["params"], 620_362);
+    assert_eq!(v["tensors"][0]["name"], "conv1.weight");
+    assert_eq!(v["tensors"][6]["shape"], serde_json::json!([256, 2048]));
+    let v = json(&tanas(&[
+        "model",
+        "info",
+        "cellnet",
+        "--num-classes",
+        "10",
+        "--genotype",
+        "configs/genotypes/darts_v2.json",
+        "--channels",
+        "36",
+        "--layers",
+        "20",
+        "--json",
+    ]));
+    assert_eq!(v["params"], 3_349_342);
+    let list = tanas(&["model", "list"]);
+    assert!(String::from_utf8_lossy(&list.stdout).lines().count() >= 10);
+}
+
+/// PyTorch's small-cnn, trained on the first 80 % of each embedded MNIST class, scored
+/// 1901 / 2004 on the held-out rest (fixtures/torch/README.md); tanas's data pipeline and
+/// weight import must give the same on task mnist-3's test split.
+#[test]
+fn model_eval_reproduces_pytorch_accuracy() {
+    let v = json(&tanas(&[
+        "model",
+        "eval",
+        "small-cnn",
+        "--num-classes",
+        "10",
+        "--weights",
+        TRAINED,
+        "--tasks",
+        "configs/tasks/mnist.toml",
+        "--task",
+        "mnist-3",
+        "--json",
+    ]));
+    assert_eq!(v["samples"], 2004);
+    assert!(
+        (v["accuracy"].as_f64().unwrap() - 1901.0 / 2004.0).abs() < 1e-12,
+        "{v}"
+    );
+    let v = json(&tanas(&[
+        "model",
+        "eval",
+        "small-cnn",
+        "--num-classes",
+        "10",
+        "--weights",
+        TRAINED,
+        "--tasks",
+        "configs/tasks/mnist.toml",
+        "--task",
+        "mnist-3",
+        "--split",
+        "val",
+        "--limit",
+        "100",
+        "--json",
+    ]));
+    assert_eq!(v["samples"], 100);
+}
+
+#[test]
+fn genotype_show_words_and_dot() {
+    let out = tanas(&["genotype", "show", "configs/genotypes/darts_v2.json"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("sep_conv_3x3(c_{k-2})"));
+    let out = tanas(&[
+        "genotype",
+        "show",
+        "configs/genotypes/darts_v2.json",
+        "--dot",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("digraph"));
+}
+
+#[test]
+fn bad_model_input_gives_one_error_line() {
+    let e = error_line(&tanas(&["model", "info", "vgg77", "--num-classes", "3"]));
+    assert!(e.contains("vgg77") && e.contains("resnet18"), "{e}");
+    let e = error_line(&tanas(&[
+        "model",
+        "eval",
+        "small-cnn",
+        "--num-classes",
+        "2",
+        "--weights",
+        TRAINED,
+        "--tasks",
+        "configs/tasks/mnist.toml",
+        "--task",
+        "mnist-0",
+    ]));
+    assert!(
+        e.contains("small_cnn_trained.safetensors") && e.contains("fc2.weight"),
+        "{e}"
+    );
+    let e = error_line(&tanas(&[
+        "model",
+        "eval",
+        "small-cnn",
+        "--num-classes",
+        "2",
+        "--weights",
+        TRAINED,
+        "--tasks",
+        "configs/tasks/mnist.toml",
+        "--task",
+        "mnist-3",
+    ]));
+    assert!(e.contains("10 labels") && e.contains("2 outputs"), "{e}");
+    let dir = tempfile::tempdir().unwrap();
+    let corrupt = dir.path().join("corrupt.safetensors");
+    std::fs::write(&corrupt, b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}").unwrap();
+    let e = error_line(&tanas(&[
+        "model",
+        "eval",
+        "small-cnn",
+        "--num-classes",
+        "10",
+        "--weights",
+        corrupt.to_str().unwrap(),
+        "--tasks",
+        "configs/tasks/mnist.toml",
+        "--task",
+        "mnist-3",
+    ]));
+    assert!(e.contains("corrupt.safetensors"), "{e}");
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"normal": {"nodes": 1, "edges": [{"from": 0, "to": 2, "op": "conv_9x9"}]}, "reduce": {"nodes": 1, "edges": [{"from": 0, "to": 2, "op": "none"}]}}"#).unwrap();
+    let e = error_line(&tanas(&["genotype", "show", bad.to_str().unwrap()]));
+    assert!(e.contains("bad.json") && e.contains("conv_9x9"), "{e}");
+    let e = error_line(&tanas(&["model", "info", "cellnet", "--num-classes", "10"]));
+    assert!(e.contains("genotype"), "{e}");
+}
+
+/// Train, Fisher and distance from the command line, on a small budget.
+#[test]
+fn train_fisher_distance_stages() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |p: &str| dir.path().join(p).to_str().unwrap().to_string();
+    let m = json(&tanas(&[
+        "train",
+        "--tasks",
+        "configs/tasks/mnist.toml",
+        "--task",
+        "mnist-1",
+        "--epochs",
+        "1",
+        "--out",
+        &d("net"),
+        "--json",
+    ]));
+    assert!(m["test"]["accuracy"].as_f64().unwrap() > 0.8, "{m}");
+    // A rerun finds the finished run.
+    assert!(
+        tanas(&[
+            "train",
+            "--tasks",
+            "configs/tasks/mnist.toml",
+            "--task",
+            "mnist-1",
+            "--epochs",
+            "1",
+            "--out",
+            &d("net")
+        ])
+        .status
+        .success()
+    );
+
+    for (task, out) in [
+        ("mnist-1", "own.safetensors"),
+        ("mnist-3", "cross.safetensors"),
+    ] {
+        let v = json(&tanas(&[
+            "fisher",
+            "small-cnn",
+            "--num-classes",
+            "2",
+            "--run",
+            &d("net"),
+            "--tasks",
+            "configs/tasks/mnist.toml",
+            "--task",
+            task,
+            "--limit",
+            "64",
+            "--out",
+            &d(out),
+            "--json",
+        ]));
+        assert!(v["total"].as_f64().unwrap() > 0.0);
+    }
+    let same = json(&tanas(&[
+        "distance",
+        &d("own.safetensors"),
+        &d("own.safetensors"),
+        "--json",
+    ]));
+    assert_eq!(same["distance"], 0.0);
+    let v = json(&tanas(&[
+        "distance",
+        &d("cross.safetensors"),
+        &d("own.safetensors"),
+        "--json",
+    ]));
+    let ftd = v["distance"].as_f64().unwrap();
+    assert!(ftd > 0.0 && ftd <= 1.0, "{v}");
+    let v = json(&tanas(&[
+        "distance",
+        "--metric",
+        "logdet",
+        &d("cross.safetensors"),
+        &d("own.safetensors"),
+        "--json",
+    ]));
+    assert_eq!(v["metric"], "logdet");
+
+    // Missing weights: an error naming the file, and no output file.
+    let e = error_line(&tanas(&[
+        "fisher",
+        "small-cnn",
+        "--num-classes",
+        "2",
+        "--weights",
+        &d("nope.safetensors"),
+        "--tasks",
+        "configs/tasks/mnist.toml",
+        "--task",
+        "mnist-1",
+        "--out",
+        &d("never.safetensors"),
+    ]));
+    assert!(e.contains("nope.safetensors"), "{e}");
+    assert!(!dir.path().join("never.safetensors").exists());
+}
+
+#[test]
+fn distance_matrix_experiment() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = dir.path().join("exp.toml");
+    let tasks = repo().join("configs/tasks/mnist.toml");
+    std::fs::write(
+        &exp,
+        format!(
+            "task_files = [{tasks:?}]\ntasks = [\"mnist-0\", \"mnist-1\"]\nseeds = [0]\nmetrics = [\"ftd\", \"cosine\"]\n\
+             [train]\nepochs = 1\n[fisher]\nsamples = 48\nbatch_size = 16\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("run");
+    let run = tanas(&[
+        "distance",
+        "matrix",
+        "--experiment",
+        exp.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("distance/ftd.json")).unwrap()).unwrap();
+    assert_eq!(m["tasks"], serde_json::json!(["mnist-0", "mnist-1"]));
+    assert_eq!(m["mean"][0][0], 0.0);
+    let d01 = m["mean"][0][1].as_f64().unwrap();
+    assert!(d01 > 0.0 && d01 <= 1.0);
+    for f in [
+        "ftd.csv",
+        "ftd.svg",
+        "ftd.png",
+        "cosine.json",
+        "../nets.json",
+        "../fisher/seed-0/mnist-0--on--mnist-1.safetensors",
+    ] {
+        assert!(out.join("distance").join(f).exists(), "{f}");
+    }
+    // Bad experiment file: one error line naming it.
+    std::fs::write(&exp, "task_files = []\n").unwrap();
+    let e = error_line(&tanas(&[
+        "distance",
+        "matrix",
+        "--experiment",
+        exp.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(e.contains("exp.toml"), "{e}");
+}

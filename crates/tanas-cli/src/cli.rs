@@ -51,6 +51,142 @@ pub enum Command {
     /// Tasks defined in TOML files.
     #[command(subcommand)]
     Task(TaskCommand),
+    /// The model zoo: architectures, their tensors, evaluation of given weights.
+    #[command(subcommand)]
+    Model(ModelCommand),
+    /// Cell genotypes (JSON) of cell networks.
+    #[command(subcommand)]
+    Genotype(GenotypeCommand),
+    /// Train an epsilon-approximation network on a task (resumes from DIR's checkpoint).
+    Train(TrainArgs),
+    /// The diagonal Fisher information of a network on a task's data.
+    Fisher(FisherArgs),
+    /// Distance between two Fisher diagonals, or `distance matrix` for an experiment.
+    Distance(DistanceArgs),
+}
+
+/// `tanas train`
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// The task file.
+    #[arg(long)]
+    pub tasks: PathBuf,
+    /// The task id.
+    #[arg(long)]
+    pub task: String,
+    /// Architecture (`tanas model list`); the class count is the task's label count.
+    #[arg(long, default_value = "small-cnn")]
+    pub arch: String,
+    /// Genotype JSON (cell networks only).
+    #[arg(long)]
+    pub genotype: Option<PathBuf>,
+    /// Seed of initialisation and shuffling.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Epoch budget.
+    #[arg(long, default_value_t = 30)]
+    pub epochs: usize,
+    /// Mini-batch size.
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Stop once the validation accuracy reaches this (epsilon = 1 - A).
+    #[arg(long)]
+    pub target_accuracy: Option<f64>,
+    /// Output directory (weights, metrics.json, checkpoint).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Print metrics.json.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tanas fisher`
+#[derive(Debug, Args)]
+pub struct FisherArgs {
+    /// The network.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Weights (PyTorch names, safetensors or .pt).
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// A `tanas train` output directory (uses its weights.safetensors).
+    #[arg(long)]
+    pub run: Option<PathBuf>,
+    /// The task file of the data.
+    #[arg(long)]
+    pub tasks: PathBuf,
+    /// The task whose data the Fisher is taken on.
+    #[arg(long)]
+    pub task: String,
+    /// The task the network was trained on (recorded in the file).
+    #[arg(long)]
+    pub net_task: Option<String>,
+    /// Which split.
+    #[arg(long, default_value = "test", value_parser = crate::commands::stages::parse_split)]
+    pub split: tanas_data::Split,
+    /// Only the first N samples.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// exact (per-sample gradients), mc (sampled labels), batch (the authors' squared
+    /// mini-batch gradient), naive (one backward per sample).
+    #[arg(long, default_value = "exact")]
+    pub estimator: tanas_fisher::Estimator,
+    /// Label samples per input for `mc`.
+    #[arg(long, default_value_t = 1)]
+    pub mc_samples: usize,
+    /// Seed of the `mc` label draws.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Samples per pass.
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    /// Output safetensors file.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tanas distance`
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct DistanceArgs {
+    /// `matrix`: the whole experiment.
+    #[command(subcommand)]
+    pub command: Option<DistanceCommand>,
+    /// Two Fisher diagonals A B (safetensors); the distance from A to B.
+    pub files: Vec<PathBuf>,
+    /// ftd (Fisher Task Distance), logdet, cosine.
+    #[arg(long, default_value = "ftd", value_parser = crate::commands::stages::parse_metric)]
+    pub metric: tanas_distance::TaskDistance,
+    /// sigma^2 of the log-det distance.
+    #[arg(long, default_value_t = 1e-8)]
+    pub sigma2: f64,
+    /// Heads of different sizes: pad (zero-pad, default) or exclude.
+    #[arg(long, default_value = "pad", value_parser = crate::commands::stages::parse_head)]
+    pub head: tanas_distance::HeadRule,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tanas distance matrix`
+#[derive(Debug, Subcommand)]
+pub enum DistanceCommand {
+    /// Train every epsilon-network of an experiment, take every cross-task Fisher, write
+    /// the distance matrices (JSON, CSV, heatmaps). Reruns reuse what is there.
+    Matrix {
+        /// The experiment TOML.
+        #[arg(long)]
+        experiment: PathBuf,
+        /// The artifact directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// `tanas data ...`
@@ -79,5 +215,80 @@ pub enum TaskCommand {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// Which network: architecture, class count, and for `cellnet` the genotype and skeleton.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// Architecture (`tanas model list`).
+    pub arch: String,
+    /// Number of outputs.
+    #[arg(long)]
+    pub num_classes: usize,
+    /// Genotype JSON (cell networks only).
+    #[arg(long)]
+    pub genotype: Option<PathBuf>,
+    /// Initial channels C of a cell network.
+    #[arg(long, default_value_t = 16)]
+    pub channels: usize,
+    /// Number of cells L of a cell network.
+    #[arg(long, default_value_t = 8)]
+    pub layers: usize,
+}
+
+/// `tanas model ...`
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// The architectures of the zoo.
+    List,
+    /// Trainable parameters and every parameter / buffer with its PyTorch name and shape.
+    Info {
+        /// The network.
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Eval-mode (BatchNorm running statistics) loss and accuracy of given weights on a task.
+    Eval {
+        /// The network.
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Weights: safetensors or `.pt` / `.pth` with PyTorch `state_dict` names.
+        #[arg(long)]
+        weights: PathBuf,
+        /// The task file.
+        #[arg(long)]
+        tasks: PathBuf,
+        /// The task id.
+        #[arg(long)]
+        task: String,
+        /// Which split.
+        #[arg(long, default_value = "test", value_parser = crate::commands::model::parse_split)]
+        split: tanas_data::Split,
+        /// Only the first N samples of the split.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Samples per forward pass.
+        #[arg(long, default_value_t = 256)]
+        batch_size: usize,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `tanas genotype ...`
+#[derive(Debug, Subcommand)]
+pub enum GenotypeCommand {
+    /// The cells in words, or Graphviz DOT of both cells.
+    Show {
+        /// The genotype JSON file.
+        file: PathBuf,
+        /// Print Graphviz DOT.
+        #[arg(long)]
+        dot: bool,
     },
 }

@@ -2,6 +2,7 @@
 //!
 //! One subcommand per pipeline stage; see `tanas --help` and docs/cli.md.
 
+mod backend;
 mod cli;
 mod commands;
 mod device;

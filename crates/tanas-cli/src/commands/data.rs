@@ -5,6 +5,7 @@ use tanas_data::task::LabelKind;
 use tanas_data::{DataDirs, Dataset, DatasetName};
 
 use crate::cli::DataCommand;
+use crate::output::outln;
 use crate::output::{counts, print_json};
 
 /// What `data info` reports for one dataset.
@@ -87,30 +88,30 @@ fn print_text(infos: &[DatasetInfo], dirs: &DataDirs) {
         .iter()
         .map(|d| d.display().to_string())
         .collect();
-    println!("search path: {}", path.join(", "));
+    outln!("search path: {}", path.join(", "));
     for i in infos {
         match (&i.train, &i.test, &i.error) {
             (Some(tr), Some(te), _) => {
-                println!(
+                outln!(
                     "{:<14} {}",
                     i.name.as_str(),
                     i.dir.as_deref().unwrap_or_default()
                 );
-                println!(
+                outln!(
                     "{:<14} train {:>6}  per class {}",
                     "",
                     tr.images,
                     counts(&tr.per_class)
                 );
-                println!(
+                outln!(
                     "{:<14} test  {:>6}  per class {}",
                     "",
                     te.images,
                     counts(&te.per_class)
                 );
             }
-            (_, _, Some(e)) if i.found => println!("{:<14} INVALID: {e}", i.name.as_str()),
-            (_, _, e) => println!(
+            (_, _, Some(e)) if i.found => outln!("{:<14} INVALID: {e}", i.name.as_str()),
+            (_, _, e) => outln!(
                 "{:<14} missing: {}",
                 i.name.as_str(),
                 e.as_deref().unwrap_or_default()

@@ -1,6 +1,8 @@
 //! One module per subcommand group.
 
 mod data;
+pub mod model;
+pub mod stages;
 mod task;
 
 use crate::cli::{Cli, Command};
@@ -11,5 +13,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Data(cmd) => data::run(cmd, &dirs),
         Command::Task(cmd) => task::run(cmd, &dirs),
+        Command::Model(cmd) => model::run(cmd, &dirs, cli.global.device),
+        Command::Genotype(cmd) => model::run_genotype(cmd),
+        Command::Train(args) => stages::train(args, &dirs, cli.global.device),
+        Command::Fisher(args) => stages::fisher(args, &dirs, cli.global.device),
+        Command::Distance(args) => stages::distance(args, &dirs, cli.global.device),
     }
 }

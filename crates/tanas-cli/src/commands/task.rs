@@ -8,6 +8,7 @@ use serde::Serialize;
 use tanas_data::{DataDirs, Dataset, DatasetName, TaskData, TaskFile};
 
 use crate::cli::TaskCommand;
+use crate::output::outln;
 use crate::output::{counts, print_json};
 
 /// What `task show` reports for one task.
@@ -57,7 +58,7 @@ pub fn run(cmd: TaskCommand, dirs: &DataDirs) -> anyhow::Result<()> {
                 print_json(&infos)
             } else {
                 for i in &infos {
-                    println!(
+                    outln!(
                         "{} ({} {}, {} labels{})",
                         i.id,
                         i.dataset,
@@ -65,17 +66,17 @@ pub fn run(cmd: TaskCommand, dirs: &DataDirs) -> anyhow::Result<()> {
                         i.num_labels,
                         if i.balanced { ", balanced" } else { "" }
                     );
-                    println!(
+                    outln!(
                         "  train {:>6}  per label {}",
                         i.train.iter().sum::<usize>(),
                         counts(&i.train)
                     );
-                    println!(
+                    outln!(
                         "  val   {:>6}  per label {}",
                         i.val.iter().sum::<usize>(),
                         counts(&i.val)
                     );
-                    println!(
+                    outln!(
                         "  test  {:>6}  per label {}",
                         i.test.iter().sum::<usize>(),
                         counts(&i.test)

@@ -1,0 +1,179 @@
+//! `tanas model list | info | eval` and `tanas genotype show`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use burn::module::AutodiffModule;
+use burn::tensor::backend::AutodiffBackend;
+use serde::Serialize;
+use tanas_data::{DataDirs, Split, TaskData, TaskFile};
+use tanas_zoo::cell::{CellSkeleton, Genotype};
+use tanas_zoo::{Arch, ModelSpec, TensorInfo, ZooModel};
+
+use crate::backend::{BackendJob, dispatch};
+use crate::cli::{GenotypeCommand, ModelArgs, ModelCommand};
+use crate::device::DeviceArg;
+use crate::output::outln;
+use crate::output::print_json;
+
+/// The model a command names: architecture, class count, genotype for cell networks.
+pub fn model_spec(args: &ModelArgs) -> Result<ModelSpec> {
+    let arch: Arch = args.arch.parse()?;
+    let mut spec = ModelSpec::new(arch, args.num_classes);
+    if let Some(path) = &args.genotype {
+        spec = spec.with_genotype(read_genotype(path)?);
+    }
+    spec = spec.with_skeleton(CellSkeleton {
+        channels: args.channels,
+        layers: args.layers,
+    });
+    Ok(spec)
+}
+
+/// Reads a genotype JSON file.
+pub fn read_genotype(path: &Path) -> Result<Genotype> {
+    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+    Genotype::from_json(&text).with_context(|| path.display().to_string())
+}
+
+/// `model info` output.
+#[derive(Debug, Serialize)]
+struct ModelInfo {
+    arch: Arch,
+    num_classes: usize,
+    params: usize,
+    tensors: Vec<TensorInfo>,
+}
+
+/// `model eval` output.
+#[derive(Debug, Serialize)]
+struct EvalInfo {
+    samples: usize,
+    loss: f64,
+    accuracy: f64,
+}
+
+/// Runs `tanas model ...`.
+pub fn run(cmd: ModelCommand, dirs: &DataDirs, device: DeviceArg) -> Result<()> {
+    match cmd {
+        ModelCommand::List => {
+            for arch in Arch::ALL {
+                let note = if arch.needs_genotype() {
+                    "  (needs --genotype)"
+                } else {
+                    ""
+                };
+                outln!("{arch}{note}");
+            }
+            Ok(())
+        }
+        ModelCommand::Info { model, json } => {
+            let spec = model_spec(&model)?;
+            let net = ZooModel::<burn::backend::Flex>::new(&spec, &Default::default())?;
+            let info = ModelInfo {
+                arch: spec.arch,
+                num_classes: spec.num_classes,
+                params: net.num_params(),
+                tensors: net.tensor_infos(),
+            };
+            if json {
+                return print_json(&info);
+            }
+            outln!(
+                "{} with {} classes: {} trainable parameters",
+                info.arch,
+                info.num_classes,
+                info.params
+            );
+            for t in &info.tensors {
+                outln!("  {:<48} {:?}", t.name, t.shape);
+            }
+            Ok(())
+        }
+        ModelCommand::Eval {
+            model,
+            weights,
+            tasks,
+            task,
+            split,
+            limit,
+            batch_size,
+            json,
+        } => {
+            let spec = model_spec(&model)?;
+            let file = TaskFile::read(&tasks)?;
+            let task_spec = file.get(&task)?;
+            let data = TaskData::build(task_spec, &dirs.load(task_spec.dataset)?)?;
+            if data.num_labels > spec.num_classes {
+                bail!(
+                    "task `{task}` has {} labels but the network has {} outputs (--num-classes)",
+                    data.num_labels,
+                    spec.num_classes
+                );
+            }
+            let samples = data.split(split).truncated(limit.unwrap_or(usize::MAX));
+            let eval = dispatch(
+                device,
+                EvalJob {
+                    spec,
+                    weights,
+                    samples,
+                    batch_size,
+                },
+            )?;
+            if json {
+                print_json(&eval)
+            } else {
+                outln!(
+                    "{task} {split}: {} samples, loss {:.4}, accuracy {:.4}",
+                    eval.samples,
+                    eval.loss,
+                    eval.accuracy
+                );
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Evaluation of a model with given weights on some samples.
+struct EvalJob {
+    spec: ModelSpec,
+    weights: PathBuf,
+    samples: tanas_data::TaskSplit,
+    batch_size: usize,
+}
+
+impl BackendJob for EvalJob {
+    type Output = EvalInfo;
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<EvalInfo> {
+        let model = ZooModel::<B>::new(&self.spec, &device)?;
+        let model = tanas_zoo::load_pytorch(model, &self.weights)?.valid();
+        let e = tanas_train::evaluate(&model, &self.samples, self.batch_size, &device)?;
+        Ok(EvalInfo {
+            samples: e.samples,
+            loss: e.loss,
+            accuracy: e.accuracy,
+        })
+    }
+}
+
+/// Runs `tanas genotype ...`.
+pub fn run_genotype(cmd: GenotypeCommand) -> Result<()> {
+    match cmd {
+        GenotypeCommand::Show { file, dot } => {
+            let g = read_genotype(&file)?;
+            if dot {
+                crate::output::write_out(format_args!("{}", g.to_dot()));
+            } else {
+                outln!("{g}");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The split argument's parser (for clap).
+pub fn parse_split(s: &str) -> std::result::Result<Split, String> {
+    s.parse()
+}

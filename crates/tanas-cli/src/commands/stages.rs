@@ -1,0 +1,233 @@
+//! `tanas train`, `tanas fisher`, `tanas distance [matrix]`: the task-distance stages.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use burn::tensor::backend::AutodiffBackend;
+use serde_json::json;
+use tanas_data::{DataDirs, Split, TaskData, TaskFile, TaskSplit};
+use tanas_distance::{HeadRule, TaskDistance, compare_files};
+use tanas_fisher::{FisherConfig, FisherMeta, fisher_diag};
+use tanas_pipeline::{Experiment, run_matrix};
+use tanas_train::TrainConfig;
+use tanas_zoo::{ModelSpec, ZooModel};
+
+use crate::backend::{BackendJob, dispatch};
+use crate::cli::{DistanceArgs, DistanceCommand, FisherArgs, TrainArgs};
+use crate::commands::model::model_spec;
+use crate::device::DeviceArg;
+use crate::output::{outln, print_json};
+
+/// Loads one task of a task file with its data.
+fn load_task(tasks: &std::path::Path, id: &str, dirs: &DataDirs) -> Result<TaskData> {
+    let file = TaskFile::read(tasks)?;
+    let spec = file.get(id)?;
+    Ok(TaskData::build(spec, &dirs.load(spec.dataset)?)?)
+}
+
+/// `tanas train`.
+pub fn train(args: TrainArgs, dirs: &DataDirs, device: DeviceArg) -> Result<()> {
+    let data = load_task(&args.tasks, &args.task, dirs)?;
+    let mut spec = ModelSpec::new(args.arch.parse()?, data.num_labels);
+    if let Some(g) = &args.genotype {
+        spec = spec.with_genotype(crate::commands::model::read_genotype(g)?);
+    }
+    let cfg = TrainConfig {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        lr: args.lr,
+        target_accuracy: args.target_accuracy,
+        seed: args.seed,
+        ..TrainConfig::default()
+    };
+    let outcome = dispatch(
+        device,
+        TrainJob {
+            spec,
+            data,
+            cfg,
+            out: args.out.clone(),
+        },
+    )?;
+    let m = &outcome.metrics;
+    if args.json {
+        return print_json(m);
+    }
+    outln!(
+        "{}: {} epochs ({:?}), best val accuracy {:.4} (epoch {}), test accuracy {:.4}; {}",
+        m.task,
+        m.epochs.len(),
+        m.stop_reason,
+        m.best_val_accuracy,
+        m.best_epoch,
+        m.test.accuracy,
+        outcome.weights.display()
+    );
+    Ok(())
+}
+
+struct TrainJob {
+    spec: ModelSpec,
+    data: TaskData,
+    cfg: TrainConfig,
+    out: PathBuf,
+}
+
+impl BackendJob for TrainJob {
+    type Output = tanas_train::train::TrainOutcome;
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<Self::Output> {
+        Ok(tanas_train::train::train::<B>(
+            &self.spec, &self.data, &self.cfg, &self.out, &device,
+        )?)
+    }
+}
+
+/// `tanas fisher`.
+pub fn fisher(args: FisherArgs, dirs: &DataDirs, device: DeviceArg) -> Result<()> {
+    let data = load_task(&args.tasks, &args.task, dirs)?;
+    let weights = match (&args.weights, &args.run) {
+        (Some(w), None) => w.clone(),
+        (None, Some(run)) => run.join("weights.safetensors"),
+        _ => bail!("give exactly one of --weights FILE or --run DIR"),
+    };
+    let spec = model_spec(&args.model)?;
+    let samples = data
+        .split(args.split)
+        .truncated(args.limit.unwrap_or(usize::MAX));
+    let cfg = FisherConfig {
+        estimator: args.estimator,
+        batch_size: args.batch_size,
+        mc_samples: args.mc_samples,
+        seed: args.seed,
+    };
+    let mut meta = FisherMeta {
+        arch: spec.arch.to_string(),
+        task: data.spec.id.clone(),
+        split: args.split.to_string(),
+        num_classes: spec.num_classes,
+        ..FisherMeta::default()
+    };
+    meta.net_task = args.net_task.clone().unwrap_or_default();
+    meta.extra
+        .insert("weights".into(), weights.display().to_string());
+    let job = FisherJob {
+        spec,
+        weights,
+        samples,
+        num_labels: data.num_labels,
+        cfg,
+        meta,
+        out: args.out.clone(),
+    };
+    let total = dispatch(device, job)?;
+    if args.json {
+        print_json(&json!({ "out": args.out, "total": total }))
+    } else {
+        outln!(
+            "Fisher diagonal (trace {total:.6e}) written to {}",
+            args.out.display()
+        );
+        Ok(())
+    }
+}
+
+struct FisherJob {
+    spec: ModelSpec,
+    weights: PathBuf,
+    samples: TaskSplit,
+    num_labels: usize,
+    cfg: FisherConfig,
+    meta: FisherMeta,
+    out: PathBuf,
+}
+
+impl BackendJob for FisherJob {
+    type Output = f64;
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<f64> {
+        let model =
+            tanas_zoo::load_pytorch(ZooModel::<B>::new(&self.spec, &device)?, &self.weights)?;
+        let diag = fisher_diag(
+            &model,
+            &self.samples,
+            self.num_labels,
+            &self.cfg,
+            self.meta,
+            &device,
+        )?;
+        diag.save(&self.out)?;
+        Ok(diag.total())
+    }
+}
+
+/// `tanas distance`.
+pub fn distance(args: DistanceArgs, dirs: &DataDirs, device: DeviceArg) -> Result<()> {
+    match args.command {
+        Some(DistanceCommand::Matrix { experiment, out }) => {
+            let exp = Experiment::read(&experiment)?;
+            let run = dispatch(
+                device,
+                MatrixJob {
+                    exp,
+                    dirs: dirs.clone(),
+                    out: out.clone(),
+                },
+            )?;
+            for (m, files) in &run {
+                outln!("{}: {}", m.metric(), files.json.display());
+            }
+            Ok(())
+        }
+        None => {
+            let [a, b] = <[PathBuf; 2]>::try_from(args.files)
+                .map_err(|_| anyhow::anyhow!("give two Fisher files: A B"))?;
+            let metric = match args.metric {
+                TaskDistance::LogDet { .. } => TaskDistance::LogDet {
+                    sigma2: args.sigma2,
+                },
+                m => m,
+            };
+            let c = compare_files(&a, &b, metric, args.head)
+                .with_context(|| format!("{} vs {}", a.display(), b.display()))?;
+            if args.json {
+                print_json(&json!({ "metric": metric_name(metric), "distance": c.distance }))
+            } else {
+                outln!("{}", c.distance);
+                Ok(())
+            }
+        }
+    }
+}
+
+fn metric_name(m: TaskDistance) -> &'static str {
+    tanas_pipeline::matrix::metric_stem(m)
+}
+
+struct MatrixJob {
+    exp: Experiment,
+    dirs: DataDirs,
+    out: PathBuf,
+}
+
+impl BackendJob for MatrixJob {
+    type Output = Vec<(tanas_distance::DistanceMatrix, tanas_distance::MatrixFiles)>;
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<Self::Output> {
+        Ok(run_matrix::<B>(&self.exp, &self.dirs, &self.out, &device)?.matrices)
+    }
+}
+
+/// Parses `--head`.
+pub fn parse_head(s: &str) -> std::result::Result<HeadRule, String> {
+    s.parse()
+        .map_err(|e: tanas_distance::DistanceError| e.to_string())
+}
+
+/// Parses `--metric`.
+pub fn parse_metric(s: &str) -> std::result::Result<TaskDistance, String> {
+    s.parse()
+        .map_err(|e: tanas_distance::DistanceError| e.to_string())
+}
+
+/// Parses `--split`.
+pub fn parse_split(s: &str) -> std::result::Result<Split, String> {
+    s.parse()
+}

@@ -1,0 +1,193 @@
+//! [`Experiment`]: a distance-matrix experiment read from TOML.
+//!
+//! ```toml
+//! task_files = ["../tasks/mnist.toml"]   # relative to this file
+//! tasks = ["mnist-0", "mnist-1"]          # optional: default every task of the files
+//! arch = "small-cnn"
+//! seeds = [0, 1]
+//! metrics = ["ftd", "logdet"]             # ftd | logdet | cosine
+//! head = "pad"                            # pad | exclude
+//!
+//! [train]                                 # tanas_train::TrainConfig, seed excluded
+//! epochs = 3
+//!
+//! [fisher]
+//! estimator = "exact"                     # exact | mc | batch
+//! samples = 500                           # first N test samples of the target task
+//! batch_size = 128
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tanas_distance::{HeadRule, TaskDistance};
+use tanas_fisher::Estimator;
+use tanas_zoo::Arch;
+
+use crate::error::{PipelineError, Result};
+
+/// Training settings of an experiment (the seed comes from [`Experiment::seeds`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainSettings {
+    /// Epoch budget.
+    pub epochs: usize,
+    /// Mini-batch size.
+    pub batch_size: usize,
+    /// Adam learning rate.
+    pub lr: f64,
+    /// Early stop once the validation accuracy reaches this.
+    pub target_accuracy: Option<f64>,
+}
+
+impl Default for TrainSettings {
+    fn default() -> Self {
+        Self {
+            epochs: 30,
+            batch_size: 128,
+            lr: 1e-3,
+            target_accuracy: None,
+        }
+    }
+}
+
+impl TrainSettings {
+    /// The training config for one seed.
+    pub fn config(&self, seed: u64) -> tanas_train::TrainConfig {
+        tanas_train::TrainConfig {
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            target_accuracy: self.target_accuracy,
+            seed,
+            ..tanas_train::TrainConfig::default()
+        }
+    }
+}
+
+/// Fisher settings of an experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FisherSettings {
+    /// The estimator.
+    pub estimator: Estimator,
+    /// The first N samples of the target task's test split (all if larger).
+    pub samples: usize,
+    /// Samples per pass.
+    pub batch_size: usize,
+    /// Label samples per input for `mc`.
+    pub mc_samples: usize,
+}
+
+impl Default for FisherSettings {
+    fn default() -> Self {
+        Self {
+            estimator: Estimator::Exact,
+            samples: 500,
+            batch_size: 128,
+            mc_samples: 1,
+        }
+    }
+}
+
+/// A distance-matrix experiment: tasks, network, seeds, and the settings of each stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    /// Task files, relative to the experiment file.
+    pub task_files: Vec<PathBuf>,
+    /// The tasks, in matrix order (default: every task of the files, in file order).
+    #[serde(default)]
+    pub tasks: Vec<String>,
+    /// The epsilon-network architecture.
+    #[serde(default = "default_arch")]
+    pub arch: Arch,
+    /// One network per task and seed.
+    #[serde(default = "default_seeds")]
+    pub seeds: Vec<u64>,
+    /// Distance metrics to compute.
+    #[serde(default = "default_metrics")]
+    pub metrics: Vec<TaskDistance>,
+    /// How heads of different sizes are matched.
+    #[serde(default)]
+    pub head: HeadRule,
+    /// Training settings.
+    #[serde(default)]
+    pub train: TrainSettings,
+    /// Fisher settings.
+    #[serde(default)]
+    pub fisher: FisherSettings,
+    /// Where the file was read from (not part of the TOML).
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+fn default_arch() -> Arch {
+    Arch::SmallCnn
+}
+
+fn default_seeds() -> Vec<u64> {
+    vec![0, 1, 2]
+}
+
+fn default_metrics() -> Vec<TaskDistance> {
+    vec![TaskDistance::Ftd, TaskDistance::logdet()]
+}
+
+impl Experiment {
+    /// Reads and checks an experiment file.
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| PipelineError::Io {
+            path: path.into(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses experiment TOML; `path` anchors relative task files and names errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let err = |problem: String| PipelineError::Config {
+            path: path.into(),
+            problem,
+        };
+        let mut value: toml::Table =
+            toml::from_str(text).map_err(|e| err(one_line(&e.to_string())))?;
+        // Metrics are written as plain names (`"ftd"`, `"logdet"`); the type's own serde form
+        // is a table (`{ name = "logdet", sigma2 = 1e-8 }`), which is accepted too.
+        if let Some(toml::Value::Array(metrics)) = value.get_mut("metrics") {
+            for m in metrics.iter_mut() {
+                if let toml::Value::String(name) = m {
+                    let parsed: TaskDistance =
+                        name.parse().map_err(|e| err(format!("metrics: {e}")))?;
+                    *m = toml::Value::try_from(parsed).map_err(|e| err(e.to_string()))?;
+                }
+            }
+        }
+        let mut exp: Experiment = value
+            .try_into()
+            .map_err(|e: toml::de::Error| err(one_line(&e.to_string())))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        exp.task_files = exp.task_files.iter().map(|f| base.join(f)).collect();
+        exp.path = path.to_path_buf();
+        if exp.task_files.is_empty() {
+            return Err(err("task_files is empty".into()));
+        }
+        if exp.seeds.is_empty() {
+            return Err(err("seeds is empty".into()));
+        }
+        if exp.metrics.is_empty() {
+            return Err(err("metrics is empty".into()));
+        }
+        if exp.fisher.samples == 0 || exp.fisher.batch_size == 0 {
+            return Err(err(
+                "fisher.samples and fisher.batch_size must be at least 1".into(),
+            ));
+        }
+        Ok(exp)
+    }
+}
+
+/// TOML errors span several lines; keep one.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}

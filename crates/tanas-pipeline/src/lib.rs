@@ -1,0 +1,16 @@
+//! Orchestration of the tanas stages over one artifact directory.
+//!
+//! The algorithm crates (data, zoo, train, fisher, distance, search) each do one job on
+//! in-memory values; this crate strings them together the way the papers' experiments do,
+//! with every intermediate result in a file so that any run can be resumed, reused or
+//! inspected: [`matrix`] trains the epsilon-networks of an experiment's tasks and seeds,
+//! takes every cross-task Fisher diagonal and writes the distance matrices.
+
+pub mod error;
+pub mod experiment;
+pub mod matrix;
+mod tasks;
+
+pub use error::PipelineError;
+pub use experiment::Experiment;
+pub use matrix::{MatrixRun, run_matrix};

@@ -1,0 +1,179 @@
+//! [`TrainConfig`]: the settings of one training run.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, TrainError};
+
+/// Adam's epsilon. burn's default is `1e-5`; PyTorch's (and so the papers') is `1e-8`.
+pub const ADAM_EPSILON: f32 = 1e-8;
+
+/// The settings of one training run. Every field has a default (see [`Default`]), so a
+/// config file may name only what it changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// The largest number of epochs the run trains in total (default 30). Rerunning in the
+    /// same directory with a larger value continues a run that stopped at its epoch budget
+    /// (see the crate docs, "Resume").
+    pub epochs: usize,
+    /// Training mini-batch size (default 128). The last batch of an epoch may be smaller.
+    pub batch_size: usize,
+    /// Adam's learning rate (default 1e-3).
+    pub lr: f64,
+    /// Stop as soon as the validation accuracy reaches this value, in [0, 1]: the network is
+    /// then an epsilon-approximation with epsilon = 1 - A (default: none, train all epochs).
+    pub target_accuracy: Option<f64>,
+    /// Seed of the weight initialisation and of the per-epoch shuffles (default 0).
+    pub seed: u64,
+    /// Batch size of the validation and test evaluations (default 512); it changes no
+    /// result beyond floating-point rounding of the reported losses.
+    pub eval_batch_size: usize,
+    /// Hide the progress bars (they are also hidden when stderr is not a terminal). Not part
+    /// of the run's identity: not stored, not compared on resume.
+    #[serde(skip)]
+    pub quiet: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 30,
+            batch_size: 128,
+            lr: 1e-3,
+            target_accuracy: None,
+            seed: 0,
+            eval_batch_size: 512,
+            quiet: false,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks every value's range.
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |field, problem: String| Err(TrainError::InvalidConfig { field, problem });
+        if self.epochs == 0 {
+            return invalid("epochs", "must be at least 1".into());
+        }
+        if self.batch_size == 0 {
+            return invalid("batch_size", "must be at least 1".into());
+        }
+        if self.eval_batch_size == 0 {
+            return invalid("eval_batch_size", "must be at least 1".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return invalid("lr", format!("must be a positive number, got {}", self.lr));
+        }
+        match self.target_accuracy {
+            Some(a) if !(0.0..=1.0).contains(&a) => {
+                return invalid("target_accuracy", format!("must be in [0, 1], got {a}"));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The first field other than `epochs` (and `quiet`) whose value differs from
+    /// `stored`, as (name, stored value, requested value). These fields decide which
+    /// weights a run produces, so a run may only be resumed with the same values.
+    pub fn resume_mismatch(&self, stored: &TrainConfig) -> Option<(&'static str, String, String)> {
+        let opt = |v: Option<f64>| v.map_or_else(|| "none".to_string(), |v| v.to_string());
+        let fields = [
+            (
+                "batch_size",
+                stored.batch_size.to_string(),
+                self.batch_size.to_string(),
+            ),
+            ("lr", stored.lr.to_string(), self.lr.to_string()),
+            (
+                "target_accuracy",
+                opt(stored.target_accuracy),
+                opt(self.target_accuracy),
+            ),
+            ("seed", stored.seed.to_string(), self.seed.to_string()),
+            (
+                "eval_batch_size",
+                stored.eval_batch_size.to_string(),
+                self.eval_batch_size.to_string(),
+            ),
+        ];
+        fields.into_iter().find(|(_, a, b)| a != b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_partial_json() {
+        let c: TrainConfig = serde_json::from_str(r#"{"epochs": 3}"#).unwrap();
+        assert_eq!(
+            c,
+            TrainConfig {
+                epochs: 3,
+                ..TrainConfig::default()
+            }
+        );
+        assert_eq!(
+            (c.batch_size, c.lr, c.seed, c.eval_batch_size),
+            (128, 1e-3, 0, 512)
+        );
+        assert!(serde_json::from_str::<TrainConfig>(r#"{"epoch": 3}"#).is_err());
+        assert!(!serde_json::to_string(&c).unwrap().contains("quiet"));
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let bad = [
+            TrainConfig {
+                epochs: 0,
+                ..Default::default()
+            },
+            TrainConfig {
+                batch_size: 0,
+                ..Default::default()
+            },
+            TrainConfig {
+                lr: f64::NAN,
+                ..Default::default()
+            },
+            TrainConfig {
+                target_accuracy: Some(1.5),
+                ..Default::default()
+            },
+        ];
+        for (c, field) in bad
+            .iter()
+            .zip(["epochs", "batch_size", "lr", "target_accuracy"])
+        {
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(field), "{e}");
+        }
+        TrainConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn resume_ignores_epochs_and_quiet_only() {
+        let a = TrainConfig::default();
+        let b = TrainConfig {
+            epochs: 5,
+            quiet: true,
+            ..a.clone()
+        };
+        assert_eq!(b.resume_mismatch(&a), None);
+        let c = TrainConfig {
+            lr: 0.1,
+            ..a.clone()
+        };
+        assert_eq!(c.resume_mismatch(&a).unwrap().0, "lr");
+        let d = TrainConfig {
+            target_accuracy: Some(0.9),
+            ..a.clone()
+        };
+        assert_eq!(
+            d.resume_mismatch(&a).unwrap(),
+            ("target_accuracy", "none".into(), "0.9".into())
+        );
+    }
+}

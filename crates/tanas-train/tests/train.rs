@@ -1,0 +1,358 @@
+//! Training on the embedded MNIST task `mnist-0` (digit 0 vs rest), small subsets.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use burn::backend::{Autodiff, Flex};
+use tanas_data::{DataDirs, DatasetName, TaskData, TaskFile};
+use tanas_train::{
+    EpochMetrics, RunStatus, StopReason, TrainConfig, TrainError, TrainOutcome, evaluate, train,
+};
+use tanas_zoo::{Arch, ModelSpec, ZooModel};
+
+type B = Autodiff<Flex>;
+
+/// `mnist-0` with 512 train, 128 val and 256 test samples (built once per test binary).
+fn data() -> &'static TaskData {
+    static DATA: OnceLock<TaskData> = OnceLock::new();
+    DATA.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let tasks = TaskFile::read(&root.join("configs/tasks/mnist.toml")).unwrap();
+        let dataset = DataDirs::only([root.join("data")])
+            .load(DatasetName::Mnist)
+            .unwrap();
+        let mut data = TaskData::build(tasks.get("mnist-0").unwrap(), &dataset).unwrap();
+        data.train = data.train.truncated(512);
+        data.val = data.val.truncated(128);
+        data.test = data.test.truncated(256);
+        data
+    })
+}
+
+fn spec() -> ModelSpec {
+    ModelSpec::new(Arch::SmallCnn, 2)
+}
+
+fn cfg(epochs: usize) -> TrainConfig {
+    TrainConfig {
+        epochs,
+        batch_size: 32,
+        quiet: true,
+        ..TrainConfig::default()
+    }
+}
+
+/// The first 256 / 64 / 64 samples of [`data`]: enough for the properties that do not need
+/// learning to show (determinism, resume, stop rules, errors).
+fn small() -> &'static TaskData {
+    static SMALL: OnceLock<TaskData> = OnceLock::new();
+    SMALL.get_or_init(|| {
+        let mut d = data().clone();
+        d.train = d.train.truncated(256);
+        d.val = d.val.truncated(64);
+        d.test = d.test.truncated(64);
+        d
+    })
+}
+
+/// Trains small-cnn on [`small`].
+fn run(cfg: &TrainConfig, dir: &Path) -> Result<TrainOutcome, TrainError> {
+    train::<B>(&spec(), small(), cfg, dir, &Default::default())
+}
+
+fn weights(dir: &Path) -> Vec<u8> {
+    std::fs::read(dir.join("weights.safetensors")).unwrap()
+}
+
+/// Asserts that two runs wrote the same weights: identical tensor bytes and the same header
+/// (as JSON: the zoo writes the safetensors metadata map in hash order).
+fn same_weights(a: &Path, b: &Path) {
+    let split = |bytes: &[u8]| {
+        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+        (header, bytes[8 + n..].to_vec())
+    };
+    let ((ha, da), (hb, db)) = (split(&weights(a)), split(&weights(b)));
+    assert_eq!(ha, hb, "safetensors headers differ");
+    let first = da.iter().zip(&db).position(|(x, y)| x != y);
+    assert!(
+        da.len() == db.len() && first.is_none(),
+        "tensor bytes differ (first at {first:?})"
+    );
+}
+
+/// Epoch metrics without the timings.
+fn untimed(epochs: &[EpochMetrics]) -> Vec<EpochMetrics> {
+    epochs
+        .iter()
+        .map(|e| EpochMetrics {
+            seconds: 0.0,
+            images_per_second: 0.0,
+            ..e.clone()
+        })
+        .collect()
+}
+
+/// A network built through the crate's RNG lock: the tests run in parallel threads, and an
+/// unlocked draw from the backend's process-wide RNG would disturb another test's seeded run.
+fn model(spec: &ModelSpec) -> ZooModel<Flex> {
+    let dev = Default::default();
+    tanas_train::seeded::<Flex, _>(&dev, 0, || ZooModel::<Flex>::new(spec, &dev)).unwrap()
+}
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+#[test]
+fn one_epoch_learns_and_writes_the_files() {
+    let dir = tmp();
+    let go = || train::<B>(&spec(), data(), &cfg(1), dir.path(), &Default::default());
+    let out = go().unwrap();
+    assert_eq!(out.status, RunStatus::Trained);
+    let m = &out.metrics;
+    assert_eq!(
+        (m.epochs.len(), m.best_epoch, m.stop_reason),
+        (1, 1, StopReason::MaxEpochs)
+    );
+    assert_eq!(
+        (m.task.as_str(), m.num_labels, m.num_params),
+        ("mnist-0", 2, 620_362 - 8 * 257)
+    );
+
+    // The untrained network of the same seed, for comparison.
+    let dev = Default::default();
+    let fresh = model(&spec());
+    let before = evaluate(&fresh, &data().val, 64, &dev).unwrap();
+    let e = &m.epochs[0];
+    assert!(
+        e.val_loss < before.loss * 0.8,
+        "val loss {} -> {}",
+        before.loss,
+        e.val_loss
+    );
+    assert!(e.val_accuracy > 0.8, "val accuracy {}", e.val_accuracy);
+    assert!(
+        m.test.accuracy > 0.8 && m.test.samples == 256,
+        "{:?}",
+        m.test
+    );
+    assert!(e.images_per_second > 0.0 && e.train_loss.is_finite());
+
+    // The files: metrics.json round-trips, the weights load into the zoo and reproduce test.
+    let stored: tanas_train::TrainMetrics =
+        serde_json::from_slice(&std::fs::read(dir.path().join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(&stored, m);
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("metrics.json")).unwrap()).unwrap();
+    for key in [
+        "epochs",
+        "test",
+        "config",
+        "seed",
+        "arch",
+        "task",
+        "num_labels",
+        "stop_reason",
+    ] {
+        assert!(json.get(key).is_some(), "metrics.json lacks {key}");
+    }
+    let loaded = tanas_zoo::load_pytorch(model(&spec()), &out.weights).unwrap();
+    let test = evaluate(&loaded, &data().test, 100, &dev).unwrap();
+    assert_eq!(test.accuracy, m.test.accuracy);
+    assert!((test.loss - m.test.loss).abs() < 1e-6);
+    let ckpt: Vec<String> = std::fs::read_dir(dir.path().join("checkpoint"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(ckpt.len(), 4, "{ckpt:?}");
+
+    // Rerunning returns the stored outcome without training.
+    let again = go().unwrap();
+    assert_eq!(again.status, RunStatus::AlreadyFinished);
+    assert_eq!(again.metrics, out.metrics);
+}
+
+#[test]
+fn same_seed_gives_the_same_bits_and_other_settings_are_refused() {
+    let (a, b) = (tmp(), tmp());
+    let ra = run(&cfg(1), a.path()).unwrap();
+    let rb = run(&cfg(1), b.path()).unwrap();
+    same_weights(a.path(), b.path());
+    assert_eq!(untimed(&ra.metrics.epochs), untimed(&rb.metrics.epochs));
+    assert_eq!(ra.metrics.test, rb.metrics.test);
+
+    for (changed, field) in [
+        (TrainConfig { lr: 1e-2, ..cfg(1) }, "lr"),
+        (TrainConfig { seed: 1, ..cfg(1) }, "seed"),
+        (
+            TrainConfig {
+                batch_size: 64,
+                ..cfg(1)
+            },
+            "batch_size",
+        ),
+        (
+            TrainConfig {
+                target_accuracy: Some(0.9),
+                ..cfg(1)
+            },
+            "target_accuracy",
+        ),
+    ] {
+        let e = run(&changed, a.path()).unwrap_err();
+        assert!(
+            matches!(&e, TrainError::ConfigMismatch { field: f, .. } if f == field),
+            "{e}"
+        );
+        assert!(e.to_string().contains(field), "{e}");
+    }
+    let mut other = small().clone();
+    other.train = other.train.truncated(200);
+    let e = train::<B>(&spec(), &other, &cfg(1), a.path(), &Default::default()).unwrap_err();
+    assert!(e.to_string().contains("train_samples"), "{e}");
+    // Nothing was changed by the refused calls.
+    same_weights(a.path(), b.path());
+}
+
+#[test]
+fn resumed_runs_equal_an_uninterrupted_run() {
+    let (whole, extended, crashed) = (tmp(), tmp(), tmp());
+    let reference = run(&cfg(2), whole.path()).unwrap();
+
+    // A run of 1 epoch, extended to 2 by asking for 2.
+    run(&cfg(1), extended.path()).unwrap();
+    let e = run(&cfg(2), extended.path()).unwrap();
+    assert_eq!(e.status, RunStatus::Resumed { after_epoch: 1 });
+
+    // A 2-epoch run killed after epoch 1's checkpoint (no final files yet).
+    run(&cfg(1), crashed.path()).unwrap();
+    std::fs::remove_file(crashed.path().join("metrics.json")).unwrap();
+    std::fs::remove_file(crashed.path().join("weights.safetensors")).unwrap();
+    let c = run(&cfg(2), crashed.path()).unwrap();
+    assert_eq!(c.status, RunStatus::Resumed { after_epoch: 1 });
+
+    for (out, dir) in [(&e, extended.path()), (&c, crashed.path())] {
+        same_weights(dir, whole.path());
+        assert_eq!(
+            untimed(&out.metrics.epochs),
+            untimed(&reference.metrics.epochs)
+        );
+        assert_eq!(out.metrics.test, reference.metrics.test);
+        assert_eq!(out.metrics.best_epoch, reference.metrics.best_epoch);
+    }
+    // A run cannot be shortened.
+    let short = run(&cfg(1), whole.path()).unwrap_err();
+    assert!(
+        matches!(&short, TrainError::ConfigMismatch { field, .. } if field == "epochs"),
+        "{short}"
+    );
+}
+
+#[test]
+fn target_accuracy_stops_early() {
+    let dir = tmp();
+    let c = TrainConfig {
+        target_accuracy: Some(0.0),
+        ..cfg(3)
+    };
+    let out = run(&c, dir.path()).unwrap();
+    assert_eq!(out.metrics.epochs.len(), 1);
+    assert_eq!(out.metrics.stop_reason, StopReason::TargetReached);
+    // Reached within any larger budget: nothing to do.
+    let again = run(&TrainConfig { epochs: 10, ..c }, dir.path()).unwrap();
+    assert_eq!(again.status, RunStatus::AlreadyFinished);
+}
+
+#[test]
+fn divergence_is_an_error_and_leaves_no_results() {
+    let dir = tmp();
+    let c = TrainConfig { lr: 1e30, ..cfg(2) };
+    let e = run(&c, dir.path()).unwrap_err();
+    assert!(
+        matches!(e, TrainError::NonFinite { epoch: 1, batch } if batch > 1),
+        "{e}"
+    );
+    assert!(e.to_string().contains("non-finite"), "{e}");
+    assert!(!dir.path().join("weights.safetensors").exists());
+    assert!(!dir.path().join("metrics.json").exists());
+}
+
+#[test]
+fn bad_inputs_are_errors() {
+    let dir = tmp();
+    let e = train::<B>(
+        &ModelSpec::new(Arch::SmallCnn, 3),
+        data(),
+        &cfg(1),
+        dir.path(),
+        &Default::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            TrainError::LabelMismatch {
+                labels: 2,
+                classes: 3,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let mut empty = data().clone();
+    empty.val = empty.val.truncated(0);
+    let e = train::<B>(&spec(), &empty, &cfg(1), dir.path(), &Default::default()).unwrap_err();
+    assert!(e.to_string().contains("val split is empty"), "{e}");
+    let e = run(
+        &TrainConfig {
+            epochs: 0,
+            ..cfg(1)
+        },
+        dir.path(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("epochs"), "{e}");
+    // A network with fewer outputs than the split has labels.
+    let dev = Default::default();
+    let one = model(&ModelSpec::new(Arch::SmallCnn, 1));
+    let e = evaluate(&one, &data().val, 64, &dev).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            TrainError::LabelOutOfRange {
+                label: 1,
+                classes: 1,
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn batchnorm_network_resumes_exactly() {
+    // A tiny DARTS cell network: BatchNorm everywhere, running statistics in the weights.
+    let spec = ModelSpec::new(Arch::CellNet, 2)
+        .with_genotype(tanas_zoo::cell::Genotype::darts_v2())
+        .with_skeleton(tanas_zoo::cell::CellSkeleton::new(4, 3));
+    let mut small = small().clone();
+    small.train = small.train.truncated(128);
+    let go = |epochs, dir: &Path| {
+        train::<B>(&spec, &small, &cfg(epochs), dir, &Default::default()).unwrap()
+    };
+    let (whole, extended) = (tmp(), tmp());
+    let reference = go(2, whole.path());
+    go(1, extended.path());
+    let resumed = go(2, extended.path());
+    assert_eq!(resumed.status, RunStatus::Resumed { after_epoch: 1 });
+    same_weights(whole.path(), extended.path());
+    assert_eq!(
+        untimed(&resumed.metrics.epochs),
+        untimed(&reference.metrics.epochs)
+    );
+    assert_eq!(resumed.metrics.test, reference.metrics.test);
+    assert!(reference.metrics.run.genotype.is_some());
+}
