@@ -3,6 +3,7 @@
 //! Each subcommand lives in its own module; add a variant to [`Command`] and a
 //! match arm in [`main`] to add one.
 
+mod bench;
 mod fixtures;
 mod fsutil;
 mod reproduce;
@@ -29,6 +30,8 @@ enum Command {
     /// Run the papers' experiments end to end and write the report
     /// (docs/results/<profile>/REPORT.md).
     Reproduce(reproduce::ReproduceArgs),
+    /// Benchmarks (`fisher`, `train`): ratios measured in one run, table and JSON.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +39,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Fixtures(args) => fixtures::run(&args),
         Command::Reproduce(args) => reproduce::run(&args),
+        Command::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -64,7 +64,7 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
 }
 
 /// The workspace root (the parent of this crate's directory).
-fn workspace_root() -> PathBuf {
+pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map(Path::to_path_buf)
@@ -72,7 +72,7 @@ fn workspace_root() -> PathBuf {
 }
 
 /// Builds the `tanas` binary (dev profile: dependencies are built with opt-level 3, see Cargo.toml, and the tests share the build) and returns its path.
-fn build_tanas(root: &Path) -> Result<PathBuf> {
+pub fn build_tanas(root: &Path) -> Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .args(["build", "--quiet", "-p", "tanas-cli"])

@@ -63,6 +63,47 @@ pub enum Command {
     Fisher(FisherArgs),
     /// Distance between two Fisher diagonals, or `distance matrix` for an experiment.
     Distance(DistanceArgs),
+    /// Measurements: Fisher estimators vs forward + backward, training throughput.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// `tanas bench ...`
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Exact Fisher and the naive per-sample loop against one batched forward + backward.
+    Fisher {
+        /// Architectures (10 classes, random weights, synthetic images).
+        #[arg(long, value_delimiter = ',', default_value = "small-cnn,resnet18")]
+        archs: Vec<tanas_zoo::Arch>,
+        /// Samples the Fisher is taken on.
+        #[arg(long, default_value_t = 512)]
+        samples: usize,
+        /// Samples per pass.
+        #[arg(long, default_value_t = 128)]
+        batch_size: usize,
+        /// Samples the naive loop is timed on (extrapolated to --samples).
+        #[arg(long, default_value_t = 64)]
+        naive_samples: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Training images/s (forward + backward + Adam).
+    Train {
+        /// Architectures.
+        #[arg(long, value_delimiter = ',', default_value = "small-cnn,resnet18")]
+        archs: Vec<tanas_zoo::Arch>,
+        /// Mini-batch size.
+        #[arg(long, default_value_t = 128)]
+        batch_size: usize,
+        /// Timed steps (after 2 warm-up steps).
+        #[arg(long, default_value_t = 5)]
+        steps: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `tanas train`
@@ -127,9 +168,12 @@ pub struct FisherArgs {
     /// Which split.
     #[arg(long, default_value = "test", value_parser = crate::commands::stages::parse_split)]
     pub split: tanas_data::Split,
-    /// Only the first N samples.
+    /// Only N samples (after --skip).
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Leave out the first N samples of the split.
+    #[arg(long, default_value_t = 0)]
+    pub skip: usize,
     /// exact (per-sample gradients), mc (sampled labels), batch (the authors' squared
     /// mini-batch gradient), naive (one backward per sample).
     #[arg(long, default_value = "exact")]

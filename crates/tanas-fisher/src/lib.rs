@@ -9,6 +9,7 @@
 //! [`fisher_diag`] computes it for any zoo model with the estimators of [`estimator`]; the
 //! exact one takes true per-sample gradients from one batched backward pass (see `tap`).
 
+pub mod bench;
 pub mod diag;
 pub mod estimator;
 mod tap;

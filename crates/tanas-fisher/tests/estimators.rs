@@ -2,6 +2,8 @@
 //! the naive one-backward-per-sample loop on every kind of layer the zoo uses, and against a
 //! Fisher computed independently with PyTorch on a PyTorch-trained network.
 
+#![allow(clippy::unwrap_used)] // test helpers may panic on a broken fixture
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -1,5 +1,6 @@
 //! One module per subcommand group.
 
+mod bench;
 mod data;
 pub mod model;
 pub mod stages;
@@ -18,5 +19,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => stages::train(args, &dirs, cli.global.device),
         Command::Fisher(args) => stages::fisher(args, &dirs, cli.global.device),
         Command::Distance(args) => stages::distance(args, &dirs, cli.global.device),
+        Command::Bench(cmd) => bench::run(cmd, cli.global.device),
     }
 }

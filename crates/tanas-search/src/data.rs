@@ -1,0 +1,175 @@
+//! What a search may read: the train and val splits only ([`SearchData`]). The test split is
+//! not part of it; it reaches the final step ([`crate::retrain_and_test`]) alone.
+
+use burn::data::dataloader::batcher::Batcher;
+use burn::data::dataset::Dataset;
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+use tanas_data::{Split, TaskBatch, TaskBatcher, TaskData, TaskItem, TaskSplit};
+
+use crate::error::{Result, SearchError};
+
+/// The data of a search phase: the train split (fits weights), the val split (fits alpha,
+/// selects candidates) and the number of classes. It has no test split, so a search phase
+/// cannot read one.
+#[derive(Debug, Clone, Copy)]
+pub struct SearchData<'a> {
+    /// Fits the candidates' weights.
+    pub train: &'a TaskSplit,
+    /// Fits alpha (FUSE) and ranks candidates (random search).
+    pub val: &'a TaskSplit,
+    /// Number of classes (network outputs); every label must be below it.
+    pub num_classes: usize,
+}
+
+impl<'a> SearchData<'a> {
+    /// Search data from its parts.
+    pub fn new(train: &'a TaskSplit, val: &'a TaskSplit, num_classes: usize) -> Self {
+        SearchData {
+            train,
+            val,
+            num_classes,
+        }
+    }
+
+    /// The train and val splits of a task (its test split is left out).
+    pub fn from_task(data: &'a TaskData) -> Self {
+        SearchData::new(&data.train, &data.val, data.num_labels)
+    }
+}
+
+/// The splits a search works on after its sample limits, checked.
+#[derive(Debug, Clone)]
+pub(crate) struct Splits {
+    pub train: TaskSplit,
+    pub val: TaskSplit,
+    pub classes: usize,
+}
+
+impl Splits {
+    /// Applies the limits (first `n` samples of each split) and checks that both splits are
+    /// non-empty and every label is below `num_classes`.
+    pub fn new(
+        data: &SearchData<'_>,
+        train_limit: Option<usize>,
+        val_limit: Option<usize>,
+    ) -> Result<Self> {
+        let limit =
+            |s: &TaskSplit, n: Option<usize>| n.map_or_else(|| s.clone(), |n| s.truncated(n));
+        let splits = Splits {
+            train: limit(data.train, train_limit),
+            val: limit(data.val, val_limit),
+            classes: data.num_classes,
+        };
+        if splits.classes == 0 {
+            return Err(SearchError::config("num_classes", "must be at least 1"));
+        }
+        for (split, s) in [(Split::Train, &splits.train), (Split::Val, &splits.val)] {
+            if s.is_empty() {
+                return Err(SearchError::EmptySplit { split });
+            }
+            match s.labels().iter().max() {
+                Some(&label) if label >= splits.classes => {
+                    return Err(SearchError::LabelOutOfRange {
+                        split,
+                        label,
+                        classes: splits.classes,
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(splits)
+    }
+
+    /// What identifies the data of a search (checked on resume).
+    pub fn identity(&self) -> DataIdentity {
+        DataIdentity {
+            num_classes: self.classes,
+            train_samples: self.train.len(),
+            train_fingerprint: fingerprint(&self.train),
+            val_samples: self.val.len(),
+            val_fingerprint: fingerprint(&self.val),
+        }
+    }
+
+    /// The final step's training data: train, and val after it when `with_val`.
+    pub fn final_train(&self, with_val: bool) -> Concat<'_> {
+        Concat {
+            first: &self.train,
+            second: with_val.then_some(&self.val),
+        }
+    }
+}
+
+/// The samples a search saw: sizes and a fingerprint (FNV-1a over sample indices and labels)
+/// of the train and val splits after the limits. A search resumes only on the same data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataIdentity {
+    /// Number of classes.
+    pub num_classes: usize,
+    /// Train samples used.
+    pub train_samples: usize,
+    /// Fingerprint of the train samples (hex).
+    pub train_fingerprint: String,
+    /// Val samples used.
+    pub val_samples: usize,
+    /// Fingerprint of the val samples (hex).
+    pub val_fingerprint: String,
+}
+
+/// FNV-1a (64 bit) over the little-endian indices and labels of a split, as hex.
+fn fingerprint(split: &TaskSplit) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let values = split.indices().iter().chain(split.labels());
+    for v in values {
+        for byte in (*v as u64).to_le_bytes() {
+            h ^= u64::from(byte);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// One split followed by an optional second one, as one dataset.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Concat<'a> {
+    first: &'a TaskSplit,
+    second: Option<&'a TaskSplit>,
+}
+
+impl Dataset<TaskItem> for Concat<'_> {
+    fn get(&self, index: usize) -> Option<TaskItem> {
+        let n = self.first.len();
+        if index < n {
+            self.first.get(index)
+        } else {
+            self.second.and_then(|s| s.get(index - n))
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.first.len() + self.second.map_or(0, TaskSplit::len)
+    }
+}
+
+/// The samples `order[..]` of `ds` as one batch, checking that every label is below
+/// `classes` (`split` names the split in the error).
+pub(crate) fn batch_of<B: Backend, D: Dataset<TaskItem> + ?Sized>(
+    ds: &D,
+    order: &[usize],
+    classes: usize,
+    split: Split,
+    device: &B::Device,
+) -> Result<TaskBatch<B>> {
+    let items: Vec<TaskItem> = order.iter().filter_map(|&i| ds.get(i)).collect();
+    if let Some(label) = items.iter().map(|item| item.label).find(|&l| l >= classes) {
+        return Err(SearchError::LabelOutOfRange {
+            split,
+            label,
+            classes,
+        });
+    }
+    Ok(TaskBatcher.batch(items, device))
+}

@@ -1,0 +1,262 @@
+//! Training and evaluation loops shared by FUSE, random search and the final step: generic
+//! over the dataset (so the final step's test set may be any `Dataset<TaskItem>`), seeded,
+//! with progress bars.
+
+use std::io::IsTerminal;
+
+use burn::data::dataset::Dataset;
+use burn::module::AutodiffModule;
+use burn::nn::conv::Conv2d;
+use burn::nn::{BatchNorm, Linear};
+use burn::optim::{GradientsParams, Optimizer};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tanas_data::{Split, TaskItem};
+use tanas_train::Eval;
+use tanas_train::eval::{correct, cross_entropy};
+use tanas_zoo::ZooModel;
+use tanas_zoo::hooks::LayerHooks;
+
+use crate::data::batch_of;
+use crate::error::{Result, SearchError};
+
+/// Whether progress bars are hidden: asked to, or stderr is not a terminal.
+pub(crate) fn bars_hidden(quiet: bool) -> bool {
+    quiet || !std::io::stderr().is_terminal()
+}
+
+/// A progress bar over `len` items of `unit`, hidden when `hidden`.
+pub(crate) fn progress_bar(len: usize, unit: &str, prefix: String, hidden: bool) -> ProgressBar {
+    if hidden {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
+    let template = format!(
+        "{{prefix}} [{{bar:30}}] {{pos}}/{{len}} {unit}, {{msg}} ({{elapsed}}, eta {{eta}})"
+    );
+    let style = ProgressStyle::with_template(&template)
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_prefix(prefix);
+    bar
+}
+
+/// Derives a seed from a base seed and a path of integers (splitmix64 steps), so that every
+/// random choice of a search (stage, candidate, epoch) has its own reproducible seed.
+pub(crate) fn derive_seed(seed: u64, path: &[u64]) -> u64 {
+    let mix = |mut z: u64| {
+        z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    path.iter().fold(mix(seed), |h, &p| mix(h ^ mix(p)))
+}
+
+/// One training epoch: the samples of `ds` in `order`, mini-batches of `batch_size`, mean
+/// cross-entropy of `forward`'s logits, one optimiser step per batch. Returns the module and
+/// the epoch's mean loss; a non-finite loss is an error naming `during`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn train_epoch<B, M, O, D, F>(
+    mut module: M,
+    optim: &mut O,
+    lr: f64,
+    ds: &D,
+    order: &[usize],
+    batch_size: usize,
+    classes: usize,
+    during: &str,
+    bar: &ProgressBar,
+    device: &B::Device,
+    forward: F,
+) -> Result<(M, f64)>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+    O: Optimizer<M, B>,
+    D: Dataset<TaskItem> + ?Sized,
+    F: Fn(&M, Tensor<B, 4>) -> Tensor<B, 2>,
+{
+    let (mut loss_sum, mut seen) = (0.0f64, 0usize);
+    for chunk in order.chunks(batch_size.max(1)) {
+        let batch = batch_of::<B, D>(ds, chunk, classes, Split::Train, device)?;
+        let logits = forward(&module, batch.images);
+        let loss = cross_entropy(logits, batch.labels).mean();
+        let value = loss.clone().inner();
+        let grads = GradientsParams::from_grads(loss.backward(), &module);
+        module = optim.step(lr, module, grads);
+        let value: f64 = value.into_scalar().elem();
+        if !value.is_finite() {
+            bar.abandon();
+            return Err(SearchError::NonFinite {
+                during: during.to_string(),
+            });
+        }
+        loss_sum += value * chunk.len() as f64;
+        seen += chunk.len();
+        bar.inc(chunk.len() as u64);
+        bar.set_message(format!("loss {:.4}", loss_sum / seen as f64));
+    }
+    Ok((module, loss_sum / seen.max(1) as f64))
+}
+
+/// The logits of every model on every sample of `ds`, in order: `[models, N, classes]`.
+/// Each batch is built once and fed to every model. Use inference models (`valid()`), so
+/// that BatchNorm uses its running statistics and nothing is updated.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn all_logits<B: Backend, D: Dataset<TaskItem> + ?Sized>(
+    models: &[ZooModel<B>],
+    ds: &D,
+    classes: usize,
+    split: Split,
+    batch_size: usize,
+    mode: BnMode,
+    device: &B::Device,
+    bar: &ProgressBar,
+) -> Result<Tensor<B, 3>> {
+    let order: Vec<usize> = (0..ds.len()).collect();
+    let mut per_model: Vec<Vec<Tensor<B, 2>>> = models.iter().map(|_| Vec::new()).collect();
+    for chunk in order.chunks(batch_size.max(1)) {
+        let batch = batch_of::<B, D>(ds, chunk, classes, split, device)?;
+        for (model, out) in models.iter().zip(per_model.iter_mut()) {
+            out.push(forward_in(model, batch.images.clone(), mode));
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    let per_model: Vec<Tensor<B, 2>> = per_model
+        .into_iter()
+        .map(|parts| Tensor::cat(parts, 0))
+        .collect();
+    Ok(Tensor::stack(per_model, 0))
+}
+
+/// The labels of every sample of `ds`, in order, as a tensor.
+pub(crate) fn labels_of<B: Backend, D: Dataset<TaskItem> + ?Sized>(
+    ds: &D,
+    device: &B::Device,
+) -> Tensor<B, 1, Int> {
+    let labels: Vec<i64> = (0..ds.len())
+        .filter_map(|i| ds.get(i))
+        .map(|item| item.label as i64)
+        .collect();
+    let n = labels.len();
+    Tensor::from_data(TensorData::new(labels, [n]), device)
+}
+
+/// Summed cross-entropy and number of correct predictions of `logits` `[N, K]` against
+/// `labels` `[N]`.
+fn sums<B: Backend>(logits: Tensor<B, 2>, labels: Tensor<B, 1, Int>) -> (f64, f64) {
+    let loss = cross_entropy(logits.clone(), labels.clone()).sum();
+    let hits = correct(logits, labels).float();
+    let stats: Vec<f64> = Tensor::cat(vec![loss, hits], 0)
+        .into_data()
+        .iter::<f64>()
+        .collect();
+    (stats[0], stats[1])
+}
+
+/// Mean cross-entropy and accuracy of `logits` `[N, K]` against `labels` `[N]`.
+pub(crate) fn score<B: Backend>(logits: Tensor<B, 2>, labels: Tensor<B, 1, Int>) -> Eval {
+    let n = labels.dims()[0];
+    if n == 0 {
+        return Eval {
+            samples: 0,
+            loss: 0.0,
+            accuracy: 0.0,
+        };
+    }
+    let (loss, hits) = sums(logits, labels);
+    Eval {
+        samples: n,
+        loss: loss / n as f64,
+        accuracy: hits / n as f64,
+    }
+}
+
+/// Evaluates one inference model on every sample of `ds`, in batches.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn evaluate<B: Backend, D: Dataset<TaskItem> + ?Sized>(
+    model: &ZooModel<B>,
+    ds: &D,
+    classes: usize,
+    split: Split,
+    batch_size: usize,
+    mode: BnMode,
+    device: &B::Device,
+    bar: &ProgressBar,
+) -> Result<Eval> {
+    let order: Vec<usize> = (0..ds.len()).collect();
+    let (mut loss, mut hits, mut n) = (0.0f64, 0.0f64, 0usize);
+    for chunk in order.chunks(batch_size.max(1)) {
+        let batch = batch_of::<B, D>(ds, chunk, classes, split, device)?;
+        let (l, h) = sums(forward_in(model, batch.images, mode), batch.labels);
+        loss += l;
+        hits += h;
+        n += chunk.len();
+        bar.inc(chunk.len() as u64);
+    }
+    let d = n.max(1) as f64;
+    Ok(Eval {
+        samples: n,
+        loss: loss / d,
+        accuracy: hits / d,
+    })
+}
+
+/// How BatchNorm normalises in a forward pass without gradients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BnMode {
+    /// With the statistics of the batch itself (as in training; the running statistics are
+    /// neither used nor updated). Scores candidates during a search.
+    Batch,
+    /// With the running statistics (inference). The final test evaluation.
+    Running,
+}
+
+/// BatchNorm with the batch's own statistics, leaving the running statistics untouched
+/// (burn's own batch-statistics path, on an autodiff backend, updates them).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct BatchStats;
+
+impl<B: Backend> LayerHooks<B> for BatchStats {
+    fn conv2d(&mut self, layer: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        layer.forward(x)
+    }
+
+    fn linear(&mut self, layer: &Linear<B>, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        layer.forward(x)
+    }
+
+    fn batch_norm(&mut self, layer: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let [n, c, h, w] = x.dims();
+        let per_channel = |t: Tensor<B, 4>| {
+            t.swap_dims(0, 1)
+                .reshape([c, n * h * w])
+                .mean_dim(1)
+                .reshape([1, c, 1, 1])
+        };
+        let mean = per_channel(x.clone());
+        let centered = x.sub(mean);
+        // The biased variance, as BatchNorm normalises with.
+        let var = per_channel(centered.clone().powi_scalar(2));
+        let r = |t: Tensor<B, 1>| t.reshape([1, c, 1, 1]);
+        centered
+            .div(var.add_scalar(layer.epsilon).sqrt())
+            .mul(r(layer.gamma.val()))
+            .add(r(layer.beta.val()))
+    }
+}
+
+/// A forward pass without gradients in the given BatchNorm mode.
+pub(crate) fn forward_in<B: Backend>(
+    model: &ZooModel<B>,
+    x: Tensor<B, 4>,
+    mode: BnMode,
+) -> Tensor<B, 2> {
+    match mode {
+        BnMode::Batch => model.forward_hooked(x, &mut BatchStats),
+        BnMode::Running => model.forward(x),
+    }
+}

@@ -1,0 +1,230 @@
+//! The final step shared by every search ([`retrain_and_test`]) and the result of a search
+//! ([`SearchResult`]).
+
+use std::path::Path;
+use std::time::Instant;
+
+use burn::data::dataset::Dataset;
+use burn::module::AutodiffModule;
+use burn::optim::AdamConfig;
+use burn::tensor::backend::AutodiffBackend;
+use serde::{Deserialize, Serialize};
+use tanas_data::{Split, TaskItem};
+use tanas_train::{ADAM_EPSILON, Eval, epoch_order, seeded};
+use tanas_zoo::cell::{CellSkeleton, Genotype};
+use tanas_zoo::{Arch, ModelSpec, ZooModel, save_pytorch};
+
+use crate::data::{SearchData, Splits};
+use crate::error::{Result, SearchError};
+use crate::fit::{BnMode, bars_hidden, derive_seed, evaluate, progress_bar, train_epoch};
+use crate::space::SearchSpace;
+
+/// Which search produced a result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Algorithm {
+    /// FUSE ([`crate::Fuse`]).
+    Fuse,
+    /// The random-search baseline ([`crate::RandomSearch`]).
+    Random,
+}
+
+/// Seed-path tags of the final step (see `derive_seed`).
+const TAG_FINAL_INIT: u64 = 0xF1;
+const TAG_FINAL_ORDER: u64 = 0xF2;
+
+/// How the chosen cell is retrained before its one test evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinalConfig {
+    /// Epochs of training from scratch (at least 1).
+    pub epochs: usize,
+    /// Train on train + val (true) or on train alone.
+    pub with_val: bool,
+    /// Adam's learning rate.
+    pub lr: f64,
+    /// Mini-batch size.
+    pub batch_size: usize,
+    /// Batch size of the test evaluation.
+    pub eval_batch_size: usize,
+    /// Seed of the weight initialisation and the epoch orders (derived from the search seed).
+    pub seed: u64,
+    /// Only the first `n` train samples.
+    pub train_limit: Option<usize>,
+    /// Only the first `n` val samples (when `with_val`).
+    pub val_limit: Option<usize>,
+    /// Hide the progress bars.
+    #[serde(skip)]
+    pub quiet: bool,
+}
+
+/// What the final step measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinalOutcome {
+    /// Trainable parameters of the network (PyTorch count).
+    pub params: usize,
+    /// The one test evaluation.
+    pub test: Eval,
+    /// Samples the network was trained on (per epoch).
+    pub train_samples: usize,
+    /// Mean training loss of the last epoch.
+    pub train_loss: f64,
+    /// Wall-clock seconds of training and testing.
+    pub seconds: f64,
+}
+
+/// Retrains `genotype` on `skeleton` from scratch on the train split (plus val when
+/// `cfg.with_val`) for `cfg.epochs`, writes its weights to `weights` (if given), and only
+/// then evaluates it once on `test`: every sample, in order, BatchNorm in inference mode.
+///
+/// This is the only function of the crate that receives a test split.
+pub fn retrain_and_test<B: AutodiffBackend, D: Dataset<TaskItem> + ?Sized>(
+    genotype: &Genotype,
+    skeleton: CellSkeleton,
+    data: SearchData<'_>,
+    test: &D,
+    cfg: &FinalConfig,
+    weights: Option<&Path>,
+    device: &B::Device,
+) -> Result<FinalOutcome> {
+    if cfg.epochs == 0 {
+        return Err(SearchError::config("final_epochs", "must be at least 1"));
+    }
+    if cfg.batch_size == 0 || cfg.eval_batch_size == 0 {
+        return Err(SearchError::config("batch_size", "must be at least 1"));
+    }
+    if test.is_empty() {
+        return Err(SearchError::EmptySplit { split: Split::Test });
+    }
+    let splits = Splits::new(&data, cfg.train_limit, cfg.val_limit)?;
+    let train = splits.final_train(cfg.with_val);
+    let classes = splits.classes;
+    let hidden = bars_hidden(cfg.quiet);
+    let t0 = Instant::now();
+    let spec = ModelSpec::new(Arch::CellNet, classes)
+        .with_genotype(genotype.clone())
+        .with_skeleton(skeleton);
+    let mut model = seeded::<B, _>(device, derive_seed(cfg.seed, &[TAG_FINAL_INIT]), || {
+        ZooModel::<B>::new(&spec, device)
+    })?;
+    let params = model.num_params();
+    let mut optim = AdamConfig::new()
+        .with_epsilon(ADAM_EPSILON)
+        .init::<B, ZooModel<B>>();
+    let order_seed = derive_seed(cfg.seed, &[TAG_FINAL_ORDER]);
+    let mut train_loss = f64::NAN;
+    for epoch in 1..=cfg.epochs {
+        let order = epoch_order(train.len(), order_seed, epoch);
+        let bar = progress_bar(
+            train.len(),
+            "images",
+            format!("final epoch {epoch}/{}", cfg.epochs),
+            hidden,
+        );
+        let during = format!("final training, epoch {epoch}");
+        let (m, loss) = train_epoch(
+            model,
+            &mut optim,
+            cfg.lr,
+            &train,
+            &order,
+            cfg.batch_size,
+            classes,
+            &during,
+            &bar,
+            device,
+            |m: &ZooModel<B>, x| m.forward(x),
+        )?;
+        bar.finish_and_clear();
+        model = m;
+        train_loss = loss;
+        tracing::info!(
+            epoch,
+            epochs = cfg.epochs,
+            train_loss,
+            "final training epoch"
+        );
+    }
+    let model = model.valid();
+    if let Some(path) = weights {
+        save_pytorch(&model, path)?;
+    }
+    let bar = progress_bar(test.len(), "images", "test".into(), hidden);
+    let test = evaluate(
+        &model,
+        test,
+        classes,
+        Split::Test,
+        cfg.eval_batch_size,
+        BnMode::Running,
+        device,
+        &bar,
+    )?;
+    bar.finish_and_clear();
+    if !test.loss.is_finite() {
+        return Err(SearchError::NonFinite {
+            during: "the test evaluation".into(),
+        });
+    }
+    tracing::info!(
+        params,
+        test_accuracy = test.accuracy,
+        test_loss = test.loss,
+        "final network tested"
+    );
+    Ok(FinalOutcome {
+        params,
+        test,
+        train_samples: train.len(),
+        train_loss,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
+}
+
+/// The result of a search (`result.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchResult {
+    /// The search that produced it.
+    pub algorithm: Algorithm,
+    /// The chosen cell.
+    pub genotype: Genotype,
+    /// Trainable parameters of the final network (PyTorch count).
+    pub params: usize,
+    /// Val accuracy of the chosen cell during the search (FUSE: its own accuracy after the
+    /// last stage's weight training; random search: after its training budget). The final
+    /// network may be trained on val, so it is not re-measured there.
+    pub val_accuracy: f64,
+    /// Accuracy of the final network on the test split (its one evaluation).
+    pub test_accuracy: f64,
+    /// Mean cross-entropy of the final network on the test split.
+    pub test_loss: f64,
+    /// Test samples evaluated.
+    pub test_samples: usize,
+    /// Wall-clock seconds of the search phase (summed over resumed runs).
+    pub search_seconds: f64,
+    /// Wall-clock seconds of the final retraining and test.
+    pub final_seconds: f64,
+    /// The search budget spent: candidate-epochs (one candidate trained for one epoch over
+    /// the train split) of the search phase; the final retraining is not counted.
+    pub candidate_epochs: usize,
+    /// Epochs of the final retraining.
+    pub final_epochs: usize,
+    /// Samples per epoch of the final retraining.
+    pub final_train_samples: usize,
+    /// The search's seed.
+    pub seed: u64,
+    /// The space searched.
+    pub space: SearchSpace,
+}
+
+impl SearchResult {
+    /// Reads a `result.json`.
+    pub fn load(path: &Path) -> Result<Self> {
+        crate::store::read_json(path)?.ok_or_else(|| {
+            SearchError::io(
+                path,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            )
+        })
+    }
+}
