@@ -495,3 +495,171 @@ fn distance_matrix_experiment() {
     ]));
     assert!(e.contains("exp.toml"), "{e}");
 }
+
+/// A TA-NAS experiment small enough for the test suite: two dictionary tasks, one seed.
+fn tiny_tanas_experiment(dir: &Path) -> PathBuf {
+    let exp = dir.join("tanas.toml");
+    let tasks = repo().join("configs/tasks/mnist.toml");
+    std::fs::write(
+        &exp,
+        format!(
+            "task_files = [{tasks:?}]\ndictionary_tasks = [\"mnist-0\", \"mnist-3\"]\ntarget = \"mnist-1\"\n\
+             [dictionary]\narch = \"small-cnn\"\nseeds = [0]\nskeleton = {{ channels = 4, layers = 2 }}\n\
+             [dictionary.train]\nepochs = 1\n[dictionary.fisher]\nsamples = 32\nbatch_size = 32\n\
+             [dictionary.search]\ncandidates = 2\nstages = 1\nmax_rounds = 1\nbatch_size = 32\n\
+             train_limit = 96\nval_limit = 32\nfinal_epochs = 1\n"
+        ),
+    )
+    .unwrap();
+    exp
+}
+
+#[test]
+fn tanas_run_dictionary_and_search() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = tiny_tanas_experiment(dir.path());
+    let out = dir.path().join("run");
+    let o = out.to_str().unwrap();
+    let v = json(&tanas(&[
+        "run",
+        exp.to_str().unwrap(),
+        "--out",
+        o,
+        "--json",
+    ]));
+    assert_eq!(v["target"], "mnist-1");
+    let closest = v["closest_task"].as_str().unwrap();
+    assert!(["mnist-0", "mnist-3"].contains(&closest), "{v}");
+    assert!(v["params"].as_u64().unwrap() > 0);
+    let acc = v["test_accuracy"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&acc));
+    let ds: Vec<f64> = v["distances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["mean"].as_f64().unwrap())
+        .collect();
+    assert_eq!(ds.len(), 2);
+    assert!(ds[0] <= ds[1], "sorted closest first: {ds:?}");
+    assert!(out.join("target/final.json").exists() && out.join("target/genotype.dot").exists());
+
+    // The dictionary is usable on its own.
+    let dict = out.join("dict");
+    let d = dict.to_str().unwrap();
+    let list = json(&tanas(&["dict", "list", "--dict", d, "--json"]));
+    assert_eq!(list["tasks"].as_array().unwrap().len(), 2);
+    let rows = json(&tanas(&[
+        "dict",
+        "closest",
+        "--dict",
+        d,
+        "--tasks",
+        "configs/tasks/mnist.toml",
+        "--task",
+        "mnist-1",
+        "--json",
+    ]));
+    assert_eq!(rows[0]["task"], closest);
+    // A rerun reuses everything and gives the same answer.
+    let again = json(&tanas(&[
+        "run",
+        exp.to_str().unwrap(),
+        "--out",
+        o,
+        "--json",
+    ]));
+    assert_eq!(again["genotype"], v["genotype"]);
+    assert_eq!(again["test_accuracy"], v["test_accuracy"]);
+
+    // Random search in the general space from the same dictionary.
+    let r = json(&tanas(&[
+        "search",
+        "--dict",
+        d,
+        "--tasks",
+        "configs/tasks/mnist.toml",
+        "--task",
+        "mnist-1",
+        "--algo",
+        "random",
+        "--space",
+        "general",
+        "--out",
+        dir.path().join("random").to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(r["algorithm"], "random");
+    assert!(r["closest_task"].is_null());
+}
+
+#[test]
+fn bad_search_input_gives_one_error_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = tiny_tanas_experiment(dir.path());
+    let text = std::fs::read_to_string(&exp)
+        .unwrap()
+        .replace("target = \"mnist-1\"", "target = \"mnist-7\"");
+    std::fs::write(&exp, text).unwrap();
+    let out = dir.path().join("run");
+    let e = error_line(&tanas(&[
+        "run",
+        exp.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(e.contains("mnist-7") && e.contains("tanas.toml"), "{e}");
+    assert!(!out.join("target/final.json").exists());
+
+    let e = error_line(&tanas(&[
+        "dict",
+        "list",
+        "--dict",
+        dir.path().join("nope").to_str().unwrap(),
+    ]));
+    assert!(e.contains("manifest.json"), "{e}");
+
+    let space = dir.path().join("space.json");
+    std::fs::write(&space, r#"{"ops": ["conv_3x3", "conv_9x9"], "nodes": [3], "style": "dense", "skeleton": {"channels": 4, "layers": 2}}"#).unwrap();
+    let dict = dir.path().join("dict");
+    std::fs::create_dir(&dict).unwrap();
+    std::fs::write(
+        dict.join("manifest.json"),
+        r#"{"format": "tanas-dictionary/1", "settings": {"arch": "small-cnn", "seeds": [0], "train": {}, "fisher": {}, "search": {}, "skeleton": {"channels": 4, "layers": 2}}, "tasks": []}"#,
+    )
+    .unwrap();
+    let o = dir.path().join("s");
+    let e = error_line(&tanas(&[
+        "search",
+        "--dict",
+        dict.to_str().unwrap(),
+        "--tasks",
+        "configs/tasks/mnist.toml",
+        "--task",
+        "mnist-1",
+        "--space",
+        space.to_str().unwrap(),
+        "--out",
+        o.to_str().unwrap(),
+    ]));
+    assert!(e.contains("space.json") && e.contains("conv_9x9"), "{e}");
+    assert!(!o.join("final.json").exists());
+    std::fs::write(
+        &space,
+        r#"{"ops": [], "nodes": [3], "style": "dense", "skeleton": {"channels": 4, "layers": 2}}"#,
+    )
+    .unwrap();
+    let e = error_line(&tanas(&[
+        "search",
+        "--dict",
+        dict.to_str().unwrap(),
+        "--tasks",
+        "configs/tasks/mnist.toml",
+        "--task",
+        "mnist-1",
+        "--space",
+        space.to_str().unwrap(),
+        "--out",
+        o.to_str().unwrap(),
+    ]));
+    assert!(e.contains("space.json"), "{e}");
+}

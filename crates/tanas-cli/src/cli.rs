@@ -66,6 +66,119 @@ pub enum Command {
     /// Measurements: Fisher estimators vs forward + backward, training throughput.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// The task dictionary: learned tasks with their networks, Fishers and search spaces.
+    #[command(subcommand)]
+    Dict(DictCommand),
+    /// Search a network for a target task (FUSE or random) in the closest task's space.
+    Search(SearchArgs),
+    /// The whole TA-NAS pipeline (Algorithm 2) from one experiment file; resumable.
+    Run(RunArgs),
+}
+
+/// `tanas dict ...`
+#[derive(Debug, Subcommand)]
+pub enum DictCommand {
+    /// Learn a task: epsilon-networks, its own Fisher, FUSE in the general space, its space.
+    Add {
+        /// The dictionary directory (created with the settings below if new).
+        #[arg(long)]
+        dict: PathBuf,
+        /// The task file.
+        #[arg(long)]
+        tasks: PathBuf,
+        /// The task id.
+        #[arg(long)]
+        task: String,
+        /// Epsilon-network architecture (new dictionaries only).
+        #[arg(long, default_value = "small-cnn")]
+        arch: String,
+        /// Seeds 0..N (new dictionaries only).
+        #[arg(long, default_value_t = 3)]
+        seeds: u64,
+        /// Training epochs of the epsilon-networks (new dictionaries only).
+        #[arg(long, default_value_t = 5)]
+        epochs: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The learned tasks and their spaces.
+    List {
+        /// The dictionary directory.
+        #[arg(long)]
+        dict: PathBuf,
+        /// Print the manifest as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Distances from every dictionary task to a target, closest first (mean ± std over seeds).
+    Closest {
+        /// The dictionary directory.
+        #[arg(long)]
+        dict: PathBuf,
+        /// The task file of the target.
+        #[arg(long)]
+        tasks: PathBuf,
+        /// The target task.
+        #[arg(long)]
+        task: String,
+        /// ftd, logdet, cosine.
+        #[arg(long, default_value = "ftd", value_parser = crate::commands::stages::parse_metric)]
+        metric: tanas_distance::TaskDistance,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `tanas search`
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// The dictionary directory.
+    #[arg(long)]
+    pub dict: PathBuf,
+    /// The task file of the target.
+    #[arg(long)]
+    pub tasks: PathBuf,
+    /// The target task.
+    #[arg(long)]
+    pub task: String,
+    /// fuse or random.
+    #[arg(long, default_value = "fuse", value_parser = parse_algorithm)]
+    pub algo: tanas_search::Algorithm,
+    /// closest (TA-NAS), general, or a space JSON file.
+    #[arg(long, default_value = "closest")]
+    pub space: tanas_pipeline::SpaceChoice,
+    /// The distance that picks the closest task.
+    #[arg(long, default_value = "ftd", value_parser = crate::commands::stages::parse_metric)]
+    pub metric: tanas_distance::TaskDistance,
+    /// Output directory (final.json, genotype.dot, search/ with trace and checkpoint).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Print final.json.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tanas run`
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The TA-NAS experiment TOML.
+    pub experiment: PathBuf,
+    /// The artifact directory (dict/, target/).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Print final.json.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_algorithm(s: &str) -> Result<tanas_search::Algorithm, String> {
+    match s {
+        "fuse" => Ok(tanas_search::Algorithm::Fuse),
+        "random" => Ok(tanas_search::Algorithm::Random),
+        _ => Err(format!("unknown algorithm `{s}` (fuse, random)")),
+    }
 }
 
 /// `tanas bench ...`

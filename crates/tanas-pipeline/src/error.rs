@@ -53,6 +53,9 @@ pub enum PipelineError {
     /// A distance computation failed.
     #[error(transparent)]
     Distance(Box<tanas_distance::DistanceError>),
+    /// A search failed.
+    #[error(transparent)]
+    Search(Box<tanas_search::SearchError>),
 }
 
 /// `?` on the stages' errors boxes them (they are large; the pipeline's error stays small).

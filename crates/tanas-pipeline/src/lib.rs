@@ -4,13 +4,18 @@
 //! in-memory values; this crate strings them together the way the papers' experiments do,
 //! with every intermediate result in a file so that any run can be resumed, reused or
 //! inspected: [`matrix`] trains the epsilon-networks of an experiment's tasks and seeds,
-//! takes every cross-task Fisher diagonal and writes the distance matrices.
+//! takes every cross-task Fisher diagonal and writes the distance matrices; [`dictionary`]
+//! keeps the learned tasks with their spaces; [`tanas`] runs Algorithm 2 for a target.
 
+pub mod dictionary;
 pub mod error;
 pub mod experiment;
 pub mod matrix;
+pub mod tanas;
 mod tasks;
 
+pub use dictionary::{Closeness, DictSettings, TaskDictionary};
 pub use error::PipelineError;
 pub use experiment::Experiment;
 pub use matrix::{MatrixRun, run_matrix};
+pub use tanas::{FinalReport, SpaceChoice, TanasExperiment, run_tanas, search_target};

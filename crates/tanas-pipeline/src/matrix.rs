@@ -76,7 +76,14 @@ pub fn run_matrix<B: AutodiffBackend>(
     for &seed in &exp.seeds {
         let mut per_seed = Vec::new();
         for a in tasks {
-            let run = train_net::<B>(exp, a, seed, out, device)?;
+            let run = train_at::<B>(
+                exp.arch,
+                &exp.train,
+                a,
+                seed,
+                &net_dir(out, &a.spec.id, seed),
+                device,
+            )?;
             bar.inc(1);
             nets.push(NetSummary {
                 task: a.spec.id.clone(),
@@ -85,12 +92,23 @@ pub fn run_matrix<B: AutodiffBackend>(
                 val_accuracy: run.metrics.best_val_accuracy,
                 test_accuracy: run.metrics.test.accuracy,
             });
-            let model = ZooModel::<B>::new(&ModelSpec::new(exp.arch, a.num_labels), device)?;
-            let model = tanas_zoo::load_pytorch(model, &run.weights)?;
+            let model = load_net::<B>(exp.arch, a.num_labels, &run.weights, device)?;
             let row = tasks
                 .iter()
                 .map(|b| {
-                    let f = fisher_of(exp, &model, a, b, seed, &run.weights, out, device);
+                    let fdir = out.join("fisher").join(format!("seed-{seed}"));
+                    let path = fisher_path(&fdir, &a.spec.id, &b.spec.id);
+                    let f = fisher_at(
+                        exp.arch,
+                        &exp.fisher,
+                        &model,
+                        a.into(),
+                        b,
+                        seed,
+                        &run.weights,
+                        &path,
+                        device,
+                    );
                     bar.inc(1);
                     f
                 })
@@ -142,73 +160,103 @@ pub fn net_dir(out: &Path, task: &str, seed: u64) -> PathBuf {
     out.join("nets").join(task).join(format!("seed-{seed}"))
 }
 
-/// Trains (or finds trained) the network of `task` with `seed`.
-fn train_net<B: AutodiffBackend>(
-    exp: &Experiment,
+/// Trains (or finds trained) the network of `task` with `seed` in `dir`.
+pub(crate) fn train_at<B: AutodiffBackend>(
+    arch: tanas_zoo::Arch,
+    train: &crate::experiment::TrainSettings,
     task: &TaskData,
     seed: u64,
-    out: &Path,
+    dir: &Path,
     device: &B::Device,
 ) -> Result<TrainOutcome> {
-    let spec = ModelSpec::new(exp.arch, task.num_labels);
-    let mut cfg = exp.train.config(seed);
+    let spec = ModelSpec::new(arch, task.num_labels);
+    let mut cfg = train.config(seed);
     cfg.quiet = true;
-    let dir = net_dir(out, &task.spec.id, seed);
-    tanas_train::train::<B>(&spec, task, &cfg, &dir, device).map_err(|source| {
-        PipelineError::Train {
-            task: task.spec.id.clone(),
-            seed,
-            source: Box::new(source),
-        }
+    tanas_train::train::<B>(&spec, task, &cfg, dir, device).map_err(|source| PipelineError::Train {
+        task: task.spec.id.clone(),
+        seed,
+        source: Box::new(source),
     })
 }
 
-/// `F[a,b]`: the Fisher of network `a` on task `b`'s test data, reused from its file when the
-/// file was made from the same weights and settings.
+/// Loads a trained network with `num_labels` outputs from its weights.
+pub(crate) fn load_net<B: AutodiffBackend>(
+    arch: tanas_zoo::Arch,
+    num_labels: usize,
+    weights: &Path,
+    device: &B::Device,
+) -> Result<ZooModel<B>> {
+    let model = ZooModel::<B>::new(&ModelSpec::new(arch, num_labels), device)?;
+    Ok(tanas_zoo::load_pytorch(model, weights)?)
+}
+
+/// Where `F[a,b]` is stored under `dir`.
+pub(crate) fn fisher_path(dir: &Path, a: &str, b: &str) -> PathBuf {
+    dir.join(format!("{a}--on--{b}.safetensors"))
+}
+
+/// The network a Fisher is taken of: the task it was trained on and its output count.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NetOf<'a> {
+    /// The task id.
+    pub task: &'a str,
+    /// Outputs of the network (the task's label count).
+    pub num_labels: usize,
+}
+
+impl<'a> From<&'a TaskData> for NetOf<'a> {
+    fn from(t: &'a TaskData) -> Self {
+        NetOf {
+            task: &t.spec.id,
+            num_labels: t.num_labels,
+        }
+    }
+}
+
+/// `F[a,b]`: the Fisher of network `a` (`model`, from `weights`) on task `b`'s test data,
+/// stored at `path`; reused from that file when it was made from the same weights and
+/// settings.
 #[allow(clippy::too_many_arguments)]
-fn fisher_of<B: AutodiffBackend>(
-    exp: &Experiment,
+pub(crate) fn fisher_at<B: AutodiffBackend>(
+    arch: tanas_zoo::Arch,
+    settings: &crate::experiment::FisherSettings,
     model: &ZooModel<B>,
-    a: &TaskData,
+    a: NetOf<'_>,
     b: &TaskData,
     seed: u64,
     weights: &Path,
-    out: &Path,
+    path: &Path,
     device: &B::Device,
 ) -> Result<FisherDiag> {
-    let path = out
-        .join("fisher")
-        .join(format!("seed-{seed}"))
-        .join(format!("{}--on--{}.safetensors", a.spec.id, b.spec.id));
-    let samples = b.test.truncated(exp.fisher.samples);
+    let samples = b.test.truncated(settings.samples);
     let mut meta = FisherMeta {
-        arch: exp.arch.to_string(),
+        arch: arch.to_string(),
         task: b.spec.id.clone(),
-        net_task: a.spec.id.clone(),
+        net_task: a.task.to_string(),
         split: "test".into(),
         samples: samples.len(),
-        estimator: exp.fisher.estimator.to_string(),
+        estimator: settings.estimator.to_string(),
         num_classes: a.num_labels,
         ..FisherMeta::default()
     };
     meta.extra.insert("seed".into(), seed.to_string());
     meta.extra
         .insert("weights_fnv64".into(), file_hash(weights)?);
-    if let Ok(existing) = FisherDiag::load(&path)
+    if let Ok(existing) = FisherDiag::load(path)
         && existing.meta == meta
     {
         return Ok(existing);
     }
     let cfg = FisherConfig {
-        estimator: exp.fisher.estimator,
-        batch_size: exp.fisher.batch_size,
-        mc_samples: exp.fisher.mc_samples,
+        estimator: settings.estimator,
+        batch_size: settings.batch_size,
+        mc_samples: settings.mc_samples,
         seed,
     };
     let diag =
         fisher_diag(model, &samples, b.num_labels, &cfg, meta, device).map_err(|source| {
             PipelineError::Fisher {
-                net: a.spec.id.clone(),
+                net: a.task.to_string(),
                 data: b.spec.id.clone(),
                 source: Box::new(source),
             }
@@ -219,7 +267,7 @@ fn fisher_of<B: AutodiffBackend>(
             source,
         })?;
     }
-    diag.save(&path)?;
+    diag.save(path)?;
     Ok(diag)
 }
 

@@ -4,6 +4,7 @@ mod bench;
 mod data;
 pub mod model;
 pub mod stages;
+mod tanas;
 mod task;
 
 use crate::cli::{Cli, Command};
@@ -20,5 +21,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Fisher(args) => stages::fisher(args, &dirs, cli.global.device),
         Command::Distance(args) => stages::distance(args, &dirs, cli.global.device),
         Command::Bench(cmd) => bench::run(cmd, cli.global.device),
+        Command::Dict(cmd) => tanas::dict(cmd, &dirs, cli.global.device),
+        Command::Search(args) => tanas::search(args, &dirs, cli.global.device),
+        Command::Run(args) => tanas::run(args, &dirs, cli.global.device),
     }
 }

@@ -19,7 +19,7 @@ use crate::device::DeviceArg;
 use crate::output::{outln, print_json};
 
 /// Loads one task of a task file with its data.
-fn load_task(tasks: &std::path::Path, id: &str, dirs: &DataDirs) -> Result<TaskData> {
+pub fn load_task(tasks: &std::path::Path, id: &str, dirs: &DataDirs) -> Result<TaskData> {
     let file = TaskFile::read(tasks)?;
     let spec = file.get(id)?;
     Ok(TaskData::build(spec, &dirs.load(spec.dataset)?)?)

@@ -1,0 +1,238 @@
+//! `tanas dict add | list | closest`, `tanas search`, `tanas run`: the task dictionary and
+//! TA-NAS (paper 003, Algorithm 2).
+
+use anyhow::{Context, Result};
+use burn::tensor::backend::AutodiffBackend;
+use tanas_data::{DataDirs, TaskData};
+use tanas_distance::{HeadRule, TaskDistance};
+use tanas_pipeline::dictionary::{DictSettings, TaskDictionary};
+use tanas_pipeline::experiment::{FisherSettings, TrainSettings};
+use tanas_pipeline::{FinalReport, SpaceChoice, TanasExperiment, run_tanas, search_target};
+use tanas_search::{Algorithm, FuseConfig, SEARCH_SKELETON};
+
+use crate::backend::{BackendJob, dispatch};
+use crate::cli::{DictCommand, RunArgs, SearchArgs};
+use crate::commands::stages::load_task;
+use crate::device::DeviceArg;
+use crate::output::{outln, print_json};
+
+/// Runs `tanas dict ...`.
+pub fn dict(cmd: DictCommand, dirs: &DataDirs, device: DeviceArg) -> Result<()> {
+    match cmd {
+        DictCommand::Add {
+            dict,
+            tasks,
+            task,
+            arch,
+            seeds,
+            epochs,
+            json,
+        } => {
+            let data = load_task(&tasks, &task, dirs)?;
+            let settings = DictSettings {
+                arch: arch.parse()?,
+                seeds: (0..seeds).collect(),
+                train: TrainSettings {
+                    epochs,
+                    ..TrainSettings::default()
+                },
+                fisher: FisherSettings::default(),
+                search: FuseConfig::default(),
+                skeleton: SEARCH_SKELETON,
+            };
+            let mut d = TaskDictionary::open_or_create(&dict, settings)?;
+            let entry = dispatch(device, AddJob { dict: &mut d, data })?;
+            if json {
+                return print_json(&entry);
+            }
+            outln!(
+                "{}: best cell test accuracy {:.4}; space {}",
+                entry.spec.id,
+                entry.test_accuracy,
+                entry.space.display()
+            );
+            Ok(())
+        }
+        DictCommand::List { dict, json } => {
+            let d = TaskDictionary::open(&dict)?;
+            if json {
+                return print_json(d.manifest());
+            }
+            for e in &d.manifest().tasks {
+                let ops: Vec<_> = e.genotype.ops().iter().map(|o| o.to_string()).collect();
+                outln!(
+                    "{:<14} {} labels, nets {:.4}, cell {:.4}, {} nodes, ops: {}",
+                    e.spec.id,
+                    e.num_labels,
+                    e.net_test_accuracy,
+                    e.test_accuracy,
+                    e.genotype.nodes(),
+                    ops.join(" ")
+                );
+            }
+            Ok(())
+        }
+        DictCommand::Closest {
+            dict,
+            tasks,
+            task,
+            metric,
+            json,
+        } => {
+            let d = TaskDictionary::open(&dict)?;
+            let data = load_task(&tasks, &task, dirs)?;
+            let rows = dispatch(
+                device,
+                ClosestJob {
+                    dict: &d,
+                    data,
+                    metric,
+                },
+            )?;
+            if json {
+                return print_json(&rows);
+            }
+            for r in &rows {
+                outln!("{:<14} {:.4} ± {:.4}", r.task, r.mean, r.std);
+            }
+            Ok(())
+        }
+    }
+}
+
+struct AddJob<'a> {
+    dict: &'a mut TaskDictionary,
+    data: TaskData,
+}
+
+impl BackendJob for AddJob<'_> {
+    type Output = tanas_pipeline::dictionary::DictEntry;
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<Self::Output> {
+        Ok(self.dict.add::<B>(&self.data, &device)?)
+    }
+}
+
+struct ClosestJob<'a> {
+    dict: &'a TaskDictionary,
+    data: TaskData,
+    metric: TaskDistance,
+}
+
+impl BackendJob for ClosestJob<'_> {
+    type Output = Vec<tanas_pipeline::Closeness>;
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<Self::Output> {
+        Ok(self
+            .dict
+            .closest::<B>(&self.data, self.metric, HeadRule::Pad, &device)?)
+    }
+}
+
+/// Runs `tanas search`.
+pub fn search(args: SearchArgs, dirs: &DataDirs, device: DeviceArg) -> Result<()> {
+    let dict = TaskDictionary::open(&args.dict)?;
+    let data = load_task(&args.tasks, &args.task, dirs)?;
+    let job = SearchJob {
+        dict: &dict,
+        data,
+        algorithm: args.algo,
+        space: args.space,
+        metric: args.metric,
+        out: &args.out,
+        device_name: device.to_string(),
+    };
+    let report = dispatch(device, job)?;
+    print_report(&report, args.json)
+}
+
+struct SearchJob<'a> {
+    dict: &'a TaskDictionary,
+    data: TaskData,
+    algorithm: Algorithm,
+    space: SpaceChoice,
+    metric: TaskDistance,
+    out: &'a std::path::Path,
+    device_name: String,
+}
+
+impl BackendJob for SearchJob<'_> {
+    type Output = FinalReport;
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<FinalReport> {
+        Ok(search_target::<B>(
+            self.dict,
+            &self.data,
+            self.algorithm,
+            &self.space,
+            self.metric,
+            self.out,
+            &self.device_name,
+            &device,
+        )?)
+    }
+}
+
+/// Runs `tanas run`.
+pub fn run(args: RunArgs, dirs: &DataDirs, device: DeviceArg) -> Result<()> {
+    let exp = TanasExperiment::read(&args.experiment)?;
+    let job = RunJob {
+        exp,
+        path: &args.experiment,
+        dirs,
+        out: &args.out,
+        device_name: device.to_string(),
+    };
+    let report = dispatch(device, job)
+        .with_context(|| format!("tanas run {}", args.experiment.display()))?;
+    print_report(&report, args.json)
+}
+
+struct RunJob<'a> {
+    exp: TanasExperiment,
+    path: &'a std::path::Path,
+    dirs: &'a DataDirs,
+    out: &'a std::path::Path,
+    device_name: String,
+}
+
+impl BackendJob for RunJob<'_> {
+    type Output = FinalReport;
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<FinalReport> {
+        Ok(run_tanas::<B>(
+            &self.exp,
+            self.path,
+            self.dirs,
+            self.out,
+            &self.device_name,
+            &device,
+        )?)
+    }
+}
+
+fn print_report(r: &FinalReport, json: bool) -> Result<()> {
+    if json {
+        return print_json(r);
+    }
+    outln!("target:        {}", r.target);
+    if let Some(c) = &r.closest_task {
+        let d = r.distances.first().map_or(0.0, |d| d.mean);
+        outln!("closest task:  {c} (distance {d:.4})");
+    }
+    let ops: Vec<_> = r.genotype.ops().iter().map(|o| o.to_string()).collect();
+    outln!(
+        "genotype:      {} nodes; ops {}",
+        r.genotype.nodes(),
+        ops.join(" ")
+    );
+    outln!(
+        "params:        {} ({:.3} M)",
+        r.params,
+        r.params as f64 / 1e6
+    );
+    outln!("test accuracy: {:.4}", r.test_accuracy);
+    outln!(
+        "seconds:       search {:.1}, distances {:.1} ({})",
+        r.search_seconds,
+        r.distance_seconds,
+        r.device
+    );
+    Ok(())
+}

@@ -1,0 +1,362 @@
+//! [`TaskDictionary`]: the learned tasks, each with its epsilon-networks, its own Fisher and
+//! the search space of the best cell found for it (paper 003, Algorithm 2).
+//!
+//! ```text
+//! DIR/manifest.json                       settings + one entry per task (written atomically)
+//! DIR/tasks/<id>/nets/seed-<s>/           epsilon-networks
+//! DIR/tasks/<id>/fisher/seed-<s>/<id>--on--<id>.safetensors   the task's own Fisher
+//! DIR/tasks/<id>/search/                  FUSE in the general space (trace, checkpoint, result)
+//! DIR/tasks/<id>/space.json               the learned space: ops and nodes of the best cell
+//! DIR/targets/<id>/...                    networks and cross Fishers of queried target tasks
+//! ```
+//! Adding a task writes only under `tasks/<id>/` and the manifest; every stage reuses what
+//! is there, so an interrupted `add` resumes.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::backend::AutodiffBackend;
+use serde::{Deserialize, Serialize};
+use tanas_data::{TaskData, TaskSpec};
+use tanas_distance::{HeadRule, TaskDistance, distance};
+use tanas_search::{Fuse, FuseConfig, SearchResult, SearchSpace};
+use tanas_zoo::Arch;
+use tanas_zoo::cell::{CellSkeleton, Genotype};
+
+use crate::error::{PipelineError, Result};
+use crate::experiment::{FisherSettings, TrainSettings};
+use crate::matrix::{NetOf, fisher_at, fisher_path, load_net, train_at, write_json};
+
+/// Format tag of `manifest.json`.
+pub const MANIFEST_FORMAT: &str = "tanas-dictionary/1";
+
+/// How every task of a dictionary is represented and searched; fixed when it is created.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DictSettings {
+    /// Epsilon-network architecture.
+    pub arch: Arch,
+    /// One network per seed.
+    pub seeds: Vec<u64>,
+    /// Training of the epsilon-networks.
+    pub train: TrainSettings,
+    /// Fisher settings.
+    pub fisher: FisherSettings,
+    /// FUSE settings of the per-task search.
+    pub search: FuseConfig,
+    /// Skeleton (C, L) of searched cell networks.
+    pub skeleton: CellSkeleton,
+}
+
+/// One learned task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DictEntry {
+    /// The task definition (copied, so the dictionary is self-contained).
+    pub spec: TaskSpec,
+    /// Number of task labels.
+    pub num_labels: usize,
+    /// The best cell found for the task.
+    pub genotype: Genotype,
+    /// Its search space, relative to the dictionary (`tasks/<id>/space.json`).
+    pub space: PathBuf,
+    /// Test accuracy of the searched network.
+    pub test_accuracy: f64,
+    /// Mean test accuracy of the epsilon-networks.
+    pub net_test_accuracy: f64,
+}
+
+/// The manifest: settings and tasks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// [`MANIFEST_FORMAT`].
+    pub format: String,
+    /// Settings shared by every task.
+    pub settings: DictSettings,
+    /// The tasks, in the order they were added.
+    pub tasks: Vec<DictEntry>,
+}
+
+/// Distance of one dictionary task to a target.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Closeness {
+    /// The dictionary task.
+    pub task: String,
+    /// Mean distance over seeds.
+    pub mean: f64,
+    /// Sample standard deviation over seeds (0 with one seed).
+    pub std: f64,
+    /// Per seed.
+    pub per_seed: Vec<f64>,
+}
+
+/// A task dictionary directory.
+#[derive(Debug, Clone)]
+pub struct TaskDictionary {
+    dir: PathBuf,
+    manifest: Manifest,
+}
+
+impl TaskDictionary {
+    /// Opens `dir`, or creates it with `settings` if it has no manifest yet. An existing
+    /// dictionary keeps its own settings.
+    pub fn open_or_create(dir: &Path, settings: DictSettings) -> Result<Self> {
+        if dir.join("manifest.json").exists() {
+            return Self::open(dir);
+        }
+        let manifest = Manifest {
+            format: MANIFEST_FORMAT.into(),
+            settings,
+            tasks: Vec::new(),
+        };
+        let dict = Self {
+            dir: dir.to_path_buf(),
+            manifest,
+        };
+        dict.save()?;
+        Ok(dict)
+    }
+
+    /// Opens an existing dictionary.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let path = dir.join("manifest.json");
+        let text = std::fs::read_to_string(&path).map_err(|source| PipelineError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let manifest: Manifest =
+            serde_json::from_str(&text).map_err(|e| PipelineError::Config {
+                path: path.clone(),
+                problem: e.to_string(),
+            })?;
+        if manifest.format != MANIFEST_FORMAT {
+            return Err(PipelineError::Config {
+                path,
+                problem: format!("format `{}` is not {MANIFEST_FORMAT}", manifest.format),
+            });
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            manifest,
+        })
+    }
+
+    /// The manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The entry of task `id`.
+    pub fn get(&self, id: &str) -> Option<&DictEntry> {
+        self.manifest.tasks.iter().find(|t| t.spec.id == id)
+    }
+
+    fn save(&self) -> Result<()> {
+        write_json(&self.dir.join("manifest.json"), &self.manifest)
+    }
+
+    fn task_dir(&self, id: &str) -> PathBuf {
+        self.dir.join("tasks").join(id)
+    }
+
+    /// Learns `task`: trains its epsilon-networks, takes its own Fisher, runs FUSE in the
+    /// general space and stores the best cell's space. A task already in the dictionary is
+    /// returned as it is.
+    pub fn add<B: AutodiffBackend>(
+        &mut self,
+        task: &TaskData,
+        device: &B::Device,
+    ) -> Result<DictEntry> {
+        if let Some(e) = self.get(&task.spec.id) {
+            return Ok(e.clone());
+        }
+        let s = self.manifest.settings.clone();
+        let dir = self.task_dir(&task.spec.id);
+        let mut accuracies = Vec::new();
+        for &seed in &s.seeds {
+            let run = train_at::<B>(
+                s.arch,
+                &s.train,
+                task,
+                seed,
+                &dir.join("nets").join(format!("seed-{seed}")),
+                device,
+            )?;
+            accuracies.push(run.metrics.test.accuracy);
+            let model = load_net::<B>(s.arch, task.num_labels, &run.weights, device)?;
+            let id = &task.spec.id;
+            let path = fisher_path(&dir.join("fisher").join(format!("seed-{seed}")), id, id);
+            fisher_at(
+                s.arch,
+                &s.fisher,
+                &model,
+                task.into(),
+                task,
+                seed,
+                &run.weights,
+                &path,
+                device,
+            )?;
+        }
+        let space = SearchSpace::general()
+            .with_skeleton(s.skeleton)
+            .map_err(search_error)?;
+        let result = run_search::<B>(&s.search, space, task, &dir.join("search"), device)?;
+        let learned =
+            SearchSpace::from_genotype(&result.genotype, s.skeleton).map_err(search_error)?;
+        let space_rel = Path::new("tasks").join(&task.spec.id).join("space.json");
+        std::fs::create_dir_all(&dir).map_err(|source| PipelineError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        tanas_data::write_atomic(&self.dir.join(&space_rel), learned.to_json().as_bytes())?;
+        let entry = DictEntry {
+            spec: task.spec.clone(),
+            num_labels: task.num_labels,
+            genotype: result.genotype,
+            space: space_rel,
+            test_accuracy: result.test_accuracy,
+            net_test_accuracy: accuracies.iter().sum::<f64>() / accuracies.len().max(1) as f64,
+        };
+        self.manifest.tasks.push(entry.clone());
+        self.save()?;
+        Ok(entry)
+    }
+
+    /// The learned search space of task `id`.
+    pub fn space(&self, id: &str) -> Result<SearchSpace> {
+        let entry = self.get(id).ok_or_else(|| self.missing(id))?;
+        SearchSpace::load(&self.dir.join(&entry.space)).map_err(search_error)
+    }
+
+    fn missing(&self, id: &str) -> PipelineError {
+        let ids: Vec<_> = self
+            .manifest
+            .tasks
+            .iter()
+            .map(|t| t.spec.id.as_str())
+            .collect();
+        PipelineError::Config {
+            path: self.dir.join("manifest.json"),
+            problem: format!(
+                "task `{id}` is not in the dictionary (it has: {})",
+                ids.join(", ")
+            ),
+        }
+    }
+
+    /// Distances from every dictionary task to `target`, closest first: for each seed,
+    /// `d(F[a, target], F[target, target])` with the networks of that seed, where `F[a, t]`
+    /// is network `a` on the target's test data. The target's own networks are trained under
+    /// `targets/<id>/`. A dictionary task equal to the target is left out.
+    pub fn closest<B: AutodiffBackend>(
+        &self,
+        target: &TaskData,
+        metric: TaskDistance,
+        head: HeadRule,
+        device: &B::Device,
+    ) -> Result<Vec<Closeness>> {
+        let s = &self.manifest.settings;
+        let tdir = self.dir.join("targets").join(&target.spec.id);
+        let sources: Vec<&DictEntry> = self
+            .manifest
+            .tasks
+            .iter()
+            .filter(|e| e.spec.id != target.spec.id)
+            .collect();
+        if sources.is_empty() {
+            return Err(PipelineError::Config {
+                path: self.dir.join("manifest.json"),
+                problem: "the dictionary has no task to compare with".into(),
+            });
+        }
+        let mut per_task = vec![Vec::new(); sources.len()];
+        for &seed in &s.seeds {
+            let fdir = tdir.join("fisher").join(format!("seed-{seed}"));
+            let run = train_at::<B>(
+                s.arch,
+                &s.train,
+                target,
+                seed,
+                &tdir.join("nets").join(format!("seed-{seed}")),
+                device,
+            )?;
+            let own_model = load_net::<B>(s.arch, target.num_labels, &run.weights, device)?;
+            let t = &target.spec.id;
+            let own_path = fisher_path(&fdir, t, t);
+            let own = fisher_at(
+                s.arch,
+                &s.fisher,
+                &own_model,
+                target.into(),
+                target,
+                seed,
+                &run.weights,
+                &own_path,
+                device,
+            )?;
+            for (i, entry) in sources.iter().enumerate() {
+                let a = NetOf {
+                    task: &entry.spec.id,
+                    num_labels: entry.num_labels,
+                };
+                let weights = self
+                    .task_dir(a.task)
+                    .join("nets")
+                    .join(format!("seed-{seed}"))
+                    .join("weights.safetensors");
+                let model = load_net::<B>(s.arch, a.num_labels, &weights, device)?;
+                let path = fisher_path(&fdir, a.task, t);
+                let f = fisher_at(
+                    s.arch, &s.fisher, &model, a, target, seed, &weights, &path, device,
+                )?;
+                per_task[i].push(distance(&f, &own, metric, head)?);
+            }
+        }
+        let mut out: Vec<Closeness> = sources
+            .iter()
+            .zip(per_task)
+            .map(|(e, d)| {
+                let n = d.len() as f64;
+                let mean = d.iter().sum::<f64>() / n;
+                let std = if d.len() > 1 {
+                    (d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+                } else {
+                    0.0
+                };
+                Closeness {
+                    task: e.spec.id.clone(),
+                    mean,
+                    std,
+                    per_seed: d,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.mean.total_cmp(&b.mean));
+        Ok(out)
+    }
+}
+
+/// FUSE on `task` in `space`, into `out` (resumes).
+pub fn run_search<B: AutodiffBackend>(
+    cfg: &FuseConfig,
+    space: SearchSpace,
+    task: &TaskData,
+    out: &Path,
+    device: &B::Device,
+) -> Result<SearchResult> {
+    let mut cfg = cfg.clone();
+    cfg.quiet = true;
+    Fuse::new(cfg, space)
+        .map_err(search_error)?
+        .run_task::<B>(task, out, device)
+        .map_err(search_error)
+}
+
+/// Search errors become pipeline errors (boxed).
+pub(crate) fn search_error(e: impl Into<tanas_search::SearchError>) -> PipelineError {
+    PipelineError::Search(Box::new(e.into()))
+}

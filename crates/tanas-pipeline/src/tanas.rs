@@ -1,0 +1,253 @@
+//! TA-NAS (paper 003, Algorithm 2): find the dictionary task closest to a target with the
+//! Fisher Task Distance, then search only that task's space; and [`run_tanas`], the whole
+//! algorithm from one experiment file.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::tensor::backend::AutodiffBackend;
+use serde::{Deserialize, Serialize};
+use tanas_data::{DataDirs, TaskData};
+use tanas_distance::{HeadRule, TaskDistance};
+use tanas_search::{Algorithm, RandomSearch, RandomSearchConfig, SearchResult, SearchSpace};
+
+use crate::dictionary::{Closeness, DictSettings, TaskDictionary, run_search, search_error};
+use crate::error::{PipelineError, Result};
+use crate::matrix::write_json;
+use crate::tasks::LoadedTasks;
+
+/// Which space the target is searched in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpaceChoice {
+    /// The learned space of the closest dictionary task (TA-NAS).
+    Closest,
+    /// The papers' general space.
+    General,
+    /// A space file.
+    File(PathBuf),
+}
+
+impl std::str::FromStr for SpaceChoice {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Ok(match s {
+            "closest" => Self::Closest,
+            "general" => Self::General,
+            path => Self::File(path.into()),
+        })
+    }
+}
+
+/// What a target search produced (`final.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FinalReport {
+    /// The target task.
+    pub target: String,
+    /// The search algorithm.
+    pub algorithm: Algorithm,
+    /// The closest dictionary task (when the space came from it or distances were computed).
+    pub closest_task: Option<String>,
+    /// Distances from the dictionary tasks, closest first.
+    pub distances: Vec<Closeness>,
+    /// The searched space.
+    pub space: SearchSpace,
+    /// The found cell.
+    pub genotype: tanas_zoo::cell::Genotype,
+    /// Its trainable parameters.
+    pub params: usize,
+    /// Test accuracy after the final retraining.
+    pub test_accuracy: f64,
+    /// Seconds of the search (FUSE stages or random candidates).
+    pub search_seconds: f64,
+    /// Seconds of the distance computation (target networks and Fishers).
+    pub distance_seconds: f64,
+    /// The device the search ran on.
+    pub device: String,
+}
+
+/// Searches a network for `target` in the space `choice` names, into `out`
+/// (`final.json`, `genotype.dot`, and the search's own trace and checkpoint in `out/search`).
+#[allow(clippy::too_many_arguments)]
+pub fn search_target<B: AutodiffBackend>(
+    dict: &TaskDictionary,
+    target: &TaskData,
+    algorithm: Algorithm,
+    choice: &SpaceChoice,
+    metric: TaskDistance,
+    out: &Path,
+    device_name: &str,
+    device: &B::Device,
+) -> Result<FinalReport> {
+    let settings = &dict.manifest().settings;
+    let t0 = Instant::now();
+    let distances = match choice {
+        SpaceChoice::Closest => dict.closest::<B>(target, metric, HeadRule::Pad, device)?,
+        _ => Vec::new(),
+    };
+    let distance_seconds = t0.elapsed().as_secs_f64();
+    let closest_task = distances.first().map(|c| c.task.clone());
+    let space = match (choice, &closest_task) {
+        (SpaceChoice::Closest, Some(task)) => dict.space(task)?,
+        (SpaceChoice::General, _) | (SpaceChoice::Closest, None) => SearchSpace::general()
+            .with_skeleton(settings.skeleton)
+            .map_err(search_error)?,
+        (SpaceChoice::File(path), _) => SearchSpace::load(path).map_err(search_error)?,
+    };
+    let search_dir = out.join("search");
+    let result: SearchResult = match algorithm {
+        Algorithm::Fuse => {
+            run_search::<B>(&settings.search, space.clone(), target, &search_dir, device)?
+        }
+        Algorithm::Random => {
+            let mut cfg = RandomSearchConfig::equal_budget(&settings.search);
+            cfg.quiet = true;
+            RandomSearch::new(cfg, space.clone())
+                .map_err(search_error)?
+                .run_task::<B>(target, &search_dir, device)
+                .map_err(search_error)?
+        }
+    };
+    let report = FinalReport {
+        target: target.spec.id.clone(),
+        algorithm,
+        closest_task,
+        distances,
+        space,
+        genotype: result.genotype.clone(),
+        params: result.params,
+        test_accuracy: result.test_accuracy,
+        search_seconds: result.search_seconds,
+        distance_seconds,
+        device: device_name.to_string(),
+    };
+    write_json(&out.join("final.json"), &report)?;
+    tanas_data::write_atomic(
+        &out.join("genotype.dot"),
+        result.genotype.to_dot().as_bytes(),
+    )?;
+    Ok(report)
+}
+
+/// A TA-NAS experiment (`tanas run`).
+///
+/// ```toml
+/// task_files = ["../tasks/mnist.toml", "../tasks/fashion.toml"]   # relative to this file
+/// dictionary_tasks = ["mnist-0", "mnist-1", "mnist-3", "fashion-0"]
+/// target = "mnist-2"
+/// algorithm = "fuse"        # fuse | random
+/// metric = "ftd"
+///
+/// [dictionary]              # DictSettings: arch, seeds, train, fisher, search, skeleton
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TanasExperiment {
+    /// Task files, relative to the experiment file.
+    pub task_files: Vec<PathBuf>,
+    /// The learned tasks.
+    pub dictionary_tasks: Vec<String>,
+    /// The new task.
+    pub target: String,
+    /// The search algorithm.
+    #[serde(default = "default_algorithm")]
+    pub algorithm: Algorithm,
+    /// The task distance.
+    #[serde(default = "default_metric")]
+    pub metric: String,
+    /// Settings of the dictionary.
+    pub dictionary: DictSettings,
+}
+
+fn default_algorithm() -> Algorithm {
+    Algorithm::Fuse
+}
+
+fn default_metric() -> String {
+    "ftd".into()
+}
+
+impl TanasExperiment {
+    /// Reads an experiment file; task files become relative to its directory.
+    pub fn read(path: &Path) -> Result<Self> {
+        let err = |problem: String| PipelineError::Config {
+            path: path.into(),
+            problem,
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| PipelineError::Io {
+            path: path.into(),
+            source,
+        })?;
+        let mut exp: Self = toml::from_str(&text).map_err(|e| {
+            err(e
+                .to_string()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "))
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        exp.task_files = exp.task_files.iter().map(|f| base.join(f)).collect();
+        if exp.dictionary_tasks.is_empty() {
+            return Err(err("dictionary_tasks is empty".into()));
+        }
+        if exp.dictionary_tasks.contains(&exp.target) {
+            return Err(err(format!(
+                "the target `{}` is also a dictionary task",
+                exp.target
+            )));
+        }
+        exp.metric
+            .parse::<TaskDistance>()
+            .map_err(|e| err(e.to_string()))?;
+        Ok(exp)
+    }
+}
+
+/// Runs Algorithm 2: adds every dictionary task (resumable), finds the target's closest task
+/// and searches the target in its space. Artifacts under `out/dict` and `out/target`.
+pub fn run_tanas<B: AutodiffBackend>(
+    exp: &TanasExperiment,
+    exp_path: &Path,
+    dirs: &DataDirs,
+    out: &Path,
+    device_name: &str,
+    device: &B::Device,
+) -> Result<FinalReport> {
+    let mut ids = exp.dictionary_tasks.clone();
+    ids.push(exp.target.clone());
+    let loaded = LoadedTasks::load(&exp.task_files, &ids, dirs, exp_path)?;
+    let (target, sources) = loaded
+        .tasks
+        .split_last()
+        .ok_or_else(|| PipelineError::Config {
+            path: exp_path.into(),
+            problem: "no tasks".into(),
+        })?;
+    let mut dict = TaskDictionary::open_or_create(&out.join("dict"), exp.dictionary.clone())?;
+    for (i, task) in sources.iter().enumerate() {
+        tracing::info!(
+            "dictionary task {}/{}: {}",
+            i + 1,
+            sources.len(),
+            task.spec.id
+        );
+        dict.add::<B>(task, device)?;
+    }
+    let metric: TaskDistance = exp
+        .metric
+        .parse()
+        .map_err(|e: tanas_distance::DistanceError| PipelineError::Config {
+            path: exp_path.into(),
+            problem: e.to_string(),
+        })?;
+    search_target::<B>(
+        &dict,
+        target,
+        exp.algorithm,
+        &SpaceChoice::Closest,
+        metric,
+        &out.join("target"),
+        device_name,
+        device,
+    )
+}
