@@ -510,7 +510,7 @@ fn tiny_tanas_experiment(dir: &Path) -> PathBuf {
              train_limit = 96\nval_limit = 32\nfinal_epochs = 1\n"
         ),
     )
-    .unwrap();
+    .expect("write the experiment");
     exp
 }
 
