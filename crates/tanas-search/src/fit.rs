@@ -55,6 +55,32 @@ pub(crate) fn derive_seed(seed: u64, path: &[u64]) -> u64 {
     path.iter().fold(mix(seed), |h, &p| mix(h ^ mix(p)))
 }
 
+/// Forward passes (train mode, no backward) that bring BatchNorm's running statistics to
+/// the final weights: burn updates them with momentum 0.1, so after a short training run
+/// they still carry much of their initial (0, 1); [`BN_CALIBRATION_BATCHES`] passes leave
+/// 0.9^50 < 1 % of the stale value.
+pub(crate) fn calibrate_batch_norm<B: AutodiffBackend, D: Dataset<TaskItem> + ?Sized>(
+    model: &ZooModel<B>,
+    ds: &D,
+    order: &[usize],
+    batch_size: usize,
+    classes: usize,
+    device: &B::Device,
+) -> Result<()> {
+    let batches = order
+        .chunks(batch_size.max(1))
+        .cycle()
+        .take(BN_CALIBRATION_BATCHES);
+    for chunk in batches {
+        let batch = batch_of::<B, D>(ds, chunk, classes, Split::Train, device)?;
+        drop(model.forward(batch.images).detach());
+    }
+    Ok(())
+}
+
+/// Train-mode passes of [`calibrate_batch_norm`].
+pub(crate) const BN_CALIBRATION_BATCHES: usize = 50;
+
 /// One training epoch: the samples of `ds` in `order`, mini-batches of `batch_size`, mean
 /// cross-entropy of `forward`'s logits, one optimiser step per batch. Returns the module and
 /// the epoch's mean loss; a non-finite loss is an error naming `during`.

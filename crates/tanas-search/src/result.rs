@@ -16,7 +16,9 @@ use tanas_zoo::{Arch, ModelSpec, ZooModel, save_pytorch};
 
 use crate::data::{SearchData, Splits};
 use crate::error::{Result, SearchError};
-use crate::fit::{BnMode, bars_hidden, derive_seed, evaluate, progress_bar, train_epoch};
+use crate::fit::{
+    BnMode, bars_hidden, calibrate_batch_norm, derive_seed, evaluate, progress_bar, train_epoch,
+};
 use crate::space::SearchSpace;
 
 /// Which search produced a result.
@@ -145,6 +147,10 @@ pub fn retrain_and_test<B: AutodiffBackend, D: Dataset<TaskItem> + ?Sized>(
             "final training epoch"
         );
     }
+    // Short final runs leave BatchNorm's running statistics far from the data's: refresh
+    // them before the running-statistics test (docs/search.md).
+    let order = epoch_order(train.len(), order_seed, cfg.epochs + 1);
+    calibrate_batch_norm(&model, &train, &order, cfg.batch_size, classes, device)?;
     let model = model.valid();
     if let Some(path) = weights {
         save_pytorch(&model, path)?;
