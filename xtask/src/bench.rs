@@ -1,5 +1,5 @@
-//! `cargo xtask bench fisher | train`: runs `tanas bench` (dev profile: burn optimised, see
-//! Cargo.toml) and prints its table and JSON; the JSON is also written to
+//! `cargo xtask bench fisher | train`: runs `tanas bench` once (dev profile: burn optimised,
+//! see Cargo.toml) and prints its rows as a table and as JSON; the JSON is also written to
 //! `target/bench/<what>.json` so docs/perf.md can quote one run.
 
 use std::path::Path;
@@ -30,9 +30,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     let root = workspace_root();
     let tanas = build_tanas(&root)?;
-    let text = tanas_bench(&tanas, &root, args, false)?;
-    print!("{text}");
-    let json = tanas_bench(&tanas, &root, args, true)?;
+    let json = tanas_bench(&tanas, &root, args)?;
+    print!("{}", table(&json)?);
     println!("{json}");
     let out = root
         .join("target/bench")
@@ -43,14 +42,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-fn tanas_bench(tanas: &Path, root: &Path, args: &BenchArgs, json: bool) -> Result<String> {
+/// One run of `tanas bench <what> --json`.
+fn tanas_bench(tanas: &Path, root: &Path, args: &BenchArgs) -> Result<String> {
     let mut cmd = Command::new(tanas);
-    cmd.args(["--device", &args.device, "bench", &args.what])
+    cmd.args(["--device", &args.device, "bench", &args.what, "--json"])
         .args(&args.extra)
         .current_dir(root);
-    if json {
-        cmd.arg("--json");
-    }
     let out = cmd
         .output()
         .with_context(|| format!("cannot run {}", tanas.display()))?;
@@ -62,4 +59,30 @@ fn tanas_bench(tanas: &Path, root: &Path, args: &BenchArgs, json: bool) -> Resul
         );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The rows of the JSON (an array of flat objects) as an aligned text table.
+fn table(json: &str) -> Result<String> {
+    let rows: Vec<serde_json::Map<String, serde_json::Value>> =
+        serde_json::from_str(json).context("benchmark JSON")?;
+    let Some(first) = rows.first() else {
+        return Ok(String::new());
+    };
+    let keys: Vec<&String> = first.keys().collect();
+    let cell = |v: &serde_json::Value| match v {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            format!("{:.3}", n.as_f64().unwrap_or_default())
+        }
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut out = keys.iter().map(|k| format!("{k:>18}")).collect::<String>() + "\n";
+    for row in &rows {
+        out += &keys
+            .iter()
+            .map(|k| format!("{:>18}", row.get(*k).map(cell).unwrap_or_default()))
+            .collect::<String>();
+        out += "\n";
+    }
+    Ok(out)
 }
