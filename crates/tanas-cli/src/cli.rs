@@ -423,7 +423,7 @@ pub enum ModelCommand {
         #[arg(long)]
         task: String,
         /// Which split.
-        #[arg(long, default_value = "test", value_parser = crate::commands::model::parse_split)]
+        #[arg(long, default_value = "test", value_parser = crate::commands::stages::parse_split)]
         split: tanas_data::Split,
         /// Only the first N samples of the split.
         #[arg(long)]

@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use serde::Serialize;
-use tanas_data::{DataDirs, Split, TaskData, TaskFile};
+use tanas_data::{DataDirs, TaskData, TaskFile};
 use tanas_zoo::cell::{CellSkeleton, Genotype};
 use tanas_zoo::{Arch, ModelSpec, TensorInfo, ZooModel};
 
@@ -171,9 +171,4 @@ pub fn run_genotype(cmd: GenotypeCommand) -> Result<()> {
             Ok(())
         }
     }
-}
-
-/// The split argument's parser (for clap).
-pub fn parse_split(s: &str) -> std::result::Result<Split, String> {
-    s.parse()
 }
