@@ -507,7 +507,7 @@ fn tiny_tanas_experiment(dir: &Path) -> PathBuf {
              [dictionary]\narch = \"small-cnn\"\nseeds = [0]\nskeleton = {{ channels = 4, layers = 2 }}\n\
              [dictionary.train]\nepochs = 1\n[dictionary.fisher]\nsamples = 32\nbatch_size = 32\n\
              [dictionary.search]\ncandidates = 2\nstages = 1\nmax_rounds = 1\nbatch_size = 32\n\
-             train_limit = 96\nval_limit = 32\nfinal_epochs = 1\n"
+             train_limit = 96\nval_limit = 32\ntest_limit = 500\nfinal_epochs = 1\n"
         ),
     )
     .expect("write the experiment");
@@ -590,6 +590,49 @@ fn tanas_run_dictionary_and_search() {
     ]));
     assert_eq!(r["algorithm"], "random");
     assert!(r["closest_task"].is_null());
+
+    // A hand-designed network trained like the found ones, tested on the same samples.
+    let b_out = dir.path().join("baseline");
+    let baseline = || {
+        json(&tanas(&[
+            "baseline",
+            "--dict",
+            d,
+            "--tasks",
+            "configs/tasks/mnist.toml",
+            "--task",
+            "mnist-1",
+            "--arch",
+            "small-cnn",
+            "--out",
+            b_out.to_str().unwrap(),
+            "--json",
+        ]))
+    };
+    let b = baseline();
+    assert_eq!(b["arch"], "small-cnn");
+    assert_eq!(b["test_samples"], 500);
+    assert_eq!(b["train_samples"], 96 + 32);
+    assert_eq!(b["training"]["epochs"], 1);
+    assert!(b["params"].as_u64().unwrap() > 600_000);
+    assert_eq!(baseline(), b, "a rerun reuses baseline.json");
+
+    // Settings from a file are read (and checked) before the dictionary is opened.
+    let settings = dir.path().join("settings.toml");
+    std::fs::write(&settings, "arch = \"small-cnn\"\nseeds = [0]\nepoch = 3\n").unwrap();
+    let e = error_line(&tanas(&[
+        "dict",
+        "add",
+        "--dict",
+        d,
+        "--settings",
+        settings.to_str().unwrap(),
+        "--tasks",
+        "configs/tasks/mnist.toml",
+        "--task",
+        "mnist-0",
+    ]));
+    assert!(e.contains("settings.toml") && e.contains("epoch"), "{e}");
 }
 
 #[test]

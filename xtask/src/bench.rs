@@ -29,7 +29,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         bail!("unknown benchmark `{}` (fisher, train)", args.what);
     }
     let root = workspace_root();
-    let tanas = build_tanas(&root)?;
+    let tanas = build_tanas(&root, args.device != "cpu")?;
     let json = tanas_bench(&tanas, &root, args)?;
     print!("{}", table(&json)?);
     println!("{json}");
@@ -62,7 +62,7 @@ fn tanas_bench(tanas: &Path, root: &Path, args: &BenchArgs) -> Result<String> {
 }
 
 /// The rows of the JSON (an array of flat objects) as an aligned text table.
-fn table(json: &str) -> Result<String> {
+pub fn table(json: &str) -> Result<String> {
     let rows: Vec<serde_json::Map<String, serde_json::Value>> =
         serde_json::from_str(json).context("benchmark JSON")?;
     let Some(first) = rows.first() else {

@@ -6,6 +6,7 @@
 mod bench;
 mod fixtures;
 mod fsutil;
+mod gpu_smoke;
 mod reproduce;
 
 use std::process::ExitCode;
@@ -32,6 +33,8 @@ enum Command {
     Reproduce(reproduce::ReproduceArgs),
     /// Benchmarks (`fisher`, `train`): ratios measured in one run, table and JSON.
     Bench(bench::BenchArgs),
+    /// On a CUDA machine: train and Fisher on the GPU, checked against the CPU, and timed.
+    GpuSmoke(gpu_smoke::GpuSmokeArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         Command::Fixtures(args) => fixtures::run(&args),
         Command::Reproduce(args) => reproduce::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::GpuSmoke(args) => gpu_smoke::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

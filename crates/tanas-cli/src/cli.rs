@@ -73,6 +73,9 @@ pub enum Command {
     Search(SearchArgs),
     /// The whole TA-NAS pipeline (Algorithm 2) from one experiment file; resumable.
     Run(RunArgs),
+    /// Train a hand-designed network on a target exactly like a searched network's final
+    /// step (the dictionary's settings) and test it once: the baseline of the search tables.
+    Baseline(BaselineArgs),
 }
 
 /// `tanas dict ...`
@@ -89,6 +92,10 @@ pub enum DictCommand {
         /// The task id.
         #[arg(long)]
         task: String,
+        /// The settings of a new dictionary, from a TOML file (`DictSettings`: arch, seeds,
+        /// skeleton, [train], [fisher], [search]); instead of --arch/--seeds/--epochs.
+        #[arg(long, conflicts_with_all = ["arch", "seeds", "epochs"])]
+        settings: Option<PathBuf>,
         /// Epsilon-network architecture (new dictionaries only).
         #[arg(long, default_value = "small-cnn")]
         arch: String,
@@ -131,10 +138,10 @@ pub enum DictCommand {
     },
 }
 
-/// `tanas search`
+/// A target task and the dictionary it is searched against.
 #[derive(Debug, Args)]
-pub struct SearchArgs {
-    /// The dictionary directory.
+pub struct TargetArgs {
+    /// The dictionary directory (its settings drive the search and the final training).
     #[arg(long)]
     pub dict: PathBuf,
     /// The task file of the target.
@@ -143,6 +150,14 @@ pub struct SearchArgs {
     /// The target task.
     #[arg(long)]
     pub task: String,
+}
+
+/// `tanas search`
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// The target.
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// fuse or random.
     #[arg(long, default_value = "fuse", value_parser = parse_algorithm)]
     pub algo: tanas_search::Algorithm,
@@ -156,6 +171,23 @@ pub struct SearchArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Print final.json.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tanas baseline`
+#[derive(Debug, Args)]
+pub struct BaselineArgs {
+    /// The target.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The hand-designed architecture (`tanas model list`).
+    #[arg(long)]
+    pub arch: tanas_zoo::Arch,
+    /// Output directory (baseline.json, weights.safetensors).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Print baseline.json.
     #[arg(long)]
     pub json: bool,
 }
@@ -303,6 +335,10 @@ pub struct FisherArgs {
     /// Output safetensors file.
     #[arg(long)]
     pub out: PathBuf,
+    /// A Fisher file to check the result against (e.g. the CPU result of a GPU run): prints
+    /// the largest relative L2 error over its tensors.
+    #[arg(long)]
+    pub reference: Option<PathBuf>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -392,6 +392,26 @@ impl FisherDiag {
         Ok(out)
     }
 
+    /// The largest relative L2 error `||self_t - ref_t|| / ||ref_t||` over the tensors of
+    /// `reference` (an all-zero reference tensor compares absolutely). `None` when a tensor
+    /// of `reference` is missing here or has another shape.
+    pub fn relative_error(&self, reference: &FisherDiag) -> Option<f64> {
+        reference.tensors.iter().try_fold(0.0f64, |worst, r| {
+            let t = self.get(r.name()).filter(|t| t.shape() == r.shape())?;
+            let (mut diff, mut norm) = (0.0f64, 0.0f64);
+            for (&a, &b) in t.values().iter().zip(r.values()) {
+                diff += (f64::from(a) - f64::from(b)).powi(2);
+                norm += f64::from(b).powi(2);
+            }
+            let err = if norm > 0.0 {
+                (diff / norm).sqrt()
+            } else {
+                diff.sqrt()
+            };
+            Some(worst.max(err))
+        })
+    }
+
     /// Checks every tensor's values (finite, non-negative).
     pub fn validate(&self) -> Result<(), FisherError> {
         self.tensors.iter().try_for_each(FisherTensor::validate)
@@ -658,6 +678,21 @@ mod tests {
         let n = d.normalized().unwrap();
         assert!((n.total() - 1.0).abs() < 1e-6);
         assert_eq!(n.meta.extra["normalized"], "unit-trace");
+    }
+
+    #[test]
+    fn relative_error_is_the_worst_tensor() {
+        let d = sample();
+        assert_eq!(d.relative_error(&d), Some(0.0));
+        let mut e = d.clone();
+        // bn1.weight [1, 2] -> [1, 2.5]: error 0.5 / sqrt(5).
+        e.get_mut("bn1.weight").unwrap().values_mut()[1] = 2.5;
+        let err = e.relative_error(&d).unwrap();
+        assert!((err - 0.5 / 5f64.sqrt()).abs() < 1e-9, "{err}");
+        let mut missing = FisherDiag::new(d.meta.clone());
+        missing.push(d.get("fc.weight").unwrap().clone()).unwrap();
+        assert_eq!(missing.relative_error(&d), None);
+        assert_eq!(d.relative_error(&missing), Some(0.0));
     }
 
     #[test]

@@ -38,13 +38,36 @@ pub struct DictSettings {
     /// One network per seed.
     pub seeds: Vec<u64>,
     /// Training of the epsilon-networks.
+    #[serde(default)]
     pub train: TrainSettings,
     /// Fisher settings.
+    #[serde(default)]
     pub fisher: FisherSettings,
     /// FUSE settings of the per-task search.
+    #[serde(default)]
     pub search: FuseConfig,
-    /// Skeleton (C, L) of searched cell networks.
+    /// Skeleton (C, L) of searched cell networks (default [`tanas_search::SEARCH_SKELETON`]).
+    #[serde(default = "search_skeleton")]
     pub skeleton: CellSkeleton,
+}
+
+fn search_skeleton() -> CellSkeleton {
+    tanas_search::SEARCH_SKELETON
+}
+
+impl DictSettings {
+    /// Reads settings from a TOML file (the fields of this struct; `[train]`, `[fisher]` and
+    /// `[search]` may name only what they change).
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| PipelineError::Io {
+            path: path.into(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| PipelineError::Config {
+            path: path.into(),
+            problem: crate::experiment::one_line(&e.to_string()),
+        })
+    }
 }
 
 /// One learned task.

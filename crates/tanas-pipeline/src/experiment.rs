@@ -188,6 +188,6 @@ impl Experiment {
 }
 
 /// TOML errors span several lines; keep one.
-fn one_line(s: &str) -> String {
+pub(crate) fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -5,8 +5,10 @@
 //! with every intermediate result in a file so that any run can be resumed, reused or
 //! inspected: [`matrix`] trains the epsilon-networks of an experiment's tasks and seeds,
 //! takes every cross-task Fisher diagonal and writes the distance matrices; [`dictionary`]
-//! keeps the learned tasks with their spaces; [`tanas`] runs Algorithm 2 for a target.
+//! keeps the learned tasks with their spaces; [`tanas`] runs Algorithm 2 for a target;
+//! [`baseline`] trains hand-designed networks the same way for comparison.
 
+pub mod baseline;
 pub mod dictionary;
 pub mod error;
 pub mod experiment;
@@ -14,6 +16,7 @@ pub mod matrix;
 pub mod tanas;
 mod tasks;
 
+pub use baseline::{BaselineReport, baseline_target};
 pub use dictionary::{Closeness, DictSettings, TaskDictionary};
 pub use error::PipelineError;
 pub use experiment::Experiment;

@@ -13,6 +13,7 @@ use tanas_search::{Algorithm, RandomSearch, RandomSearchConfig, SearchResult, Se
 
 use crate::dictionary::{Closeness, DictSettings, TaskDictionary, run_search, search_error};
 use crate::error::{PipelineError, Result};
+use crate::experiment::one_line;
 use crate::matrix::write_json;
 use crate::tasks::LoadedTasks;
 
@@ -58,8 +59,14 @@ pub struct FinalReport {
     pub params: usize,
     /// Test accuracy after the final retraining.
     pub test_accuracy: f64,
+    /// Test samples it was measured on.
+    pub test_samples: usize,
     /// Seconds of the search (FUSE stages or random candidates).
     pub search_seconds: f64,
+    /// The search budget spent, in candidate-epochs (see [`SearchResult`]).
+    pub candidate_epochs: usize,
+    /// Seconds of the final retraining and test.
+    pub final_seconds: f64,
     /// Seconds of the distance computation (target networks and Fishers).
     pub distance_seconds: f64,
     /// The device the search ran on.
@@ -117,7 +124,10 @@ pub fn search_target<B: AutodiffBackend>(
         genotype: result.genotype.clone(),
         params: result.params,
         test_accuracy: result.test_accuracy,
+        test_samples: result.test_samples,
         search_seconds: result.search_seconds,
+        candidate_epochs: result.candidate_epochs,
+        final_seconds: result.final_seconds,
         distance_seconds,
         device: device_name.to_string(),
     };
@@ -178,13 +188,7 @@ impl TanasExperiment {
             path: path.into(),
             source,
         })?;
-        let mut exp: Self = toml::from_str(&text).map_err(|e| {
-            err(e
-                .to_string()
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" "))
-        })?;
+        let mut exp: Self = toml::from_str(&text).map_err(|e| err(one_line(&e.to_string())))?;
         let base = path.parent().unwrap_or(Path::new("."));
         exp.task_files = exp.task_files.iter().map(|f| base.join(f)).collect();
         if exp.dictionary_tasks.is_empty() {

@@ -43,7 +43,7 @@ use crate::error::{Result, SearchError};
 use crate::fit::{
     BnMode, all_logits, bars_hidden, derive_seed, labels_of, progress_bar, score, train_epoch,
 };
-use crate::result::{Algorithm, FinalConfig, SearchResult, retrain_and_test};
+use crate::result::{Algorithm, FinalConfig, SearchResult, cell_spec, retrain_and_test};
 use crate::space::SearchSpace;
 use crate::store::{
     CHECKPOINT_FILE, RESULT_FILE, TRACE_FILE, WEIGHTS_FILE, check_same, read_json, write_json,
@@ -96,6 +96,8 @@ pub struct FuseConfig {
     pub train_limit: Option<usize>,
     /// Use only the first `n` val samples (search and final training; default: all).
     pub val_limit: Option<usize>,
+    /// Test the final network on only the first `n` test samples (default: all).
+    pub test_limit: Option<usize>,
     /// Epochs of the final retraining from scratch (default 10).
     pub final_epochs: usize,
     /// Retrain the final network on train + val (default true) or on train alone.
@@ -122,6 +124,7 @@ impl Default for FuseConfig {
             seed: 0,
             train_limit: None,
             val_limit: None,
+            test_limit: None,
             final_epochs: 10,
             final_with_val: true,
             quiet: false,
@@ -164,6 +167,7 @@ impl FuseConfig {
         for (field, v) in [
             ("train_limit", self.train_limit),
             ("val_limit", self.val_limit),
+            ("test_limit", self.test_limit),
         ] {
             if v == Some(0) {
                 return Err(SearchError::config(field, "must be at least 1 when given"));
@@ -189,6 +193,7 @@ impl FuseConfig {
             seed: derive_seed(self.seed, &[TAG_FINAL]),
             train_limit: self.train_limit,
             val_limit: self.val_limit,
+            test_limit: self.test_limit,
             quiet: self.quiet,
         }
     }
@@ -651,8 +656,7 @@ impl Fuse {
         }
         self.check_interrupt(out, outcome.stages.len())?;
         let fin = retrain_and_test::<B, D>(
-            &outcome.genotype,
-            self.space.skeleton(),
+            &cell_spec(&outcome.genotype, self.space.skeleton(), data.num_classes),
             data,
             test,
             &self.config.final_config(),

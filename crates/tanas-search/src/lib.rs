@@ -42,6 +42,6 @@ pub use data::{DataIdentity, SearchData};
 pub use error::{Result, SearchError, SpaceError};
 pub use fuse::{Fuse, FuseConfig, RoundRecord, SearchOutcome, StageRecord};
 pub use random::{CandidateRecord, RandomSearch, RandomSearchConfig};
-pub use result::{Algorithm, FinalConfig, FinalOutcome, SearchResult, retrain_and_test};
+pub use result::{Algorithm, FinalConfig, FinalOutcome, SearchResult, cell_spec, retrain_and_test};
 pub use space::{CellStyle, SEARCH_SKELETON, SearchSpace};
 pub use store::{CHECKPOINT_FILE, RESULT_FILE, TRACE_FILE, WEIGHTS_FILE, read_trace};

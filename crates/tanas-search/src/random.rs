@@ -29,7 +29,7 @@ use crate::data::{DataIdentity, SearchData, Splits};
 use crate::error::{Result, SearchError};
 use crate::fit::{BnMode, bars_hidden, derive_seed, evaluate, progress_bar, train_epoch};
 use crate::fuse::{FuseConfig, read_checkpoint};
-use crate::result::{Algorithm, FinalConfig, SearchResult, retrain_and_test};
+use crate::result::{Algorithm, FinalConfig, SearchResult, cell_spec, retrain_and_test};
 use crate::space::SearchSpace;
 use crate::store::{
     CHECKPOINT_FILE, RESULT_FILE, TRACE_FILE, WEIGHTS_FILE, check_same, read_json, write_json,
@@ -65,6 +65,8 @@ pub struct RandomSearchConfig {
     pub train_limit: Option<usize>,
     /// Use only the first `n` val samples (search and final training; default: all).
     pub val_limit: Option<usize>,
+    /// Test the final network on only the first `n` test samples (default: all).
+    pub test_limit: Option<usize>,
     /// Epochs of the final retraining from scratch (default 10).
     pub final_epochs: usize,
     /// Retrain the final network on train + val (default true) or on train alone.
@@ -85,6 +87,7 @@ impl Default for RandomSearchConfig {
             seed: 0,
             train_limit: None,
             val_limit: None,
+            test_limit: None,
             final_epochs: 10,
             final_with_val: true,
             quiet: false,
@@ -116,6 +119,7 @@ impl RandomSearchConfig {
         for (field, v) in [
             ("train_limit", self.train_limit),
             ("val_limit", self.val_limit),
+            ("test_limit", self.test_limit),
         ] {
             if v == Some(0) {
                 return Err(SearchError::config(field, "must be at least 1 when given"));
@@ -164,6 +168,7 @@ impl RandomSearchConfig {
             seed: fuse.seed,
             train_limit: fuse.train_limit,
             val_limit: fuse.val_limit,
+            test_limit: fuse.test_limit,
             final_epochs: fuse.final_epochs,
             final_with_val: fuse.final_with_val,
             quiet: fuse.quiet,
@@ -181,6 +186,7 @@ impl RandomSearchConfig {
             seed: derive_seed(self.seed, &[TAG_FINAL]),
             train_limit: self.train_limit,
             val_limit: self.val_limit,
+            test_limit: self.test_limit,
             quiet: self.quiet,
         }
     }
@@ -403,8 +409,7 @@ impl RandomSearch {
             .get(crate::fuse::argmax_first(&accuracies))
             .ok_or_else(|| SearchError::config("samples", "must be at least 1"))?;
         let fin = retrain_and_test::<B, D>(
-            &best.genotype,
-            self.space.skeleton(),
+            &cell_spec(&best.genotype, self.space.skeleton(), data.num_classes),
             data,
             test,
             &self.config.final_config(),

@@ -55,6 +55,9 @@ pub struct FinalConfig {
     pub train_limit: Option<usize>,
     /// Only the first `n` val samples (when `with_val`).
     pub val_limit: Option<usize>,
+    /// Only the first `n` test samples.
+    #[serde(default)]
+    pub test_limit: Option<usize>,
     /// Hide the progress bars.
     #[serde(skip)]
     pub quiet: bool,
@@ -75,14 +78,15 @@ pub struct FinalOutcome {
     pub seconds: f64,
 }
 
-/// Retrains `genotype` on `skeleton` from scratch on the train split (plus val when
-/// `cfg.with_val`) for `cfg.epochs`, writes its weights to `weights` (if given), and only
-/// then evaluates it once on `test`: every sample, in order, BatchNorm in inference mode.
+/// Trains the network `spec` names (a searched cell, or a hand-designed network trained the
+/// same way for comparison) from scratch on the train split (plus val when `cfg.with_val`)
+/// for `cfg.epochs`, writes its weights to `weights` (if given), and only then evaluates it
+/// once on `test`: every sample, in order, BatchNorm in inference mode. The spec's class
+/// count is replaced by the data's.
 ///
 /// This is the only function of the crate that receives a test split.
 pub fn retrain_and_test<B: AutodiffBackend, D: Dataset<TaskItem> + ?Sized>(
-    genotype: &Genotype,
-    skeleton: CellSkeleton,
+    spec: &ModelSpec,
     data: SearchData<'_>,
     test: &D,
     cfg: &FinalConfig,
@@ -103,9 +107,10 @@ pub fn retrain_and_test<B: AutodiffBackend, D: Dataset<TaskItem> + ?Sized>(
     let classes = splits.classes;
     let hidden = bars_hidden(cfg.quiet);
     let t0 = Instant::now();
-    let spec = ModelSpec::new(Arch::CellNet, classes)
-        .with_genotype(genotype.clone())
-        .with_skeleton(skeleton);
+    let spec = ModelSpec {
+        num_classes: classes,
+        ..spec.clone()
+    };
     let mut model = seeded::<B, _>(device, derive_seed(cfg.seed, &[TAG_FINAL_INIT]), || {
         ZooModel::<B>::new(&spec, device)
     })?;
@@ -150,15 +155,19 @@ pub fn retrain_and_test<B: AutodiffBackend, D: Dataset<TaskItem> + ?Sized>(
     // Short final runs leave BatchNorm's running statistics far from the data's: refresh
     // them before the running-statistics test (docs/search.md).
     let order = epoch_order(train.len(), order_seed, cfg.epochs + 1);
-    calibrate_batch_norm(&model, &train, &order, cfg.batch_size, classes, device)?;
+    calibrate_batch_norm(&model, &train, &order, classes, device)?;
     let model = model.valid();
     if let Some(path) = weights {
         save_pytorch(&model, path)?;
     }
+    let test = Prefix {
+        dataset: test,
+        len: cfg.test_limit.map_or(test.len(), |n| n.min(test.len())),
+    };
     let bar = progress_bar(test.len(), "images", "test".into(), hidden);
     let test = evaluate(
         &model,
-        test,
+        &test,
         classes,
         Split::Test,
         cfg.eval_batch_size,
@@ -185,6 +194,31 @@ pub fn retrain_and_test<B: AutodiffBackend, D: Dataset<TaskItem> + ?Sized>(
         train_loss,
         seconds: t0.elapsed().as_secs_f64(),
     })
+}
+
+/// The cell network of `genotype` on `skeleton` with `classes` outputs.
+pub fn cell_spec(genotype: &Genotype, skeleton: CellSkeleton, classes: usize) -> ModelSpec {
+    ModelSpec::new(Arch::CellNet, classes)
+        .with_genotype(genotype.clone())
+        .with_skeleton(skeleton)
+}
+
+/// The first `len` samples of a dataset.
+struct Prefix<'a, D: ?Sized> {
+    dataset: &'a D,
+    len: usize,
+}
+
+impl<D: Dataset<TaskItem> + ?Sized> Dataset<TaskItem> for Prefix<'_, D> {
+    fn get(&self, index: usize) -> Option<TaskItem> {
+        (index < self.len)
+            .then(|| self.dataset.get(index))
+            .flatten()
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
 }
 
 /// The result of a search (`result.json`).

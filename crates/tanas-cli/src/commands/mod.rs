@@ -24,5 +24,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dict(cmd) => tanas::dict(cmd, &dirs, cli.global.device),
         Command::Search(args) => tanas::search(args, &dirs, cli.global.device),
         Command::Run(args) => tanas::run(args, &dirs, cli.global.device),
+        Command::Baseline(args) => tanas::baseline(args, &dirs, cli.global.device),
     }
 }

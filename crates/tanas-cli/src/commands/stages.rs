@@ -7,7 +7,7 @@ use burn::tensor::backend::AutodiffBackend;
 use serde_json::json;
 use tanas_data::{DataDirs, Split, TaskData, TaskFile, TaskSplit};
 use tanas_distance::{HeadRule, TaskDistance, compare_files};
-use tanas_fisher::{FisherConfig, FisherMeta, fisher_diag};
+use tanas_fisher::{FisherConfig, FisherDiag, FisherMeta, fisher_diag};
 use tanas_pipeline::{Experiment, run_matrix};
 use tanas_train::TrainConfig;
 use tanas_zoo::{ModelSpec, ZooModel};
@@ -120,15 +120,34 @@ pub fn fisher(args: FisherArgs, dirs: &DataDirs, device: DeviceArg) -> Result<()
         out: args.out.clone(),
     };
     let total = dispatch(device, job)?;
+    let relative_error = match &args.reference {
+        Some(path) => {
+            let reference = FisherDiag::load(path)?;
+            let ours = FisherDiag::load(&args.out)?;
+            let err = ours.relative_error(&reference).with_context(|| {
+                format!(
+                    "{}: its tensors are not those of {}",
+                    path.display(),
+                    args.out.display()
+                )
+            })?;
+            Some(err)
+        }
+        None => None,
+    };
     if args.json {
-        print_json(&json!({ "out": args.out, "total": total }))
-    } else {
-        outln!(
-            "Fisher diagonal (trace {total:.6e}) written to {}",
-            args.out.display()
+        return print_json(
+            &json!({ "out": args.out, "total": total, "relative_error": relative_error }),
         );
-        Ok(())
     }
+    outln!(
+        "Fisher diagonal (trace {total:.6e}) written to {}",
+        args.out.display()
+    );
+    if let Some(err) = relative_error {
+        outln!("largest relative L2 error against the reference: {err:.3e}");
+    }
+    Ok(())
 }
 
 struct FisherJob {

@@ -7,11 +7,14 @@ use tanas_data::{DataDirs, TaskData};
 use tanas_distance::{HeadRule, TaskDistance};
 use tanas_pipeline::dictionary::{DictSettings, TaskDictionary};
 use tanas_pipeline::experiment::{FisherSettings, TrainSettings};
-use tanas_pipeline::{FinalReport, SpaceChoice, TanasExperiment, run_tanas, search_target};
+use tanas_pipeline::{
+    BaselineReport, FinalReport, SpaceChoice, TanasExperiment, baseline_target, run_tanas,
+    search_target,
+};
 use tanas_search::{Algorithm, FuseConfig, SEARCH_SKELETON};
 
 use crate::backend::{BackendJob, dispatch};
-use crate::cli::{DictCommand, RunArgs, SearchArgs};
+use crate::cli::{BaselineArgs, DictCommand, RunArgs, SearchArgs};
 use crate::commands::stages::load_task;
 use crate::device::DeviceArg;
 use crate::output::{outln, print_json};
@@ -23,22 +26,26 @@ pub fn dict(cmd: DictCommand, dirs: &DataDirs, device: DeviceArg) -> Result<()> 
             dict,
             tasks,
             task,
+            settings,
             arch,
             seeds,
             epochs,
             json,
         } => {
             let data = load_task(&tasks, &task, dirs)?;
-            let settings = DictSettings {
-                arch: arch.parse()?,
-                seeds: (0..seeds).collect(),
-                train: TrainSettings {
-                    epochs,
-                    ..TrainSettings::default()
+            let settings = match settings {
+                Some(path) => DictSettings::read(&path)?,
+                None => DictSettings {
+                    arch: arch.parse()?,
+                    seeds: (0..seeds).collect(),
+                    train: TrainSettings {
+                        epochs,
+                        ..TrainSettings::default()
+                    },
+                    fisher: FisherSettings::default(),
+                    search: FuseConfig::default(),
+                    skeleton: SEARCH_SKELETON,
                 },
-                fisher: FisherSettings::default(),
-                search: FuseConfig::default(),
-                skeleton: SEARCH_SKELETON,
             };
             let mut d = TaskDictionary::open_or_create(&dict, settings)?;
             let entry = dispatch(device, AddJob { dict: &mut d, data })?;
@@ -129,8 +136,8 @@ impl BackendJob for ClosestJob<'_> {
 
 /// Runs `tanas search`.
 pub fn search(args: SearchArgs, dirs: &DataDirs, device: DeviceArg) -> Result<()> {
-    let dict = TaskDictionary::open(&args.dict)?;
-    let data = load_task(&args.tasks, &args.task, dirs)?;
+    let dict = TaskDictionary::open(&args.target.dict)?;
+    let data = load_task(&args.target.tasks, &args.target.task, dirs)?;
     let job = SearchJob {
         dict: &dict,
         data,
@@ -163,6 +170,57 @@ impl BackendJob for SearchJob<'_> {
             self.algorithm,
             &self.space,
             self.metric,
+            self.out,
+            &self.device_name,
+            &device,
+        )?)
+    }
+}
+
+/// Runs `tanas baseline`.
+pub fn baseline(args: BaselineArgs, dirs: &DataDirs, device: DeviceArg) -> Result<()> {
+    let dict = TaskDictionary::open(&args.target.dict)?;
+    let data = load_task(&args.target.tasks, &args.target.task, dirs)?;
+    let job = BaselineJob {
+        dict: &dict,
+        data,
+        arch: args.arch,
+        out: &args.out,
+        device_name: device.to_string(),
+    };
+    let r = dispatch(device, job)?;
+    if args.json {
+        return print_json(&r);
+    }
+    outln!(
+        "{} on {}: test accuracy {:.4}, {} params ({:.3} M), {} epochs on {} samples, {:.1} s",
+        r.arch,
+        r.target,
+        r.test_accuracy,
+        r.params,
+        r.params as f64 / 1e6,
+        r.training.epochs,
+        r.train_samples,
+        r.seconds
+    );
+    Ok(())
+}
+
+struct BaselineJob<'a> {
+    dict: &'a TaskDictionary,
+    data: TaskData,
+    arch: tanas_zoo::Arch,
+    out: &'a std::path::Path,
+    device_name: String,
+}
+
+impl BackendJob for BaselineJob<'_> {
+    type Output = BaselineReport;
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<BaselineReport> {
+        Ok(baseline_target::<B>(
+            self.dict,
+            &self.data,
+            self.arch,
             self.out,
             &self.device_name,
             &device,

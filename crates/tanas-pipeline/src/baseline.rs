@@ -1,0 +1,97 @@
+//! Hand-designed baselines for a target: a zoo network (small-cnn, resnet18, vgg16, ...)
+//! trained exactly like a searched network's final step (the dictionary's final-training
+//! settings: same samples, epochs, optimiser, seed, BatchNorm refresh) and tested once, so
+//! that the search tables compare networks, not training recipes.
+
+use std::path::Path;
+use std::time::Instant;
+
+use burn::tensor::backend::AutodiffBackend;
+use serde::{Deserialize, Serialize};
+use tanas_data::TaskData;
+use tanas_search::{FinalConfig, SearchData, retrain_and_test};
+use tanas_zoo::{Arch, ModelSpec};
+
+use crate::dictionary::{TaskDictionary, search_error};
+use crate::error::{PipelineError, Result};
+use crate::matrix::write_json;
+
+/// The report file of a baseline run.
+pub const BASELINE_FILE: &str = "baseline.json";
+
+/// What a baseline run measured (`baseline.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaselineReport {
+    /// The target task.
+    pub target: String,
+    /// The hand-designed architecture.
+    pub arch: Arch,
+    /// Its trainable parameters (PyTorch count).
+    pub params: usize,
+    /// Accuracy on the target's test split (its one evaluation).
+    pub test_accuracy: f64,
+    /// Test samples evaluated.
+    pub test_samples: usize,
+    /// Samples per training epoch.
+    pub train_samples: usize,
+    /// The training settings (the dictionary's final step).
+    pub training: FinalConfig,
+    /// Wall-clock seconds of training and testing.
+    pub seconds: f64,
+    /// The device it ran on.
+    pub device: String,
+}
+
+/// Trains `arch` on `target` like the dictionary's searched networks are finally trained and
+/// tests it, into `out/baseline.json` (and `out/weights.safetensors`). A finished run with
+/// the same target, architecture and settings is returned as it is.
+pub fn baseline_target<B: AutodiffBackend>(
+    dict: &TaskDictionary,
+    target: &TaskData,
+    arch: Arch,
+    out: &Path,
+    device_name: &str,
+    device: &B::Device,
+) -> Result<BaselineReport> {
+    // As stored (`quiet` is not serialised, so it stays false here and in a stored report).
+    let training = dict.manifest().settings.search.final_config();
+    let path = out.join(BASELINE_FILE);
+    if let Some(done) = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<BaselineReport>(&t).ok())
+        .filter(|r| r.target == target.spec.id && r.arch == arch && r.training == training)
+    {
+        tracing::info!(file = %path.display(), "baseline already trained");
+        return Ok(done);
+    }
+    std::fs::create_dir_all(out).map_err(|source| PipelineError::Io {
+        path: out.into(),
+        source,
+    })?;
+    let t0 = Instant::now();
+    let fin = retrain_and_test::<B, _>(
+        &ModelSpec::new(arch, target.num_labels),
+        SearchData::from_task(target),
+        &target.test,
+        &FinalConfig {
+            quiet: true,
+            ..training.clone()
+        },
+        Some(&out.join("weights.safetensors")),
+        device,
+    )
+    .map_err(search_error)?;
+    let report = BaselineReport {
+        target: target.spec.id.clone(),
+        arch,
+        params: fin.params,
+        test_accuracy: fin.test.accuracy,
+        test_samples: fin.test.samples,
+        train_samples: fin.train_samples,
+        training,
+        seconds: t0.elapsed().as_secs_f64(),
+        device: device_name.to_string(),
+    };
+    write_json(&path, &report)?;
+    Ok(report)
+}

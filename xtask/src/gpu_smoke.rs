@@ -1,0 +1,152 @@
+//! `cargo xtask gpu-smoke`: the CUDA path end to end on a GPU machine. Trains small-cnn on
+//! the device for one epoch of `mnist-3` (57 steps), takes its exact Fisher on the device
+//! and on the CPU and checks that they agree (largest relative L2 error over the tensors at
+//! most `--tolerance`), then times the training step and the Fisher of small-cnn and
+//! resnet18 on the device (`tanas bench`). Writes `<out>/gpu-smoke.json`.
+//!
+//! On a machine without cargo, run the xtask binary itself with `--tanas` pointing at a
+//! `cargo build --release --features cuda` binary.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+use crate::bench::table;
+use crate::fsutil::write_atomic;
+use crate::reproduce::{build_tanas, workspace_root};
+
+/// Options of `cargo xtask gpu-smoke`.
+#[derive(Debug, clap::Args)]
+pub struct GpuSmokeArgs {
+    /// The device under test.
+    #[arg(long, default_value = "cuda")]
+    device: String,
+    /// A `tanas` binary built with `--features cuda` (default: build one).
+    #[arg(long)]
+    tanas: Option<PathBuf>,
+    /// Output directory (default: target/gpu-smoke).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Largest accepted relative L2 error of the device's Fisher against the CPU's.
+    #[arg(long, default_value_t = 1e-3)]
+    tolerance: f64,
+    /// Networks timed by the benchmarks.
+    #[arg(long, default_value = "small-cnn,resnet18")]
+    archs: String,
+}
+
+/// Runs the smoke test.
+pub fn run(args: &GpuSmokeArgs) -> Result<()> {
+    let root = workspace_root();
+    let tanas = match &args.tanas {
+        Some(t) => t.clone(),
+        None => build_tanas(&root, true)?,
+    };
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| root.join("target/gpu-smoke"));
+    let call = |device: &str, stage: &[&str]| -> Result<Value> {
+        let o = Command::new(&tanas)
+            .args(["--device", device, "--quiet"])
+            .args(stage)
+            .arg("--json")
+            .current_dir(&root)
+            .output()
+            .with_context(|| format!("cannot run {}", tanas.display()))?;
+        if !o.status.success() {
+            bail!(
+                "tanas --device {device} {}: {}",
+                stage.join(" "),
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+        }
+        serde_json::from_slice(&o.stdout).context("tanas output is not JSON")
+    };
+    let dir = |name: &str| out.join(name).display().to_string();
+    let data = ["--tasks", "configs/tasks/mnist.toml", "--task", "mnist-3"];
+
+    eprintln!(
+        "[1/4] training small-cnn on {} (1 epoch of mnist-3)",
+        args.device
+    );
+    let run_dir = dir("train");
+    let mut train = vec![
+        "train",
+        "--arch",
+        "small-cnn",
+        "--epochs",
+        "1",
+        "--out",
+        &run_dir,
+    ];
+    train.extend(data);
+    call(&args.device, &train)?;
+
+    eprintln!(
+        "[2/4] exact Fisher (512 test samples) on the CPU and on {}",
+        args.device
+    );
+    let fisher = |out: &str| {
+        let mut v = vec![
+            "fisher",
+            "small-cnn",
+            "--num-classes",
+            "10",
+            "--run",
+            &run_dir,
+            "--limit",
+            "512",
+        ];
+        v.extend(data);
+        v.extend(["--out", out]);
+        v.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let cpu_file = dir("fisher-cpu.safetensors");
+    let cpu_args = fisher(&cpu_file);
+    call(
+        "cpu",
+        &cpu_args.iter().map(String::as_str).collect::<Vec<_>>(),
+    )?;
+    let mut dev_args = fisher(&dir("fisher-device.safetensors"));
+    dev_args.extend(["--reference".into(), cpu_file]);
+    let dev = call(
+        &args.device,
+        &dev_args.iter().map(String::as_str).collect::<Vec<_>>(),
+    )?;
+    let err = dev["relative_error"]
+        .as_f64()
+        .context("no relative_error in the Fisher output")?;
+    eprintln!(
+        "      relative L2 error {err:.3e} (tolerance {:.0e})",
+        args.tolerance
+    );
+
+    eprintln!("[3/4] training step timing ({})", args.archs);
+    let bench_train = call(&args.device, &["bench", "train", "--archs", &args.archs])?;
+    eprintln!("[4/4] Fisher timing ({})", args.archs);
+    let bench_fisher = call(&args.device, &["bench", "fisher", "--archs", &args.archs])?;
+    print!("{}", table(&bench_train.to_string())?);
+    print!("{}", table(&bench_fisher.to_string())?);
+    let report = json!({
+        "device": args.device,
+        "fisher_relative_error": err,
+        "tolerance": args.tolerance,
+        "bench_train": bench_train,
+        "bench_fisher": bench_fisher,
+    });
+    let path = out.join("gpu-smoke.json");
+    write_atomic(&path, serde_json::to_string_pretty(&report)?.as_bytes())?;
+    eprintln!("JSON: {}", path.display());
+    if err.is_nan() || err > args.tolerance {
+        bail!(
+            "the {} Fisher differs from the CPU's by {err:.3e} (relative L2), more than {:.0e}",
+            args.device,
+            args.tolerance
+        );
+    }
+    eprintln!("gpu-smoke passed");
+    Ok(())
+}

@@ -1,0 +1,452 @@
+//! The papers' qualitative claims, each checked on a run's data: held or not, with the
+//! numbers behind the verdict. Nothing here is written by hand into the report.
+
+use serde_json::Value;
+
+use super::Method;
+use super::matrix::{Matrix, Ranked};
+
+/// One checked claim.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claim {
+    /// The claim, for this run's tasks.
+    pub text: String,
+    /// Where the papers make it.
+    pub source: String,
+    /// The distance it was checked with (empty for search claims).
+    pub metric: String,
+    /// Held, not held, or not checkable with this run's data.
+    pub held: Option<bool>,
+    /// The numbers behind the verdict.
+    pub numbers: String,
+}
+
+/// The tasks of one dataset, in task-file order (task `k` of the papers is the `k`-th).
+#[derive(Debug, Clone)]
+pub struct DatasetTasks {
+    /// Dataset name (`mnist`, `fashion-mnist`, ...).
+    pub dataset: String,
+    /// Its task ids.
+    pub tasks: Vec<String>,
+}
+
+/// The results of one target's searches and baselines (their JSON reports).
+#[derive(Debug, Clone)]
+pub struct TargetRuns {
+    /// The target task.
+    pub target: String,
+    /// `final.json` of each search method that ran.
+    pub searches: Vec<(Method, Value)>,
+    /// `baseline.json` of each hand-designed network.
+    pub baselines: Vec<(String, Value)>,
+}
+
+impl TargetRuns {
+    /// The report of `method`.
+    pub fn search(&self, method: Method) -> Option<&Value> {
+        self.searches
+            .iter()
+            .find(|(m, _)| *m == method)
+            .map(|(_, v)| v)
+    }
+}
+
+/// Accuracy above which two networks count as comparable: at most one percentage point
+/// below the best hand-designed network.
+pub const COMPARABLE: f64 = 0.01;
+
+/// Every claim this run's data can speak to.
+pub fn check(
+    ftd: Option<&Matrix>,
+    logdet: Option<&Matrix>,
+    datasets: &[DatasetTasks],
+    targets: &[TargetRuns],
+) -> Vec<Claim> {
+    let mut claims = Vec::new();
+    if let Some(m) = ftd {
+        for d in datasets {
+            claims.extend(mutual_closest(m, d));
+        }
+        for d in datasets {
+            claims.extend(full_closest_to_multi(m, d));
+        }
+        claims.push(std_small(m));
+    }
+    if datasets.len() > 1 {
+        for m in [logdet, ftd].into_iter().flatten() {
+            claims.push(same_dataset_closer(m, datasets));
+        }
+        if let Some(m) = logdet {
+            claims.extend(full_closest_across(m, datasets));
+        }
+    }
+    for t in targets {
+        claims.push(beats_random(t));
+        claims.push(fewer_params(t));
+    }
+    claims
+}
+
+fn fmt(r: &Ranked) -> String {
+    format!("{} ({:.3} ± {:.3})", r.task, r.mean, r.std)
+}
+
+fn source_for(dataset: &str, claimed: &[&str], paper: &str) -> String {
+    if claimed.contains(&dataset) {
+        paper.to_string()
+    } else {
+        format!("analogue of {paper} (not claimed for {dataset})")
+    }
+}
+
+/// 003 §V-B.1: tasks 0 and 1 are each other's closest (within the dataset).
+fn mutual_closest(m: &Matrix, d: &DatasetTasks) -> Option<Claim> {
+    let (t0, t1) = (d.tasks.first()?, d.tasks.get(1)?);
+    let same = |t: &str| d.tasks.iter().any(|x| x == t);
+    let c0 = m.ranked(t0, same).into_iter().next()?;
+    let c1 = m.ranked(t1, same).into_iter().next()?;
+    Some(Claim {
+        text: format!(
+            "{} tasks 0 and 1 ({t0}, {t1}) are each other's closest",
+            d.dataset
+        ),
+        source: source_for(&d.dataset, &["mnist"], "003 §V-B.1"),
+        metric: m.metric.clone(),
+        held: Some(&c0.task == t1 && &c1.task == t0),
+        numbers: format!(
+            "closest to {t0}: {}; closest to {t1}: {}",
+            fmt(&c0),
+            fmt(&c1)
+        ),
+    })
+}
+
+/// 003 §V-B.1, §V-C: the full-label task 3 is the closest to the multi-class task 2.
+fn full_closest_to_multi(m: &Matrix, d: &DatasetTasks) -> Option<Claim> {
+    let (t2, t3) = (d.tasks.get(2)?, d.tasks.get(3)?);
+    let same = |t: &str| d.tasks.iter().any(|x| x == t);
+    let ranked = m.ranked(t2, same);
+    let first = ranked.first()?;
+    Some(Claim {
+        text: format!(
+            "{} task 3 ({t3}, all labels) is the closest to task 2 ({t2}, multi-class)",
+            d.dataset
+        ),
+        source: source_for(
+            &d.dataset,
+            &["mnist", "cifar10", "cifar100"],
+            "003 §V-B.1, §V-C",
+        ),
+        metric: m.metric.clone(),
+        held: Some(&first.task == t3),
+        numbers: format!(
+            "to {t2}: {}",
+            ranked.iter().map(fmt).collect::<Vec<_>>().join(", ")
+        ),
+    })
+}
+
+/// 002 §4: tasks of the same dataset are closer than tasks of another dataset.
+fn same_dataset_closer(m: &Matrix, datasets: &[DatasetTasks]) -> Claim {
+    let dataset_of = |t: &str| datasets.iter().position(|d| d.tasks.iter().any(|x| x == t));
+    let (mut same, mut cross) = (Vec::new(), Vec::new());
+    let mut closest_same = 0;
+    for (b, tb) in m.tasks.iter().enumerate() {
+        for (a, ta) in m.tasks.iter().enumerate() {
+            if a != b {
+                let v = m.mean[a][b];
+                if dataset_of(ta) == dataset_of(tb) {
+                    same.push(v);
+                } else {
+                    cross.push(v);
+                }
+            }
+        }
+        if let Some(c) = m.ranked(tb, |_| true).first()
+            && dataset_of(&c.task) == dataset_of(tb)
+        {
+            closest_same += 1;
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let (ms, mc) = (mean(&same), mean(&cross));
+    Claim {
+        text: "tasks of the same dataset are closer than tasks of the other dataset".into(),
+        source: "002 §4".into(),
+        metric: m.metric.clone(),
+        held: Some(ms < mc),
+        numbers: format!(
+            "mean distance {ms:.3} within a dataset vs {mc:.3} across; the closest task is from the same dataset for {closest_same}/{} targets",
+            m.tasks.len()
+        ),
+    }
+}
+
+/// 002 §4: the closest task to MNIST's full-label task is the other dataset's full-label
+/// task (their task 7, CIFAR-10's 10 classes).
+fn full_closest_across(m: &Matrix, datasets: &[DatasetTasks]) -> Option<Claim> {
+    let first = datasets.first()?;
+    let t3 = first.tasks.get(3)?;
+    let others: Vec<&String> = datasets[1..]
+        .iter()
+        .filter_map(|d| d.tasks.get(3))
+        .collect();
+    let closest = m.ranked(t3, |_| true).into_iter().next()?;
+    Some(Claim {
+        text: format!(
+            "the closest task to {} task 3 ({t3}, all labels) is another dataset's all-labels task ({})",
+            first.dataset,
+            others
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        source: "002 §4".into(),
+        metric: m.metric.clone(),
+        held: Some(others.contains(&&closest.task)),
+        numbers: format!("closest to {t3}: {}", fmt(&closest)),
+    })
+}
+
+/// 003 §V-B: the std over seeds is small next to the gaps between tasks ("the fluctuations
+/// over the mean values do not show any overlap"): for every target, the closest task's
+/// mean ± std interval does not overlap the runner-up's.
+fn std_small(m: &Matrix) -> Claim {
+    let mut separated = 0;
+    let (mut gaps, mut stds) = (Vec::new(), Vec::new());
+    for t in &m.tasks {
+        let r = m.ranked(t, |_| true);
+        stds.extend(r.iter().map(|x| x.std));
+        if let [a, b, ..] = r.as_slice() {
+            gaps.push(b.mean - a.mean);
+            if a.mean + a.std < b.mean - b.std {
+                separated += 1;
+            }
+        }
+    }
+    Claim {
+        text: "the std over seeds is small next to the gaps between tasks: for every target the closest task's mean ± std does not overlap the runner-up's".into(),
+        source: "003 §V-B".into(),
+        metric: m.metric.clone(),
+        held: Some(!gaps.is_empty() && separated == gaps.len()),
+        numbers: format!(
+            "separated for {separated}/{} targets; median std {:.3}, median gap closest to runner-up {:.3} ({} seeds)",
+            gaps.len(),
+            median(&stds),
+            median(&gaps),
+            m.seeds
+        ),
+    }
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+fn acc(v: &Value) -> Option<f64> {
+    v["test_accuracy"].as_f64()
+}
+
+fn params(v: &Value) -> Option<f64> {
+    v["params"].as_f64()
+}
+
+/// 003 Tables 1-4: FUSE in the closest task's space beats random search at equal budget.
+fn beats_random(t: &TargetRuns) -> Claim {
+    let fuse = t.search(Method::FuseClosest);
+    let random = t.search(Method::RandomGeneral);
+    let (held, numbers) = match (fuse.and_then(acc), random.and_then(acc)) {
+        (Some(f), Some(r)) => (
+            Some(f > r),
+            format!(
+                "test accuracy {f:.4} (FUSE, closest space, {} candidate-epochs) vs {r:.4} (random, general space, {} candidate-epochs)",
+                fuse.map_or(Value::Null, |v| v["candidate_epochs"].clone()),
+                random.map_or(Value::Null, |v| v["candidate_epochs"].clone()),
+            ),
+        ),
+        _ => (None, "a search did not run".into()),
+    };
+    Claim {
+        text: format!(
+            "{}: FUSE in the closest task's space beats random search at equal budget",
+            t.target
+        ),
+        source: "003 Tables 1-4".into(),
+        metric: String::new(),
+        held,
+        numbers,
+    }
+}
+
+/// 003 Tables 1-4: the found network has fewer parameters than the hand-designed ones at
+/// comparable accuracy.
+fn fewer_params(t: &TargetRuns) -> Claim {
+    let found = t.search(Method::FuseClosest);
+    let hand: Vec<(&str, f64, f64)> = t
+        .baselines
+        .iter()
+        .filter_map(|(a, v)| Some((a.as_str(), acc(v)?, params(v)?)))
+        .collect();
+    let (held, numbers) = match (found.and_then(acc), found.and_then(params)) {
+        (Some(fa), Some(fp)) if !hand.is_empty() => {
+            let best = hand.iter().map(|h| h.1).fold(f64::MIN, f64::max);
+            let fewest = hand.iter().map(|h| h.2).fold(f64::MAX, f64::min);
+            let list: Vec<String> = hand
+                .iter()
+                .map(|(a, x, p)| format!("{a} {x:.4} / {:.3} M", p / 1e6))
+                .collect();
+            (
+                Some(fp < fewest && fa >= best - COMPARABLE),
+                format!(
+                    "found {fa:.4} / {:.3} M; hand-designed {} (comparable: within {:.0} point of the best)",
+                    fp / 1e6,
+                    list.join(", "),
+                    COMPARABLE * 100.0
+                ),
+            )
+        }
+        _ => (None, "the search or the baselines did not run".into()),
+    };
+    Claim {
+        text: format!(
+            "{}: the found network has fewer parameters than the hand-designed ones at comparable accuracy",
+            t.target
+        ),
+        source: "003 Tables 1-4".into(),
+        metric: String::new(),
+        held,
+        numbers,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::matrix::tests::matrix;
+    use super::*;
+    use serde_json::json;
+
+    fn datasets() -> Vec<DatasetTasks> {
+        vec![
+            DatasetTasks {
+                dataset: "mnist".into(),
+                tasks: vec!["m0".into(), "m1".into(), "m2".into(), "m3".into()],
+            },
+            DatasetTasks {
+                dataset: "fashion-mnist".into(),
+                tasks: vec!["f0".into(), "f1".into(), "f2".into(), "f3".into()],
+            },
+        ]
+    }
+
+    /// A matrix where the papers' structure holds: 0/1 mutual, 3 -> 2, same dataset closer,
+    /// m3 closest to f3 (only in `cross_full`).
+    fn paper_like(cross_full: bool) -> Matrix {
+        let ids = ["m0", "m1", "m2", "m3", "f0", "f1", "f2", "f3"];
+        let mut mean = vec![vec![0.8; 8]; 8];
+        for (i, row) in mean.iter_mut().enumerate() {
+            row[i] = 0.0;
+        }
+        for base in [0, 4] {
+            for a in 0..4 {
+                for b in 0..4 {
+                    if a != b {
+                        mean[base + a][base + b] = 0.6;
+                    }
+                }
+            }
+            mean[base][base + 1] = 0.2;
+            mean[base + 1][base] = 0.2;
+            mean[base + 3][base + 2] = 0.3;
+            mean[base + 2][base + 3] = 0.4;
+        }
+        if cross_full {
+            mean[7][3] = 0.1;
+        }
+        matrix(&ids, mean, 0.01)
+    }
+
+    fn held(claims: &[Claim], needle: &str) -> Vec<Option<bool>> {
+        claims
+            .iter()
+            .filter(|c| c.text.contains(needle))
+            .map(|c| c.held)
+            .collect()
+    }
+
+    #[test]
+    fn distance_claims_hold_on_a_paper_like_matrix() {
+        let m = paper_like(true);
+        let c = check(Some(&m), Some(&m), &datasets(), &[]);
+        assert_eq!(held(&c, "each other's closest"), [Some(true), Some(true)]);
+        assert_eq!(
+            held(&c, "is the closest to task 2"),
+            [Some(true), Some(true)]
+        );
+        assert_eq!(held(&c, "same dataset"), [Some(true), Some(true)]);
+        assert_eq!(held(&c, "another dataset's"), [Some(true)]);
+        assert_eq!(held(&c, "std over seeds"), [Some(true)]);
+        assert!(c.iter().any(|x| x.source == "003 §V-B.1"));
+        assert!(c.iter().any(|x| x.source.starts_with("analogue")));
+    }
+
+    #[test]
+    fn distance_claims_fail_when_the_structure_is_not_there() {
+        let mut m = paper_like(false);
+        // m2 is now closer to m0 than to m3; std swamps every gap.
+        m.mean[0][2] = 0.25;
+        for row in &mut m.std {
+            row.iter_mut().for_each(|s| *s = 0.5);
+        }
+        let c = check(Some(&m), Some(&m), &datasets(), &[]);
+        assert_eq!(held(&c, "is the closest to task 2")[0], Some(false));
+        assert_eq!(held(&c, "another dataset's"), [Some(false)]);
+        assert_eq!(held(&c, "std over seeds"), [Some(false)]);
+    }
+
+    #[test]
+    fn search_claims_compare_accuracy_and_parameters() {
+        let run = |fa: f64, fp: f64, ra: f64| TargetRuns {
+            target: "m2".into(),
+            searches: vec![
+                (
+                    Method::FuseClosest,
+                    json!({"test_accuracy": fa, "params": fp, "candidate_epochs": 6}),
+                ),
+                (
+                    Method::RandomGeneral,
+                    json!({"test_accuracy": ra, "params": 1e5, "candidate_epochs": 6}),
+                ),
+            ],
+            baselines: vec![
+                (
+                    "resnet18".into(),
+                    json!({"test_accuracy": 0.95, "params": 1.1e7}),
+                ),
+                (
+                    "small-cnn".into(),
+                    json!({"test_accuracy": 0.90, "params": 6.2e5}),
+                ),
+            ],
+        };
+        let c = check(None, None, &datasets()[..1], &[run(0.945, 5e4, 0.9)]);
+        assert_eq!(held(&c, "beats random"), [Some(true)]);
+        assert_eq!(held(&c, "fewer parameters"), [Some(true)]);
+        let c = check(None, None, &datasets()[..1], &[run(0.90, 5e4, 0.92)]);
+        assert_eq!(held(&c, "beats random"), [Some(false)]);
+        assert_eq!(held(&c, "fewer parameters"), [Some(false)]);
+        let missing = TargetRuns {
+            target: "m2".into(),
+            searches: Vec::new(),
+            baselines: Vec::new(),
+        };
+        let c = check(None, None, &datasets()[..1], &[missing]);
+        assert_eq!(held(&c, "beats random"), [None]);
+    }
+}

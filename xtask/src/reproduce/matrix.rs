@@ -1,0 +1,147 @@
+//! A distance matrix as `tanas distance matrix` writes it (`tanas-distance-matrix/1`):
+//! rows are source tasks `a`, columns target tasks `b`, `d[a][b]` with mean and std over
+//! seeds.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+/// Mean and std of one distance matrix.
+#[derive(Debug, Clone)]
+pub struct Matrix {
+    /// `ftd`, `logdet`, ...
+    pub metric: String,
+    /// Task ids, row and column order.
+    pub tasks: Vec<String>,
+    /// Mean over seeds, `[source][target]`.
+    pub mean: Vec<Vec<f64>>,
+    /// Sample std over seeds.
+    pub std: Vec<Vec<f64>>,
+    /// Number of seeds.
+    pub seeds: usize,
+}
+
+/// One source task's distance to a target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranked {
+    /// The source task.
+    pub task: String,
+    /// Mean distance.
+    pub mean: f64,
+    /// Its std over seeds.
+    pub std: f64,
+}
+
+impl Matrix {
+    /// Reads a matrix JSON file.
+    pub fn read(path: &Path) -> Result<Self> {
+        let v = super::read_json(path)?;
+        Self::from_json(&v).with_context(|| format!("{}", path.display()))
+    }
+
+    /// Parses the JSON form.
+    pub fn from_json(v: &Value) -> Result<Self> {
+        let grid = |key: &str| -> Result<Vec<Vec<f64>>> {
+            let rows = v[key].as_array().with_context(|| format!("no `{key}`"))?;
+            rows.iter()
+                .map(|r| {
+                    r.as_array()
+                        .with_context(|| format!("`{key}` is not a grid"))?
+                        .iter()
+                        .map(|x| x.as_f64().with_context(|| format!("`{key}`: not a number")))
+                        .collect()
+                })
+                .collect()
+        };
+        let tasks: Vec<String> = v["tasks"]
+            .as_array()
+            .context("no `tasks`")?
+            .iter()
+            .map(|t| super::str_of(t).to_string())
+            .collect();
+        let m = Matrix {
+            metric: super::str_of(&v["metric"]["name"]).to_string(),
+            mean: grid("mean")?,
+            std: grid("std")?,
+            seeds: v["seeds"].as_array().map_or(0, Vec::len),
+            tasks,
+        };
+        let n = m.tasks.len();
+        if m.mean.len() != n
+            || m.std.len() != n
+            || m.mean.iter().chain(&m.std).any(|r| r.len() != n)
+        {
+            bail!("grids are not {n} x {n}");
+        }
+        Ok(m)
+    }
+
+    /// Index of task `id`.
+    pub fn index(&self, id: &str) -> Option<usize> {
+        self.tasks.iter().position(|t| t == id)
+    }
+
+    /// The sources `a != target` that `keep` accepts, closest to `target` first.
+    pub fn ranked(&self, target: &str, keep: impl Fn(&str) -> bool) -> Vec<Ranked> {
+        let Some(b) = self.index(target) else {
+            return Vec::new();
+        };
+        let mut out: Vec<Ranked> = self
+            .tasks
+            .iter()
+            .enumerate()
+            .filter(|(a, t)| *a != b && keep(t))
+            .map(|(a, t)| Ranked {
+                task: t.clone(),
+                mean: self.mean[a][b],
+                std: self.std[a][b],
+            })
+            .collect();
+        out.sort_by(|x, y| x.mean.total_cmp(&y.mean));
+        out
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A matrix from its mean grid, with one std everywhere.
+    pub fn matrix(tasks: &[&str], mean: Vec<Vec<f64>>, std: f64) -> Matrix {
+        let n = tasks.len();
+        let v = json!({
+            "metric": {"name": "ftd"},
+            "tasks": tasks,
+            "seeds": [0, 1, 2],
+            "mean": mean,
+            "std": vec![vec![std; n]; n],
+        });
+        Matrix::from_json(&v).unwrap_or_else(|e| panic!("{e:#}"))
+    }
+
+    #[test]
+    fn ranked_is_by_column_and_leaves_out_the_target() {
+        let m = matrix(
+            &["a", "b", "c"],
+            vec![
+                vec![0.0, 0.2, 0.9],
+                vec![0.3, 0.0, 0.5],
+                vec![0.1, 0.8, 0.0],
+            ],
+            0.01,
+        );
+        let r = m.ranked("a", |_| true);
+        let names: Vec<&str> = r.iter().map(|x| x.task.as_str()).collect();
+        assert_eq!(names, ["c", "b"]);
+        assert_eq!(r[0].mean, 0.1);
+        assert_eq!(m.ranked("a", |t| t != "c")[0].task, "b");
+    }
+
+    #[test]
+    fn ragged_grids_are_rejected() {
+        let v = json!({"metric": {"name": "ftd"}, "tasks": ["a", "b"], "mean": [[0.0]], "std": [[0.0]]});
+        assert!(Matrix::from_json(&v).is_err());
+    }
+}
