@@ -76,13 +76,49 @@ pub fn table(json: &str) -> Result<String> {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    let mut out = keys.iter().map(|k| format!("{k:>18}")).collect::<String>() + "\n";
-    for row in &rows {
-        out += &keys
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            keys.iter()
+                .map(|k| row.get(*k).map(cell).unwrap_or_default())
+                .collect()
+        })
+        .collect();
+    // Each column as wide as its longest entry, plus two spaces.
+    let widths: Vec<usize> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| cells.iter().map(|r| r[i].len()).fold(k.len(), usize::max) + 2)
+        .collect();
+    let line = |items: Vec<&str>| -> String {
+        items
             .iter()
-            .map(|k| format!("{:>18}", row.get(*k).map(cell).unwrap_or_default()))
-            .collect::<String>();
-        out += "\n";
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:>w$}"))
+            .collect::<String>()
+            + "\n"
+    };
+    let mut out = line(keys.iter().map(|k| k.as_str()).collect());
+    for row in &cells {
+        out += &line(row.iter().map(String::as_str).collect());
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_columns_fit_their_longest_entry() -> Result<()> {
+        let t = table(
+            r#"[{"arch": "small-cnn", "forward_backward_s": 2.5}, {"arch": "resnet18", "forward_backward_s": 73.25}]"#,
+        )?;
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines.iter().all(|l| l.len() == lines[0].len()), "{t}");
+        assert!(lines[0].contains(" arch  forward_backward_s"), "{t}");
+        assert!(lines[2].ends_with("73.250"), "{t}");
+        Ok(())
+    }
 }
