@@ -107,7 +107,9 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         .iter()
         .flat_map(|(study, ids)| plan(study, ids, &profile))
         .collect();
-    // A rerun reuses the artifacts: keep the seconds of the run that computed them.
+    // A rerun reuses the artifacts: keep the seconds of the run that computed them. A stage
+    // that took at least half its recorded time computed its results again (e.g. in a fresh
+    // clone, whose committed run.json has no artifacts behind it): its own time counts.
     let earlier = read_json(&out.join("run.json")).unwrap_or(Value::Null);
     let first_seconds = |label: &str, now: f64| {
         earlier["stages"]
@@ -116,6 +118,7 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
             .flatten()
             .find(|s| s["stage"] == label)
             .and_then(|s| s["first_seconds"].as_f64())
+            .filter(|&recorded| now < 0.5 * recorded)
             .unwrap_or(now)
     };
     let mut progress = Progress::new(plan.iter().map(|s| s.estimate).collect());
