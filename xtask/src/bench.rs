@@ -3,12 +3,12 @@
 //! `target/bench/<what>.json` so docs/perf.md can quote one run.
 
 use std::path::Path;
-use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+use serde_json::Value;
 
 use crate::fsutil::write_atomic;
-use crate::reproduce::{build_tanas, workspace_root};
+use crate::tanas::{Tanas, build_tanas, workspace_root};
 
 /// Options of `cargo xtask bench`.
 #[derive(Debug, clap::Args)]
@@ -29,9 +29,16 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         bail!("unknown benchmark `{}` (fisher, train)", args.what);
     }
     let root = workspace_root();
-    let tanas = build_tanas(&root, args.device != "cpu")?;
-    let json = tanas_bench(&tanas, &root, args)?;
-    print!("{}", table(&json)?);
+    let tanas = Tanas {
+        bin: build_tanas(&root, args.device != "cpu")?,
+        root: root.clone(),
+        device: args.device.clone(),
+    };
+    let mut call = vec!["bench", args.what.as_str(), "--json"];
+    call.extend(args.extra.iter().map(String::as_str));
+    let rows = tanas.json(&call)?;
+    let json = serde_json::to_string_pretty(&rows)?;
+    print!("{}", table(&rows)?);
     println!("{json}");
     let out = root
         .join("target/bench")
@@ -42,29 +49,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// One run of `tanas bench <what> --json`.
-fn tanas_bench(tanas: &Path, root: &Path, args: &BenchArgs) -> Result<String> {
-    let mut cmd = Command::new(tanas);
-    cmd.args(["--device", &args.device, "bench", &args.what, "--json"])
-        .args(&args.extra)
-        .current_dir(root);
-    let out = cmd
-        .output()
-        .with_context(|| format!("cannot run {}", tanas.display()))?;
-    if !out.status.success() {
-        bail!(
-            "tanas bench {}: {}",
-            args.what,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// The rows of the JSON (an array of flat objects) as an aligned text table.
-pub fn table(json: &str) -> Result<String> {
-    let rows: Vec<serde_json::Map<String, serde_json::Value>> =
-        serde_json::from_str(json).context("benchmark JSON")?;
+/// The rows of `tanas bench --json` (an array of flat objects) as an aligned text table.
+pub fn table(json: &Value) -> Result<String> {
+    let rows: Vec<serde_json::Map<String, Value>> =
+        serde_json::from_value(json.clone()).context("benchmark JSON")?;
     let Some(first) = rows.first() else {
         return Ok(String::new());
     };
@@ -111,9 +99,10 @@ mod tests {
 
     #[test]
     fn table_columns_fit_their_longest_entry() -> Result<()> {
-        let t = table(
-            r#"[{"arch": "small-cnn", "forward_backward_s": 2.5}, {"arch": "resnet18", "forward_backward_s": 73.25}]"#,
-        )?;
+        let t = table(&serde_json::json!([
+            {"arch": "small-cnn", "forward_backward_s": 2.5},
+            {"arch": "resnet18", "forward_backward_s": 73.25}
+        ]))?;
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 3);
         assert!(lines.iter().all(|l| l.len() == lines[0].len()), "{t}");

@@ -8,14 +8,13 @@
 //! `cargo build --release --features cuda` binary.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use crate::bench::table;
 use crate::fsutil::write_atomic;
-use crate::reproduce::{build_tanas, workspace_root};
+use crate::tanas::{Tanas, build_tanas, workspace_root};
 
 /// Options of `cargo xtask gpu-smoke`.
 #[derive(Debug, clap::Args)]
@@ -40,7 +39,7 @@ pub struct GpuSmokeArgs {
 /// Runs the smoke test.
 pub fn run(args: &GpuSmokeArgs) -> Result<()> {
     let root = workspace_root();
-    let tanas = match &args.tanas {
+    let bin = match &args.tanas {
         Some(t) => t.clone(),
         None => build_tanas(&root, true)?,
     };
@@ -48,22 +47,16 @@ pub fn run(args: &GpuSmokeArgs) -> Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| root.join("target/gpu-smoke"));
-    let call = |device: &str, stage: &[&str]| -> Result<Value> {
-        let o = Command::new(&tanas)
-            .args(["--device", device, "--quiet"])
-            .args(stage)
-            .arg("--json")
-            .current_dir(&root)
-            .output()
-            .with_context(|| format!("cannot run {}", tanas.display()))?;
-        if !o.status.success() {
-            bail!(
-                "tanas --device {device} {}: {}",
-                stage.join(" "),
-                String::from_utf8_lossy(&o.stderr).trim()
-            );
-        }
-        serde_json::from_slice(&o.stdout).context("tanas output is not JSON")
+    let on = |device: &str| Tanas {
+        bin: bin.clone(),
+        root: root.clone(),
+        device: device.to_string(),
+    };
+    let (device, cpu) = (on(&args.device), on("cpu"));
+    let call = |t: &Tanas, stage: &[&str]| -> Result<Value> {
+        let mut stage = stage.to_vec();
+        stage.push("--json");
+        t.json(&stage)
     };
     let dir = |name: &str| out.join(name).display().to_string();
     let data = ["--tasks", "configs/tasks/mnist.toml", "--task", "mnist-3"];
@@ -83,7 +76,7 @@ pub fn run(args: &GpuSmokeArgs) -> Result<()> {
         &run_dir,
     ];
     train.extend(data);
-    call(&args.device, &train)?;
+    call(&device, &train)?;
 
     eprintln!(
         "[2/4] exact Fisher (512 test samples) on the CPU and on {}",
@@ -107,13 +100,13 @@ pub fn run(args: &GpuSmokeArgs) -> Result<()> {
     let cpu_file = dir("fisher-cpu.safetensors");
     let cpu_args = fisher(&cpu_file);
     call(
-        "cpu",
+        &cpu,
         &cpu_args.iter().map(String::as_str).collect::<Vec<_>>(),
     )?;
     let mut dev_args = fisher(&dir("fisher-device.safetensors"));
     dev_args.extend(["--reference".into(), cpu_file]);
     let dev = call(
-        &args.device,
+        &device,
         &dev_args.iter().map(String::as_str).collect::<Vec<_>>(),
     )?;
     let err = dev["relative_error"]
@@ -125,11 +118,11 @@ pub fn run(args: &GpuSmokeArgs) -> Result<()> {
     );
 
     eprintln!("[3/4] training step timing ({})", args.archs);
-    let bench_train = call(&args.device, &["bench", "train", "--archs", &args.archs])?;
+    let bench_train = call(&device, &["bench", "train", "--archs", &args.archs])?;
     eprintln!("[4/4] Fisher timing ({})", args.archs);
-    let bench_fisher = call(&args.device, &["bench", "fisher", "--archs", &args.archs])?;
-    print!("{}", table(&bench_train.to_string())?);
-    print!("{}", table(&bench_fisher.to_string())?);
+    let bench_fisher = call(&device, &["bench", "fisher", "--archs", &args.archs])?;
+    print!("{}", table(&bench_train)?);
+    print!("{}", table(&bench_fisher)?);
     let report = json!({
         "device": args.device,
         "fisher_relative_error": err,

@@ -8,6 +8,7 @@ mod fixtures;
 mod fsutil;
 mod gpu_smoke;
 mod reproduce;
+mod tanas;
 
 use std::process::ExitCode;
 

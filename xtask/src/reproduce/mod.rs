@@ -21,13 +21,14 @@ mod share;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
 use crate::fsutil::write_atomic;
+use crate::tanas::{Tanas, build_tanas, workspace_root};
 use profile::{Profile, Study};
 
 /// Options of `cargo xtask reproduce`.
@@ -522,91 +523,6 @@ pub fn hms(seconds: f64) -> String {
         (0, m, s) => format!("{m}m{s:02}s"),
         (h, m, s) => format!("{h}h{m:02}m{s:02}s"),
     }
-}
-
-/// The `tanas` binary and how to call it.
-struct Tanas {
-    bin: PathBuf,
-    root: PathBuf,
-    device: String,
-}
-
-impl Tanas {
-    fn command(&self, args: &[OsString]) -> Command {
-        let mut cmd = Command::new(&self.bin);
-        cmd.args(args)
-            .args(["--device", &self.device, "--quiet"])
-            .current_dir(&self.root);
-        cmd
-    }
-
-    /// Runs a stage; its errors go to the terminal.
-    fn run(&self, args: &[OsString]) -> Result<()> {
-        let status = self
-            .command(args)
-            .stdout(Stdio::null())
-            .status()
-            .with_context(|| format!("cannot run {}", self.bin.display()))?;
-        if !status.success() {
-            bail!("tanas {} failed", show(args));
-        }
-        Ok(())
-    }
-
-    /// Runs a query and parses its JSON output.
-    fn json(&self, args: &[&str]) -> Result<Value> {
-        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
-        let out = self
-            .command(&args)
-            .output()
-            .with_context(|| format!("cannot run {}", self.bin.display()))?;
-        if !out.status.success() {
-            bail!(
-                "tanas {}: {}",
-                show(&args),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        serde_json::from_slice(&out.stdout)
-            .with_context(|| format!("tanas {}: output is not JSON", show(&args)))
-    }
-}
-
-fn show(args: &[OsString]) -> String {
-    args.iter()
-        .map(|a| a.to_string_lossy())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// The workspace root (the parent of this crate's directory).
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-}
-
-/// Builds the `tanas` binary and returns its path: the dev profile (dependencies built with
-/// opt-level 3, see Cargo.toml; the tests share the build) for the CPU, a release build with
-/// `--features cuda` for CUDA devices.
-pub fn build_tanas(root: &Path, cuda: bool) -> Result<PathBuf> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--quiet", "-p", "tanas-cli"]);
-    if cuda {
-        cmd.args(["--release", "--features", "cuda"]);
-    }
-    let status = cmd.current_dir(root).status().context("cannot run cargo")?;
-    if !status.success() {
-        bail!("building the tanas binary failed");
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    Ok(target
-        .join(if cuda { "release" } else { "debug" })
-        .join("tanas"))
 }
 
 fn dataset_found(data: &Value, name: &str) -> bool {

@@ -1,0 +1,96 @@
+//! Building and calling the `tanas` binary: the stages every xtask command drives.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+/// The `tanas` binary and how to call it.
+pub struct Tanas {
+    /// The binary.
+    pub bin: PathBuf,
+    /// The directory it runs in (the workspace root: task files are relative to it).
+    pub root: PathBuf,
+    /// `--device` of every call.
+    pub device: String,
+}
+
+impl Tanas {
+    fn command(&self, args: &[OsString]) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(args)
+            .args(["--device", &self.device, "--quiet"])
+            .current_dir(&self.root);
+        cmd
+    }
+
+    /// Runs a stage; its errors go to the terminal.
+    pub fn run(&self, args: &[OsString]) -> Result<()> {
+        let status = self
+            .command(args)
+            .stdout(Stdio::null())
+            .status()
+            .with_context(|| format!("cannot run {}", self.bin.display()))?;
+        if !status.success() {
+            bail!("tanas {} failed", show(args));
+        }
+        Ok(())
+    }
+
+    /// Runs a query and parses its JSON output.
+    pub fn json(&self, args: &[&str]) -> Result<Value> {
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        let out = self
+            .command(&args)
+            .output()
+            .with_context(|| format!("cannot run {}", self.bin.display()))?;
+        if !out.status.success() {
+            bail!(
+                "tanas {}: {}",
+                show(&args),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        serde_json::from_slice(&out.stdout)
+            .with_context(|| format!("tanas {}: output is not JSON", show(&args)))
+    }
+}
+
+fn show(args: &[OsString]) -> String {
+    args.iter()
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The workspace root (the parent of this crate's directory).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// Builds the `tanas` binary and returns its path: the dev profile (dependencies built with
+/// opt-level 3, see Cargo.toml; the tests share the build) for the CPU, a release build with
+/// `--features cuda` for CUDA devices.
+pub fn build_tanas(root: &Path, cuda: bool) -> Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--quiet", "-p", "tanas-cli"]);
+    if cuda {
+        cmd.args(["--release", "--features", "cuda"]);
+    }
+    let status = cmd.current_dir(root).status().context("cannot run cargo")?;
+    if !status.success() {
+        bail!("building the tanas binary failed");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    Ok(target
+        .join(if cuda { "release" } else { "debug" })
+        .join("tanas"))
+}
