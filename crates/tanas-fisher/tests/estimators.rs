@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)] // test helpers may panic on a broken fixture
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::backend::Backend;
@@ -29,6 +29,16 @@ fn mnist_split(n: usize, k: usize) -> TaskSplit {
         .map(|i| (i, ds.test.labels[i] as usize % k))
         .collect();
     TaskSplit::new(Arc::new(ds.test), items)
+}
+
+/// A network initialised from `seed`. The backend RNG is one per process and the tests run
+/// in parallel threads: without the lock, their seeding and draws interleave and a test
+/// gets a different network from run to run.
+fn seeded_model(spec: &ModelSpec, seed: u64) -> ZooModel<B> {
+    static RNG_LOCK: Mutex<()> = Mutex::new(());
+    let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    B::seed(&Default::default(), seed);
+    ZooModel::<B>::new(spec, &Default::default()).unwrap()
 }
 
 fn run(
@@ -72,8 +82,7 @@ fn rel_l2(a: &FisherDiag, b: &FisherDiag) -> f64 {
 }
 
 fn exact_matches_naive(spec: ModelSpec, n: usize, batch: usize) {
-    B::seed(&Default::default(), 7);
-    let model = ZooModel::<B>::new(&spec, &Default::default()).unwrap();
+    let model = seeded_model(&spec, 7);
     let split = mnist_split(n, spec.num_classes);
     let naive = run(&model, &split, spec.num_classes, Estimator::Naive, batch);
     let exact = run(&model, &split, spec.num_classes, Estimator::Exact, batch);
@@ -122,9 +131,7 @@ fn exact_matches_naive_cell_network_with_every_op() {
 /// Logits of a network with fewer outputs than the task has labels are zero-padded.
 #[test]
 fn padding_rule_for_smaller_heads() {
-    B::seed(&Default::default(), 3);
-    let model =
-        ZooModel::<B>::new(&ModelSpec::new(Arch::SmallCnn, 2), &Default::default()).unwrap();
+    let model = seeded_model(&ModelSpec::new(Arch::SmallCnn, 2), 3);
     let split = mnist_split(6, 10);
     let naive = run(&model, &split, 10, Estimator::Naive, 3);
     let exact = run(&model, &split, 10, Estimator::Exact, 3);
@@ -195,9 +202,7 @@ fn exact_matches_pytorch_fisher() {
 
 #[test]
 fn mc_is_seeded_and_batch_differs_from_exact() {
-    B::seed(&Default::default(), 11);
-    let model =
-        ZooModel::<B>::new(&ModelSpec::new(Arch::SmallCnn, 10), &Default::default()).unwrap();
+    let model = seeded_model(&ModelSpec::new(Arch::SmallCnn, 10), 11);
     let split = mnist_split(16, 10);
     let mc = |seed| {
         let cfg = FisherConfig {
