@@ -4,11 +4,12 @@
 use anyhow::Result;
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::backend::AutodiffBackend;
+use tanas_cpu::Cpu;
 
 use crate::device::DeviceArg;
 
-/// The CPU backend with autodiff.
-pub type CpuAutodiff = Autodiff<Flex>;
+/// The CPU backend with autodiff: tanas-cpu (Flex with tanas's convolution and pooling).
+pub type CpuAutodiff = Autodiff<Cpu>;
 
 /// A piece of work that runs on any autodiff backend.
 pub trait BackendJob {
@@ -22,6 +23,7 @@ pub trait BackendJob {
 pub fn dispatch<J: BackendJob>(device: DeviceArg, job: J) -> Result<J::Output> {
     match device {
         DeviceArg::Cpu => job.run::<CpuAutodiff>(Default::default()),
+        DeviceArg::Flex => job.run::<Autodiff<Flex>>(Default::default()),
         DeviceArg::Cuda(n) => cuda(n, job),
     }
 }

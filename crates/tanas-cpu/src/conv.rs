@@ -1,0 +1,734 @@
+//! 2-D convolution on contiguous NCHW f32 data: forward, input gradient, weight gradient,
+//! bias gradient.
+//!
+//! General convolutions go through im2col per image, written straight into the gemm layout
+//! (`K = Cin/groups * kh * kw` rows, `L = Ho * Wo` columns), and gemm. Depthwise
+//! convolutions (groups = in = out channels) use direct loops, one channel plane at a time.
+//! Work is split over images (forward, input gradient) or over channels (depthwise, bias),
+//! so no sum crosses threads; the weight gradient sums image chunks of a fixed size, one
+//! weight gradient sums a fixed number of parts of the batch, each on one thread, and adds
+//! the parts in order.
+
+use rayon::prelude::*;
+
+use crate::buffer::with_scratch;
+use crate::gemm::{MatMut, MatRef, Threads, matmul};
+
+/// The sizes of one convolution.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ConvGeom {
+    pub n: usize,
+    pub cin: usize,
+    pub h: usize,
+    pub w: usize,
+    pub cout: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+    pub dilation: [usize; 2],
+    pub groups: usize,
+    pub ho: usize,
+    pub wo: usize,
+}
+
+impl ConvGeom {
+    /// The geometry of `x [n, cin, h, w]` convolved with `weight [cout, cin/groups, kh, kw]`.
+    pub(crate) fn new(
+        x: [usize; 4],
+        weight: [usize; 4],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        dilation: [usize; 2],
+        groups: usize,
+    ) -> Self {
+        let [n, cin, h, w] = x;
+        let [cout, cin_g, kh, kw] = weight;
+        assert!(
+            groups > 0 && cin == cin_g * groups && cout % groups == 0,
+            "conv2d: channels"
+        );
+        let out = |len: usize, k: usize, i: usize| {
+            let span = dilation[i] * (k - 1) + 1;
+            assert!(
+                len + 2 * padding[i] >= span,
+                "conv2d: kernel larger than padded input"
+            );
+            (len + 2 * padding[i] - span) / stride[i] + 1
+        };
+        let (ho, wo) = (out(h, kh, 0), out(w, kw, 1));
+        Self {
+            n,
+            cin,
+            h,
+            w,
+            cout,
+            kh,
+            kw,
+            stride,
+            padding,
+            dilation,
+            groups,
+            ho,
+            wo,
+        }
+    }
+
+    fn cin_g(&self) -> usize {
+        self.cin / self.groups
+    }
+    fn cout_g(&self) -> usize {
+        self.cout / self.groups
+    }
+    /// Rows of the im2col matrix of one group.
+    fn k(&self) -> usize {
+        self.cin_g() * self.kh * self.kw
+    }
+    /// Output pixels per channel.
+    fn l(&self) -> usize {
+        self.ho * self.wo
+    }
+    fn plane(&self) -> usize {
+        self.h * self.w
+    }
+    /// A 1x1 convolution with stride 1 and no padding: the image is its own im2col matrix.
+    fn pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.stride == [1, 1] && self.padding == [0, 0]
+    }
+    /// One input and one output channel per group.
+    pub(crate) fn depthwise(&self) -> bool {
+        self.groups == self.cin && self.cout == self.cin
+    }
+    /// The output positions `o` whose input position `o * stride + offset - pad` lies in
+    /// `[0, len)`, for kernel tap offset `offset` along axis `i`.
+    fn valid(&self, i: usize, offset: usize, len: usize) -> (usize, usize) {
+        let (s, p) = (self.stride[i], self.padding[i]);
+        let out = if i == 0 { self.ho } else { self.wo };
+        let lo = if p > offset {
+            (p - offset).div_ceil(s)
+        } else {
+            0
+        };
+        let hi = if len + p > offset {
+            ((len + p - offset - 1) / s + 1).min(out)
+        } else {
+            0
+        };
+        (lo.min(hi), hi)
+    }
+}
+
+/// Floats of im2col columns one gemm works on (fits the L2 cache with its operands).
+const BLOCK_FLOATS: usize = 64 * 1024;
+
+/// The output rows per im2col block: as many as keep `K x rows * wo` within
+/// [`BLOCK_FLOATS`], but enough for [`SMALL_MAP`] columns.
+fn block_rows(g: &ConvGeom) -> usize {
+    (BLOCK_FLOATS / (g.k() * g.wo).max(1))
+        .max(SMALL_MAP.div_ceil(g.wo.max(1)))
+        .clamp(1, g.ho.max(1))
+}
+
+/// Writes the im2col matrix of output rows `ohs` of one image group (`x`: `cin_g` planes)
+/// into `cols`: row `(ci, ki, kj)`, column `(oh - ohs.start) * wo + ow`, rows `ld` apart.
+fn im2col(g: &ConvGeom, x: &[f32], ohs: std::ops::Range<usize>, cols: &mut [f32], ld: usize) {
+    let wo = g.wo;
+    for ci in 0..g.cin_g() {
+        let plane = &x[ci * g.plane()..(ci + 1) * g.plane()];
+        for ki in 0..g.kh {
+            let (oh0, oh1) = g.valid(0, ki * g.dilation[0], g.h);
+            for kj in 0..g.kw {
+                let (ow0, ow1) = g.valid(1, kj * g.dilation[1], g.w);
+                let row = (ci * g.kh + ki) * g.kw + kj;
+                let dst = &mut cols[row * ld..row * ld + ohs.len() * wo];
+                for (r, oh) in ohs.clone().enumerate() {
+                    let out = &mut dst[r * wo..(r + 1) * wo];
+                    if oh < oh0 || oh >= oh1 || ow0 == ow1 {
+                        out.fill(0.0);
+                        continue;
+                    }
+                    out[..ow0].fill(0.0);
+                    out[ow1..].fill(0.0);
+                    let ih = oh * g.stride[0] + ki * g.dilation[0] - g.padding[0];
+                    let src = &plane[ih * g.w..(ih + 1) * g.w];
+                    let iw0 = ow0 * g.stride[1] + kj * g.dilation[1] - g.padding[1];
+                    if g.stride[1] == 1 {
+                        out[ow0..ow1].copy_from_slice(&src[iw0..iw0 + (ow1 - ow0)]);
+                    } else {
+                        for (j, o) in out[ow0..ow1].iter_mut().enumerate() {
+                            *o = src[iw0 + j * g.stride[1]];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds the im2col-shaped gradient `cols` of output rows `ohs` (laid out as [`im2col`]
+/// writes them) back onto the image group `dx`.
+fn col2im(g: &ConvGeom, cols: &[f32], ld: usize, ohs: std::ops::Range<usize>, dx: &mut [f32]) {
+    let wo = g.wo;
+    for ci in 0..g.cin_g() {
+        let plane = &mut dx[ci * g.plane()..(ci + 1) * g.plane()];
+        for ki in 0..g.kh {
+            let (oh0, oh1) = g.valid(0, ki * g.dilation[0], g.h);
+            for kj in 0..g.kw {
+                let (ow0, ow1) = g.valid(1, kj * g.dilation[1], g.w);
+                if ow1 <= ow0 {
+                    continue;
+                }
+                let row = (ci * g.kh + ki) * g.kw + kj;
+                for (r, oh) in ohs.clone().enumerate() {
+                    if oh < oh0 || oh >= oh1 {
+                        continue;
+                    }
+                    let ih = oh * g.stride[0] + ki * g.dilation[0] - g.padding[0];
+                    let dst = &mut plane[ih * g.w..(ih + 1) * g.w];
+                    let s = &cols[row * ld + r * wo + ow0..row * ld + r * wo + ow1];
+                    let iw0 = ow0 * g.stride[1] + kj * g.dilation[1] - g.padding[1];
+                    if g.stride[1] == 1 {
+                        for (d, v) in dst[iw0..iw0 + s.len()].iter_mut().zip(s) {
+                            *d += v;
+                        }
+                    } else {
+                        for (j, v) in s.iter().enumerate() {
+                            dst[iw0 + j * g.stride[1]] += v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The output-row blocks of one image, each with its column range in a `[_, L]` matrix.
+fn blocks(g: &ConvGeom) -> impl Iterator<Item = std::ops::Range<usize>> {
+    let step = block_rows(g);
+    (0..g.ho)
+        .step_by(step)
+        .map(move |oh| oh..(oh + step).min(g.ho))
+}
+
+/// Images per task of the forward and input-gradient passes: one for large feature maps
+/// (split further into row blocks), several for small ones so each gemm stays wide.
+fn images_per_task(g: &ConvGeom) -> usize {
+    if g.l() >= SMALL_MAP {
+        1
+    } else {
+        SMALL_MAP.div_ceil(g.l()).min(g.n.div_ceil(4)).max(1)
+    }
+}
+
+/// Output pixels below which several images share one gemm.
+const SMALL_MAP: usize = 256;
+
+/// The image group `grp` of image `n` of `x`.
+fn image_group<'a>(g: &ConvGeom, x: &'a [f32], n: usize, grp: usize) -> &'a [f32] {
+    let size = g.cin_g() * g.plane();
+    let off = n * g.cin * g.plane() + grp * size;
+    &x[off..off + size]
+}
+
+/// Group `grp` of the output of images `n0 .. n0 + c` into `out` (those images' outputs).
+#[allow(clippy::too_many_arguments)]
+fn forward_group(
+    g: &ConvGeom,
+    x: &[f32],
+    w: &[f32],
+    n0: usize,
+    c: usize,
+    grp: usize,
+    out: &mut [f32],
+    threads: Threads,
+) {
+    let (l, k, cout_g) = (g.l(), g.k(), g.cout_g());
+    let wg = MatRef::rows(&w[grp * cout_g * k..], cout_g, k, k);
+    if c == 1 {
+        let og = &mut out[grp * cout_g * l..(grp + 1) * cout_g * l];
+        if g.pointwise() {
+            let xg = MatRef::rows(image_group(g, x, n0, grp), k, l, l);
+            matmul(MatMut::rows(og, cout_g, l, l), wg, xg, false, threads);
+            return;
+        }
+        for ohs in blocks(g) {
+            let (c0, lb) = (ohs.start * g.wo, ohs.len() * g.wo);
+            with_scratch(k * lb, |cols| {
+                im2col(g, image_group(g, x, n0, grp), ohs.clone(), cols, lb);
+                let dst = MatMut::rows(&mut og[c0..], cout_g, lb, l);
+                matmul(dst, wg, MatRef::rows(cols, k, lb, lb), false, threads);
+            });
+        }
+        return;
+    }
+    // Image j in columns [j * l, (j + 1) * l) of the im2col matrix and of the product.
+    let ld = c * l;
+    with_scratch((k + cout_g) * ld, |buf| {
+        let (cols, prod) = buf.split_at_mut(k * ld);
+        for j in 0..c {
+            im2col(
+                g,
+                image_group(g, x, n0 + j, grp),
+                0..g.ho,
+                &mut cols[j * l..],
+                ld,
+            );
+        }
+        matmul(
+            MatMut::rows(prod, cout_g, ld, ld),
+            wg,
+            MatRef::rows(cols, k, ld, ld),
+            false,
+            threads,
+        );
+        for j in 0..c {
+            for co in 0..cout_g {
+                let dst = (j * g.cout + grp * cout_g + co) * l;
+                out[dst..dst + l].copy_from_slice(&prod[co * ld + j * l..co * ld + (j + 1) * l]);
+            }
+        }
+    });
+}
+
+/// `y = conv(x, w) + bias`, `y: [n, cout, ho, wo]`.
+pub(crate) fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+    let l = g.l();
+    let mut y = vec![0.0f32; g.n * g.cout * l];
+    if g.n == 0 || l == 0 {
+        return y;
+    }
+    if g.depthwise() {
+        y.par_chunks_mut(l).enumerate().for_each(|(nc, out)| {
+            let c = nc % g.cin;
+            let plane = &x[nc * g.plane()..(nc + 1) * g.plane()];
+            depthwise_plane_forward(g, plane, &w[c * g.kh * g.kw..(c + 1) * g.kh * g.kw], out);
+        });
+    } else {
+        let c = images_per_task(g);
+        let threads = if g.n <= c { Threads::All } else { Threads::One };
+        y.par_chunks_mut(c * g.cout * l)
+            .enumerate()
+            .for_each(|(t, out)| {
+                let n0 = t * c;
+                let c = out.len() / (g.cout * l);
+                for grp in 0..g.groups {
+                    forward_group(g, x, w, n0, c, grp, out, threads);
+                }
+            });
+    }
+    if let Some(b) = bias {
+        y.par_chunks_mut(l).enumerate().for_each(|(nc, out)| {
+            let v = b[nc % g.cout];
+            out.iter_mut().for_each(|o| *o += v);
+        });
+    }
+    y
+}
+
+/// One output plane of a depthwise convolution (`out` starts zeroed).
+fn depthwise_plane_forward(g: &ConvGeom, x: &[f32], w: &[f32], out: &mut [f32]) {
+    for ki in 0..g.kh {
+        let (oh0, oh1) = g.valid(0, ki * g.dilation[0], g.h);
+        for kj in 0..g.kw {
+            let wv = w[ki * g.kw + kj];
+            let (ow0, ow1) = g.valid(1, kj * g.dilation[1], g.w);
+            if ow1 <= ow0 {
+                continue;
+            }
+            for oh in oh0..oh1 {
+                let ih = oh * g.stride[0] + ki * g.dilation[0] - g.padding[0];
+                let src = &x[ih * g.w..(ih + 1) * g.w];
+                let dst = &mut out[oh * g.wo + ow0..oh * g.wo + ow1];
+                let iw0 = ow0 * g.stride[1] + kj * g.dilation[1] - g.padding[1];
+                if g.stride[1] == 1 {
+                    for (d, s) in dst.iter_mut().zip(&src[iw0..iw0 + (ow1 - ow0)]) {
+                        *d += wv * s;
+                    }
+                } else {
+                    for (j, d) in dst.iter_mut().enumerate() {
+                        *d += wv * src[iw0 + j * g.stride[1]];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `dL/dx` from `dy: [n, cout, ho, wo]`.
+pub(crate) fn x_backward(g: &ConvGeom, w: &[f32], dy: &[f32]) -> Vec<f32> {
+    let (l, plane) = (g.l(), g.plane());
+    let mut dx = vec![0.0f32; g.n * g.cin * plane];
+    if g.n == 0 || l == 0 {
+        return dx;
+    }
+    if g.depthwise() {
+        dx.par_chunks_mut(plane).enumerate().for_each(|(nc, dxp)| {
+            let c = nc % g.cin;
+            let wc = &w[c * g.kh * g.kw..(c + 1) * g.kh * g.kw];
+            depthwise_plane_x_backward(g, wc, &dy[nc * l..(nc + 1) * l], dxp);
+        });
+        return dx;
+    }
+    if let Some((gt, wt)) = transposed(g, w) {
+        return forward(&gt, dy, &wt, None);
+    }
+    let c = images_per_task(g);
+    let threads = if g.n <= c { Threads::All } else { Threads::One };
+    dx.par_chunks_mut(c * g.cin * plane)
+        .enumerate()
+        .for_each(|(t, dxc)| {
+            let n0 = t * c;
+            let c = dxc.len() / (g.cin * plane);
+            for grp in 0..g.groups {
+                x_backward_group(g, w, dy, n0, c, grp, dxc, threads);
+            }
+        });
+    dx
+}
+
+/// For stride 1, the input gradient is itself a convolution: of `dy` with the flipped,
+/// transposed kernel, padded by `dilation * (k - 1) - padding` (which must not be negative).
+/// Its gemm sums over `cout * kh * kw` instead of `cout`, which keeps it as fast as the
+/// forward pass. Returns that convolution's geometry and kernel, where this pays.
+fn transposed(g: &ConvGeom, w: &[f32]) -> Option<(ConvGeom, Vec<f32>)> {
+    // Few input channels make a thin gemm, and a 1x1 kernel sums over `cout` already.
+    if g.stride != [1, 1] || g.cin_g() < 16 || g.pointwise() {
+        return None;
+    }
+    let pad = |i: usize, k: usize| (g.dilation[i] * (k - 1)).checked_sub(g.padding[i]);
+    let padding = [pad(0, g.kh)?, pad(1, g.kw)?];
+    let (cin_g, cout_g, taps) = (g.cin_g(), g.cout_g(), g.kh * g.kw);
+    // wt[ci, co_local, kh - 1 - ki, kw - 1 - kj] = w[grp * cout_g + co_local, ci_local, ki, kj]
+    let mut wt = vec![0.0f32; g.cin * cout_g * taps];
+    for grp in 0..g.groups {
+        for col in 0..cout_g {
+            for cil in 0..cin_g {
+                let src = &w[((grp * cout_g + col) * cin_g + cil) * taps..][..taps];
+                let dst = &mut wt[((grp * cin_g + cil) * cout_g + col) * taps..][..taps];
+                for (d, s) in dst.iter_mut().zip(src.iter().rev()) {
+                    *d = *s;
+                }
+            }
+        }
+    }
+    let gt = ConvGeom::new(
+        [g.n, g.cout, g.ho, g.wo],
+        [g.cin, cout_g, g.kh, g.kw],
+        [1, 1],
+        padding,
+        g.dilation,
+        g.groups,
+    );
+    debug_assert_eq!((gt.ho, gt.wo), (g.h, g.w));
+    Some((gt, wt))
+}
+
+/// Group `grp` of the input gradient of images `n0 .. n0 + c` into `dx` (those images').
+#[allow(clippy::too_many_arguments)]
+fn x_backward_group(
+    g: &ConvGeom,
+    w: &[f32],
+    dy: &[f32],
+    n0: usize,
+    c: usize,
+    grp: usize,
+    dx: &mut [f32],
+    threads: Threads,
+) {
+    let (l, k, cout_g, plane) = (g.l(), g.k(), g.cout_g(), g.plane());
+    // w_g^T: K x cout_g
+    let wg = MatRef::rows(&w[grp * cout_g * k..], cout_g, k, k).t();
+    let group = (grp * g.cin_g() * plane, g.cin_g() * plane);
+    fn dx_of(dx: &mut [f32], j: usize, per_image: usize, (off, len): (usize, usize)) -> &mut [f32] {
+        &mut dx[j * per_image + off..j * per_image + off + len]
+    }
+    let dy_of = |j: usize| {
+        let off = ((n0 + j) * g.cout + grp * cout_g) * l;
+        &dy[off..off + cout_g * l]
+    };
+    if c == 1 {
+        let dxg = dx_of(dx, 0, g.cin * plane, group);
+        if g.pointwise() {
+            let dyg = MatRef::rows(dy_of(0), cout_g, l, l);
+            matmul(MatMut::rows(dxg, k, l, l), wg, dyg, false, threads);
+            return;
+        }
+        for ohs in blocks(g) {
+            let (c0, lb) = (ohs.start * g.wo, ohs.len() * g.wo);
+            with_scratch(k * lb, |cols| {
+                let dyb = MatRef::rows(&dy_of(0)[c0..], cout_g, lb, l);
+                matmul(MatMut::rows(cols, k, lb, lb), wg, dyb, false, threads);
+                col2im(g, cols, lb, ohs.clone(), dxg);
+            });
+        }
+        return;
+    }
+    let ld = c * l;
+    with_scratch((k + cout_g) * ld, |buf| {
+        let (cols, dyc) = buf.split_at_mut(k * ld);
+        for j in 0..c {
+            for co in 0..cout_g {
+                dyc[co * ld + j * l..co * ld + (j + 1) * l]
+                    .copy_from_slice(&dy_of(j)[co * l..(co + 1) * l]);
+            }
+        }
+        let dyc = MatRef::rows(dyc, cout_g, ld, ld);
+        matmul(MatMut::rows(cols, k, ld, ld), wg, dyc, false, threads);
+        for j in 0..c {
+            col2im(
+                g,
+                &cols[j * l..],
+                ld,
+                0..g.ho,
+                dx_of(dx, j, g.cin * plane, group),
+            );
+        }
+    });
+}
+
+/// One input-gradient plane of a depthwise convolution (`dx` starts zeroed).
+fn depthwise_plane_x_backward(g: &ConvGeom, w: &[f32], dy: &[f32], dx: &mut [f32]) {
+    for ki in 0..g.kh {
+        let (oh0, oh1) = g.valid(0, ki * g.dilation[0], g.h);
+        for kj in 0..g.kw {
+            let wv = w[ki * g.kw + kj];
+            let (ow0, ow1) = g.valid(1, kj * g.dilation[1], g.w);
+            if ow1 <= ow0 {
+                continue;
+            }
+            for oh in oh0..oh1 {
+                let ih = oh * g.stride[0] + ki * g.dilation[0] - g.padding[0];
+                let dst = &mut dx[ih * g.w..(ih + 1) * g.w];
+                let src = &dy[oh * g.wo + ow0..oh * g.wo + ow1];
+                let iw0 = ow0 * g.stride[1] + kj * g.dilation[1] - g.padding[1];
+                if g.stride[1] == 1 {
+                    for (d, s) in dst[iw0..iw0 + src.len()].iter_mut().zip(src) {
+                        *d += wv * s;
+                    }
+                } else {
+                    for (j, s) in src.iter().enumerate() {
+                        dst[iw0 + j * g.stride[1]] += wv * s;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The number of partial weight gradients: the batch is split into this many parts (fewer
+/// for smaller batches), each summed on one thread, and the parts are added in order. Fixed
+/// so that the sums do not depend on the number of threads.
+const WEIGHT_GRAD_PARTS: usize = 4;
+
+/// Columns (images x output pixels) of one weight-gradient gemm, at least: small feature
+/// maps are batched so the gemm's inner dimension stays long.
+const WEIGHT_GRAD_COLUMNS: usize = 1024;
+
+/// `dL/dw: [cout, cin/groups, kh, kw]` from `x` and `dy`.
+pub(crate) fn weight_backward(g: &ConvGeom, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    let (l, plane, k) = (g.l(), g.plane(), g.k());
+    if g.n == 0 || l == 0 {
+        return vec![0.0f32; g.cout * k];
+    }
+    if g.depthwise() {
+        let taps = g.kh * g.kw;
+        let mut dw = vec![0.0f32; g.cout * k];
+        dw.par_chunks_mut(taps).enumerate().for_each(|(c, dwc)| {
+            for n in 0..g.n {
+                let nc = n * g.cin + c;
+                depthwise_plane_weight_backward(
+                    g,
+                    &x[nc * plane..(nc + 1) * plane],
+                    &dy[nc * l..(nc + 1) * l],
+                    dwc,
+                );
+            }
+        });
+        return dw;
+    }
+    let parts = WEIGHT_GRAD_PARTS.min(g.n);
+    let threads = if parts == 1 {
+        Threads::All
+    } else {
+        Threads::One
+    };
+    let partials: Vec<Vec<f32>> = (0..parts)
+        .into_par_iter()
+        .map(|p| {
+            let mut dw = vec![0.0f32; g.cout * k];
+            weight_backward_images(
+                g,
+                x,
+                dy,
+                p * g.n / parts..(p + 1) * g.n / parts,
+                &mut dw,
+                threads,
+            );
+            dw
+        })
+        .collect();
+    let mut iter = partials.into_iter();
+    let mut dw = iter.next().unwrap_or_default();
+    for part in iter {
+        dw.par_chunks_mut(4096)
+            .zip(part.par_chunks(4096))
+            .for_each(|(d, s)| {
+                d.iter_mut().zip(s).for_each(|(d, s)| *d += s);
+            });
+    }
+    dw
+}
+
+/// Adds the weight gradient of images `range` to `dw`, a few images per gemm.
+fn weight_backward_images(
+    g: &ConvGeom,
+    x: &[f32],
+    dy: &[f32],
+    range: std::ops::Range<usize>,
+    dw: &mut [f32],
+    threads: Threads,
+) {
+    let (l, plane, k) = (g.l(), g.plane(), g.k());
+    let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
+    let chunk = WEIGHT_GRAD_COLUMNS.div_ceil(l).max(1);
+    for start in range.clone().step_by(chunk) {
+        let c = chunk.min(range.end - start);
+        let ld = c * l;
+        for grp in 0..g.groups {
+            let image = |j: usize| {
+                let off = ((start + j) * g.cin + grp * cin_g) * plane;
+                &x[off..off + cin_g * plane]
+            };
+            let dwg = MatMut::rows(&mut dw[grp * cout_g * k..], cout_g, k, k);
+            let dy_of = |j: usize| &dy[((start + j) * g.cout + grp * cout_g) * l..];
+            if c == 1 && g.pointwise() {
+                let dyg = MatRef::rows(dy_of(0), cout_g, l, l);
+                matmul(dwg, dyg, MatRef::rows(image(0), k, l, l).t(), true, threads);
+                continue;
+            }
+            // The chunk's im2col matrix transposed (`c * l` rows of `k` taps: gemm reads it
+            // without repacking) and its output gradient as `cout_g x (c * l)`.
+            with_scratch((k + cout_g) * ld, |buf| {
+                let (rows, dyc) = buf.split_at_mut(k * ld);
+                for j in 0..c {
+                    im2row(g, image(j), &mut rows[j * l * k..(j + 1) * l * k]);
+                }
+                let lhs = if c == 1 {
+                    MatRef::rows(dy_of(0), cout_g, l, l)
+                } else {
+                    for j in 0..c {
+                        for co in 0..cout_g {
+                            dyc[co * ld + j * l..co * ld + (j + 1) * l]
+                                .copy_from_slice(&dy_of(j)[co * l..(co + 1) * l]);
+                        }
+                    }
+                    MatRef::rows(dyc, cout_g, ld, ld)
+                };
+                matmul(dwg, lhs, MatRef::rows(rows, ld, k, k), true, threads);
+            });
+        }
+    }
+}
+
+/// The transposed im2col matrix of one image group: row `oh * wo + ow` holds the `K` taps
+/// `(ci, ki, kj)` of that output pixel.
+fn im2row(g: &ConvGeom, x: &[f32], rows: &mut [f32]) {
+    let k = g.k();
+    let taps = g.kh * g.kw;
+    for oh in 0..g.ho {
+        for ow in 0..g.wo {
+            let r = &mut rows[(oh * g.wo + ow) * k..(oh * g.wo + ow + 1) * k];
+            for ki in 0..g.kh {
+                let ih = (oh * g.stride[0] + ki * g.dilation[0])
+                    .checked_sub(g.padding[0])
+                    .filter(|&i| i < g.h);
+                for kj in 0..g.kw {
+                    let iw = (ow * g.stride[1] + kj * g.dilation[1])
+                        .checked_sub(g.padding[1])
+                        .filter(|&i| i < g.w);
+                    let t = ki * g.kw + kj;
+                    match (ih, iw) {
+                        (Some(ih), Some(iw)) => {
+                            for ci in 0..g.cin_g() {
+                                r[ci * taps + t] = x[(ci * g.h + ih) * g.w + iw];
+                            }
+                        }
+                        _ => {
+                            for ci in 0..g.cin_g() {
+                                r[ci * taps + t] = 0.0;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds one image's contribution to a depthwise channel's weight gradient `dw` (`kh * kw`).
+fn depthwise_plane_weight_backward(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32]) {
+    for ki in 0..g.kh {
+        let (oh0, oh1) = g.valid(0, ki * g.dilation[0], g.h);
+        for kj in 0..g.kw {
+            let (ow0, ow1) = g.valid(1, kj * g.dilation[1], g.w);
+            if ow1 <= ow0 {
+                continue;
+            }
+            let mut acc = 0.0f32;
+            for oh in oh0..oh1 {
+                let ih = oh * g.stride[0] + ki * g.dilation[0] - g.padding[0];
+                let src = &x[ih * g.w..(ih + 1) * g.w];
+                let d = &dy[oh * g.wo + ow0..oh * g.wo + ow1];
+                let iw0 = ow0 * g.stride[1] + kj * g.dilation[1] - g.padding[1];
+                if g.stride[1] == 1 {
+                    acc += dot(d, &src[iw0..iw0 + d.len()]);
+                } else {
+                    for (j, v) in d.iter().enumerate() {
+                        acc += v * src[iw0 + j * g.stride[1]];
+                    }
+                }
+            }
+            dw[ki * g.kw + kj] += acc;
+        }
+    }
+}
+
+/// A dot product in eight independent lanes (vectorisable, fixed order).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            lanes[i] += x[i] * y[i];
+        }
+    }
+    let mut s = lanes.iter().sum::<f32>();
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
+}
+
+/// `dL/dbias: [cout]`: the sum of `dy` over images and pixels.
+pub(crate) fn bias_backward(g: &ConvGeom, dy: &[f32]) -> Vec<f32> {
+    let l = g.l();
+    (0..g.cout)
+        .into_par_iter()
+        .map(|c| {
+            let mut lanes = [0.0f32; 8];
+            let mut s = 0.0f32;
+            for n in 0..g.n {
+                let p = &dy[(n * g.cout + c) * l..(n * g.cout + c + 1) * l];
+                let chunks = p.chunks_exact(8);
+                s += chunks.remainder().iter().sum::<f32>();
+                for ch in chunks {
+                    for i in 0..8 {
+                        lanes[i] += ch[i];
+                    }
+                }
+            }
+            s + lanes.iter().sum::<f32>()
+        })
+        .collect()
+}

@@ -1,0 +1,22 @@
+//! tanas's CPU backend for burn 0.21: [`Cpu`] is Flex with its own convolution (forward and
+//! both backward passes), pooling (max, average, adaptive average) and contiguous copies.
+//!
+//! Every other op forwards to Flex (`forward.rs`, generated from burn-backend's op traits by
+//! `tools/forward.py`), and the tensors are Flex's, so the two backends exchange tensors
+//! freely. Where a kernel does not cover a case (another float type, `ceil_mode` pooling) it
+//! hands the call to Flex too.
+//!
+//! Results do not depend on the number of threads: work is split into pieces fixed by the
+//! shapes alone, and partial sums are added in a fixed order.
+
+mod backend;
+mod buffer;
+mod conv;
+mod forward;
+mod gemm;
+mod module;
+mod pool;
+
+pub use backend::Cpu;
+/// The device of [`Cpu`] (Flex's).
+pub use burn_flex::FlexDevice as CpuDevice;

@@ -1,0 +1,247 @@
+//! 2-D max, average and adaptive average pooling on contiguous NCHW f32 data, forward and
+//! backward, one channel plane per task (no sum crosses planes, so no order depends on
+//! threads). Padding never wins a max; `ceil_mode` is left to Flex.
+
+use rayon::prelude::*;
+
+/// The sizes of one pooling window sweep over `planes` planes of `h x w`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PoolGeom {
+    pub planes: usize,
+    pub h: usize,
+    pub w: usize,
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+    pub dilation: [usize; 2],
+    pub ho: usize,
+    pub wo: usize,
+}
+
+impl PoolGeom {
+    /// The geometry without ceil mode (floor of the window count, as PyTorch's default).
+    pub(crate) fn new(
+        planes: usize,
+        [h, w]: [usize; 2],
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        dilation: [usize; 2],
+    ) -> Self {
+        let out = |len: usize, i: usize| {
+            let span = dilation[i] * (kernel[i] - 1) + 1;
+            assert!(
+                len + 2 * padding[i] >= span,
+                "pool2d: window larger than padded input"
+            );
+            (len + 2 * padding[i] - span) / stride[i] + 1
+        };
+        Self {
+            planes,
+            h,
+            w,
+            kernel,
+            stride,
+            padding,
+            dilation,
+            ho: out(h, 0),
+            wo: out(w, 1),
+        }
+    }
+
+    fn plane(&self) -> usize {
+        self.h * self.w
+    }
+    fn l(&self) -> usize {
+        self.ho * self.wo
+    }
+    /// The window taps `t` of output position `o` along axis `i` (0 rows, 1 columns)
+    /// whose input position `o * stride + t * dilation - padding` lies inside the input.
+    fn taps(&self, i: usize, o: usize) -> std::ops::Range<usize> {
+        let len = if i == 0 { self.h } else { self.w };
+        let (k, p, d) = (self.kernel[i], self.padding[i], self.dilation[i]);
+        let start = o * self.stride[i];
+        let lo = if p > start {
+            (p - start).div_ceil(d)
+        } else {
+            0
+        };
+        let hi = if len + p > start {
+            ((len + p - start - 1) / d + 1).min(k)
+        } else {
+            0
+        };
+        lo.min(hi)..hi
+    }
+
+    /// The input position of tap `t` of output position `o` along axis `i`.
+    fn at(&self, i: usize, o: usize, t: usize) -> usize {
+        o * self.stride[i] + t * self.dilation[i] - self.padding[i]
+    }
+}
+
+/// Max pooling: the output and, per output, the flat index `ih * w + iw` of the first
+/// maximum in its plane.
+pub(crate) fn max_forward(g: &PoolGeom, x: &[f32]) -> (Vec<f32>, Vec<i64>) {
+    let l = g.l();
+    let mut out = vec![0.0f32; g.planes * l];
+    let mut idx = vec![0i64; g.planes * l];
+    out.par_chunks_mut(l.max(1))
+        .zip(idx.par_chunks_mut(l.max(1)))
+        .enumerate()
+        .for_each(|(p, (o, ix))| {
+            let plane = &x[p * g.plane()..(p + 1) * g.plane()];
+            for oh in 0..g.ho {
+                for ow in 0..g.wo {
+                    let (mut best, mut at) = (f32::NEG_INFINITY, -1i64);
+                    for th in g.taps(0, oh) {
+                        let row = g.at(0, oh, th) * g.w;
+                        for tw in g.taps(1, ow) {
+                            let i = row + g.at(1, ow, tw);
+                            let v = plane[i];
+                            if at < 0 || v > best {
+                                best = v;
+                                at = i as i64;
+                            }
+                        }
+                    }
+                    o[oh * g.wo + ow] = best;
+                    ix[oh * g.wo + ow] = at;
+                }
+            }
+        });
+    (out, idx)
+}
+
+/// The gradient of max pooling: each output's gradient goes to its recorded input.
+pub(crate) fn max_backward(g: &PoolGeom, dy: &[f32], idx: &[i64]) -> Vec<f32> {
+    let (l, plane) = (g.l(), g.plane());
+    let mut dx = vec![0.0f32; g.planes * plane];
+    dx.par_chunks_mut(plane.max(1))
+        .enumerate()
+        .for_each(|(p, d)| {
+            for (v, &i) in dy[p * l..(p + 1) * l].iter().zip(&idx[p * l..(p + 1) * l]) {
+                if let Ok(i) = usize::try_from(i) {
+                    d[i] += v;
+                }
+            }
+        });
+    dx
+}
+
+/// The divisor of output (oh, ow): the window size, or the taps inside the input.
+fn avg_count(g: &PoolGeom, oh: usize, ow: usize, count_include_pad: bool) -> f32 {
+    if count_include_pad {
+        // PyTorch counts padding but not what lies past it.
+        let span = |i: usize, o: usize, len: usize| {
+            let start = o * g.stride[i];
+            let end = (start + g.kernel[i]).min(len + 2 * g.padding[i]);
+            end - start
+        };
+        (span(0, oh, g.h) * span(1, ow, g.w)) as f32
+    } else {
+        (g.taps(0, oh).len() * g.taps(1, ow).len()) as f32
+    }
+}
+
+/// Average pooling (dilation 1).
+pub(crate) fn avg_forward(g: &PoolGeom, x: &[f32], count_include_pad: bool) -> Vec<f32> {
+    let l = g.l();
+    let mut out = vec![0.0f32; g.planes * l];
+    out.par_chunks_mut(l.max(1)).enumerate().for_each(|(p, o)| {
+        let plane = &x[p * g.plane()..(p + 1) * g.plane()];
+        for oh in 0..g.ho {
+            for ow in 0..g.wo {
+                let mut s = 0.0f32;
+                for th in g.taps(0, oh) {
+                    let row = g.at(0, oh, th) * g.w;
+                    for tw in g.taps(1, ow) {
+                        s += plane[row + g.at(1, ow, tw)];
+                    }
+                }
+                o[oh * g.wo + ow] = s / avg_count(g, oh, ow, count_include_pad);
+            }
+        }
+    });
+    out
+}
+
+/// The gradient of average pooling.
+pub(crate) fn avg_backward(g: &PoolGeom, dy: &[f32], count_include_pad: bool) -> Vec<f32> {
+    let (l, plane) = (g.l(), g.plane());
+    let mut dx = vec![0.0f32; g.planes * plane];
+    dx.par_chunks_mut(plane.max(1))
+        .enumerate()
+        .for_each(|(p, d)| {
+            let dyp = &dy[p * l..(p + 1) * l];
+            for oh in 0..g.ho {
+                for ow in 0..g.wo {
+                    let v = dyp[oh * g.wo + ow] / avg_count(g, oh, ow, count_include_pad);
+                    for th in g.taps(0, oh) {
+                        let row = g.at(0, oh, th) * g.w;
+                        for tw in g.taps(1, ow) {
+                            d[row + g.at(1, ow, tw)] += v;
+                        }
+                    }
+                }
+            }
+        });
+    dx
+}
+
+/// The input range `[start, end)` of adaptive-pooling output `o` of `out` over `len`.
+fn adaptive_range(o: usize, out: usize, len: usize) -> (usize, usize) {
+    (o * len / out, ((o + 1) * len).div_ceil(out))
+}
+
+/// Adaptive average pooling of `planes` planes of `[h, w]` to `[oh, ow]`.
+pub(crate) fn adaptive_avg_forward(
+    planes: usize,
+    hw: [usize; 2],
+    out: [usize; 2],
+    x: &[f32],
+) -> Vec<f32> {
+    let ([h, w], l) = (hw, out[0] * out[1]);
+    let mut y = vec![0.0f32; planes * l];
+    y.par_chunks_mut(l.max(1)).enumerate().for_each(|(p, o)| {
+        let plane = &x[p * h * w..(p + 1) * h * w];
+        for oh in 0..out[0] {
+            let (h0, h1) = adaptive_range(oh, out[0], h);
+            for ow in 0..out[1] {
+                let (w0, w1) = adaptive_range(ow, out[1], w);
+                let mut s = 0.0f32;
+                for ih in h0..h1 {
+                    s += plane[ih * w + w0..ih * w + w1].iter().sum::<f32>();
+                }
+                o[oh * out[1] + ow] = s / ((h1 - h0) * (w1 - w0)) as f32;
+            }
+        }
+    });
+    y
+}
+
+/// The gradient of adaptive average pooling.
+pub(crate) fn adaptive_avg_backward(
+    planes: usize,
+    hw: [usize; 2],
+    out: [usize; 2],
+    dy: &[f32],
+) -> Vec<f32> {
+    let ([h, w], l) = (hw, out[0] * out[1]);
+    let mut dx = vec![0.0f32; planes * h * w];
+    dx.par_chunks_mut((h * w).max(1))
+        .enumerate()
+        .for_each(|(p, d)| {
+            for oh in 0..out[0] {
+                let (h0, h1) = adaptive_range(oh, out[0], h);
+                for ow in 0..out[1] {
+                    let (w0, w1) = adaptive_range(ow, out[1], w);
+                    let v = dy[p * l + oh * out[1] + ow] / ((h1 - h0) * (w1 - w0)) as f32;
+                    for ih in h0..h1 {
+                        d[ih * w + w0..ih * w + w1].iter_mut().for_each(|x| *x += v);
+                    }
+                }
+            }
+        });
+    dx
+}

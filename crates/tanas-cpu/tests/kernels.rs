@@ -1,0 +1,414 @@
+//! Every kernel of tanas-cpu against Flex's own op: outputs and gradients through Autodiff,
+//! on random shapes with the edge cases (batch 1, odd sizes, stride 2, dilation 2, groups =
+//! channels, padding 0-3, kernels 1-7, 1x7 / 7x1).
+
+use burn::backend::{Autodiff, Flex};
+use burn::tensor::backend::Backend;
+use burn::tensor::module::{adaptive_avg_pool2d, avg_pool2d, conv2d, max_pool2d};
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Distribution, Tensor, TensorData};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tanas_cpu::Cpu;
+
+type A = Autodiff<Cpu>;
+type F = Autodiff<Flex>;
+
+fn data(shape: &[usize], seed: u64) -> TensorData {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let n: usize = shape.iter().product();
+    let v: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+    TensorData::new(v, shape.to_vec())
+}
+
+fn tensor<B: Backend, const D: usize>(d: &TensorData) -> Tensor<B, D> {
+    Tensor::from_data(d.clone(), &Default::default())
+}
+
+/// Largest absolute difference relative to the largest reference magnitude.
+fn rel_err(got: TensorData, want: TensorData) -> f32 {
+    let g = got.to_vec::<f32>().expect("f32");
+    let w = want.to_vec::<f32>().expect("f32");
+    assert_eq!(g.len(), w.len(), "sizes");
+    let scale = w.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
+    g.iter()
+        .zip(&w)
+        .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()))
+        / scale
+}
+
+fn close(what: &str, got: TensorData, want: TensorData) {
+    assert_eq!(got.shape, want.shape, "{what}: shape");
+    let e = rel_err(got, want);
+    assert!(e <= 1e-4, "{what}: relative error {e:e}");
+}
+
+/// Runs `f` on both backends with the same inputs and a random output weighting, and
+/// compares the output and the gradient of every input.
+fn check<const D: usize, const O: usize>(
+    what: &str,
+    inputs: &[(Vec<usize>, bool)],
+    f_a: impl Fn(Vec<Tensor<A, D>>) -> Tensor<A, O>,
+    f_f: impl Fn(Vec<Tensor<F, D>>) -> Tensor<F, O>,
+) {
+    let datas: Vec<TensorData> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, (s, _))| data(s, 7 + i as u64))
+        .collect();
+    let xa: Vec<Tensor<A, D>> = datas
+        .iter()
+        .map(|d| tensor::<A, D>(d).require_grad())
+        .collect();
+    let xf: Vec<Tensor<F, D>> = datas
+        .iter()
+        .map(|d| tensor::<F, D>(d).require_grad())
+        .collect();
+    let ya = f_a(xa.clone());
+    let yf = f_f(xf.clone());
+    close(&format!("{what}: output"), ya.to_data(), yf.to_data());
+    let r = data(&ya.dims(), 99);
+    let ga = (ya * tensor::<A, O>(&r)).sum().backward();
+    let gf = (yf * tensor::<F, O>(&r)).sum().backward();
+    for (i, (_, grad)) in inputs.iter().enumerate() {
+        if *grad {
+            let a = xa[i].grad(&ga).expect("grad").to_data();
+            let b = xf[i].grad(&gf).expect("grad").to_data();
+            close(&format!("{what}: gradient of input {i}"), a, b);
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Case {
+    n: usize,
+    cin: usize,
+    cout: usize,
+    hw: [usize; 2],
+    k: [usize; 2],
+    stride: [usize; 2],
+    pad: [usize; 2],
+    dil: [usize; 2],
+    groups: usize,
+    bias: bool,
+}
+
+fn conv_case(c: Case) {
+    let opts = ConvOptions::new(c.stride, c.pad, c.dil, c.groups);
+    let mut inputs = vec![
+        (vec![c.n, c.cin, c.hw[0], c.hw[1]], true),
+        (vec![c.cout, c.cin / c.groups, c.k[0], c.k[1]], true),
+    ];
+    if c.bias {
+        inputs.push((vec![c.cout, 1, 1, 1], true));
+    }
+    let what = format!("{c:?}");
+    check::<4, 4>(
+        &what,
+        &inputs,
+        |v| {
+            conv2d(
+                v[0].clone(),
+                v[1].clone(),
+                v.get(2).map(|b| b.clone().reshape([c.cout])),
+                opts.clone(),
+            )
+        },
+        |v| {
+            conv2d(
+                v[0].clone(),
+                v[1].clone(),
+                v.get(2).map(|b| b.clone().reshape([c.cout])),
+                opts.clone(),
+            )
+        },
+    );
+}
+
+fn base() -> Case {
+    Case {
+        n: 2,
+        cin: 3,
+        cout: 4,
+        hw: [7, 7],
+        k: [3, 3],
+        stride: [1, 1],
+        pad: [1, 1],
+        dil: [1, 1],
+        groups: 1,
+        bias: true,
+    }
+}
+
+#[test]
+fn conv2d_matches_flex_on_edge_cases() {
+    let b = base();
+    let cases = [
+        b,
+        Case { n: 1, ..b },
+        Case {
+            hw: [9, 6],
+            stride: [2, 2],
+            ..b
+        },
+        Case {
+            hw: [11, 10],
+            dil: [2, 2],
+            pad: [2, 2],
+            ..b
+        },
+        Case {
+            k: [1, 1],
+            pad: [0, 0],
+            ..b
+        },
+        Case {
+            k: [1, 1],
+            pad: [0, 0],
+            stride: [2, 2],
+            ..b
+        },
+        Case {
+            k: [5, 5],
+            pad: [3, 3],
+            ..b
+        },
+        Case {
+            k: [7, 7],
+            pad: [3, 3],
+            hw: [8, 8],
+            ..b
+        },
+        Case {
+            k: [1, 7],
+            pad: [0, 3],
+            ..b
+        },
+        Case {
+            k: [7, 1],
+            pad: [3, 0],
+            ..b
+        },
+        Case {
+            k: [2, 3],
+            pad: [0, 2],
+            stride: [2, 1],
+            hw: [5, 9],
+            ..b
+        },
+        Case {
+            cin: 4,
+            cout: 6,
+            groups: 2,
+            ..b
+        },
+        Case {
+            cin: 5,
+            cout: 5,
+            groups: 5,
+            ..b
+        },
+        Case {
+            cin: 5,
+            cout: 5,
+            groups: 5,
+            k: [5, 5],
+            pad: [4, 4],
+            dil: [2, 2],
+            hw: [9, 9],
+            ..b
+        },
+        Case {
+            cin: 5,
+            cout: 5,
+            groups: 5,
+            stride: [2, 2],
+            hw: [8, 7],
+            ..b
+        },
+        Case {
+            cin: 4,
+            cout: 8,
+            groups: 4,
+            ..b
+        },
+        Case {
+            bias: false,
+            n: 3,
+            hw: [4, 4],
+            ..b
+        },
+        Case {
+            n: 5,
+            cin: 8,
+            cout: 16,
+            hw: [16, 16],
+            ..b
+        },
+        // Small maps: several images per gemm, the last chunk shorter.
+        Case {
+            n: 10,
+            hw: [4, 4],
+            ..b
+        },
+        Case {
+            n: 10,
+            hw: [4, 4],
+            k: [1, 1],
+            pad: [0, 0],
+            ..b
+        },
+        Case {
+            n: 9,
+            cin: 4,
+            cout: 6,
+            groups: 2,
+            hw: [5, 3],
+            ..b
+        },
+        // Input gradient as a transposed convolution (stride 1, >= 16 input channels).
+        Case {
+            n: 3,
+            cin: 16,
+            cout: 8,
+            hw: [6, 6],
+            ..b
+        },
+        Case {
+            n: 3,
+            cin: 32,
+            cout: 8,
+            groups: 2,
+            k: [5, 3],
+            pad: [1, 2],
+            dil: [2, 1],
+            hw: [9, 7],
+            ..b
+        },
+        Case {
+            n: 2,
+            cin: 16,
+            cout: 4,
+            k: [3, 3],
+            pad: [3, 3],
+            hw: [5, 5],
+            ..b
+        },
+    ];
+    for c in cases {
+        conv_case(c);
+    }
+}
+
+#[test]
+fn conv2d_matches_flex_on_random_shapes() {
+    let mut rng = StdRng::seed_from_u64(3);
+    for _ in 0..40 {
+        let groups = [1, 1, 2, 3][rng.random_range(0..4)];
+        let depthwise = rng.random_bool(0.25);
+        let cin = if depthwise {
+            rng.random_range(1..6)
+        } else {
+            groups * rng.random_range(1..4)
+        };
+        let (cout, groups) = if depthwise {
+            (cin, cin)
+        } else {
+            (groups * rng.random_range(1..4), groups)
+        };
+        let k = [rng.random_range(1..6), rng.random_range(1..6)];
+        let dil = [rng.random_range(1..3), rng.random_range(1..3)];
+        let pad = [rng.random_range(0..4), rng.random_range(0..4)];
+        let span = |i: usize| dil[i] * (k[i] - 1) + 1;
+        let hw = [
+            rng.random_range(span(0)..span(0) + 8),
+            rng.random_range(span(1)..span(1) + 8),
+        ];
+        let c = Case {
+            n: rng.random_range(1..5),
+            cin,
+            cout,
+            hw,
+            k,
+            stride: [rng.random_range(1..4), rng.random_range(1..4)],
+            pad,
+            dil,
+            groups,
+            bias: rng.random_bool(0.5),
+        };
+        conv_case(c);
+    }
+}
+
+#[test]
+fn pools_match_flex() {
+    // (n, c, h, w, kernel, stride, padding, dilation)
+    let cases = [
+        (2, 3, 8, 8, [2, 2], [2, 2], [0, 0], [1, 1]),
+        (1, 2, 7, 9, [3, 3], [1, 1], [1, 1], [1, 1]),
+        (3, 4, 9, 8, [3, 3], [2, 2], [1, 1], [1, 1]),
+        (2, 2, 11, 10, [3, 2], [2, 3], [1, 0], [2, 1]),
+        (1, 1, 5, 5, [5, 5], [1, 1], [2, 2], [1, 1]),
+    ];
+    for (n, c, h, w, k, s, p, d) in cases {
+        let shape = vec![n, c, h, w];
+        let what = format!("max {shape:?} k{k:?} s{s:?} p{p:?} d{d:?}");
+        check::<4, 4>(
+            &what,
+            &[(shape.clone(), true)],
+            |v| max_pool2d(v[0].clone(), k, s, p, d, false),
+            |v| max_pool2d(v[0].clone(), k, s, p, d, false),
+        );
+        if d == [1, 1] {
+            for include in [true, false] {
+                let what = format!("avg {shape:?} k{k:?} s{s:?} p{p:?} include_pad={include}");
+                check::<4, 4>(
+                    &what,
+                    &[(shape.clone(), true)],
+                    |v| avg_pool2d(v[0].clone(), k, s, p, include, false),
+                    |v| avg_pool2d(v[0].clone(), k, s, p, include, false),
+                );
+            }
+        }
+    }
+    for (hw, out) in [
+        ([8, 8], [1, 1]),
+        ([7, 5], [3, 2]),
+        ([4, 4], [4, 4]),
+        ([5, 9], [2, 4]),
+    ] {
+        let shape = vec![2, 3, hw[0], hw[1]];
+        check::<4, 4>(
+            &format!("adaptive {shape:?} -> {out:?}"),
+            &[(shape, true)],
+            |v| adaptive_avg_pool2d(v[0].clone(), out),
+            |v| adaptive_avg_pool2d(v[0].clone(), out),
+        );
+    }
+}
+
+#[test]
+fn max_pool_ties_and_ceil_mode_follow_flex() {
+    // All-equal planes: the first maximum wins on both backends.
+    let x = Tensor::<A, 4>::ones([1, 1, 4, 4], &Default::default()).require_grad();
+    let y = Tensor::<F, 4>::ones([1, 1, 4, 4], &Default::default()).require_grad();
+    let ga = max_pool2d(x.clone(), [2, 2], [1, 1], [0, 0], [1, 1], false)
+        .sum()
+        .backward();
+    let gf = max_pool2d(y.clone(), [2, 2], [1, 1], [0, 0], [1, 1], false)
+        .sum()
+        .backward();
+    close(
+        "ties",
+        x.grad(&ga).expect("grad").to_data(),
+        y.grad(&gf).expect("grad").to_data(),
+    );
+    // ceil_mode is handed to Flex: same result by construction, but it must run.
+    let z = Tensor::<Cpu, 4>::random([1, 2, 5, 5], Distribution::Default, &Default::default());
+    let zf = Tensor::<Flex, 4>::from_data(z.to_data(), &Default::default());
+    close(
+        "ceil",
+        max_pool2d(z, [2, 2], [2, 2], [0, 0], [1, 1], true).to_data(),
+        max_pool2d(zf, [2, 2], [2, 2], [0, 0], [1, 1], true).to_data(),
+    );
+}
