@@ -440,6 +440,119 @@ fn train_fisher_distance_stages() {
     assert!(!dir.path().join("never.safetensors").exists());
 }
 
+/// `tanas bench train` times a cell network of the given genotype and size, and `tanas train`
+/// builds the cell network of --channels / --layers (not DARTS's C=36, L=20).
+#[test]
+fn bench_train_and_train_honour_the_cell_skeleton() {
+    const GENOTYPE: &str = "configs/genotypes/darts_v2.json";
+    let params = |k: &str, c: &str, l: &str| {
+        json(&tanas(&[
+            "model",
+            "info",
+            "cellnet",
+            "--num-classes",
+            k,
+            "--genotype",
+            GENOTYPE,
+            "--channels",
+            c,
+            "--layers",
+            l,
+            "--json",
+        ]))["params"]
+            .clone()
+    };
+    let v = json(&tanas(&[
+        "bench",
+        "train",
+        "--archs",
+        "cellnet",
+        "--genotype",
+        GENOTYPE,
+        "--channels",
+        "4",
+        "--layers",
+        "2",
+        "--steps",
+        "1",
+        "--batch-size",
+        "2",
+        "--json",
+    ]));
+    let row = &v[0];
+    assert_eq!(v.as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(row["arch"], "cellnet", "{row}");
+    assert_eq!(row["genotype"], GENOTYPE, "{row}");
+    assert_eq!(
+        (row["channels"].clone(), row["layers"].clone()),
+        (4.into(), 2.into())
+    );
+    assert_eq!(row["batch_size"], 2, "{row}");
+    assert_eq!(row["params"], params("10", "4", "2"), "{row}");
+    assert!(row["images_per_second"].as_f64().unwrap() > 0.0, "{row}");
+    if cfg!(target_os = "linux") {
+        assert!(row["peak_rss_mib"].as_f64().unwrap() > 1.0, "{row}");
+    }
+    // Without a genotype: one error line.
+    let e = error_line(&tanas(&[
+        "bench", "train", "--archs", "cellnet", "--steps", "1",
+    ]));
+    assert!(e.contains("genotype"), "{e}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cells");
+    let out = out.to_str().unwrap();
+    let m = json(&tanas(&[
+        "train",
+        "--tasks",
+        "configs/tasks/mnist.toml",
+        "--task",
+        "mnist-1",
+        "--arch",
+        "cellnet",
+        "--genotype",
+        GENOTYPE,
+        "--channels",
+        "4",
+        "--layers",
+        "2",
+        "--epochs",
+        "1",
+        "--out",
+        out,
+        "--json",
+    ]));
+    assert_eq!(m["num_params"], params("2", "4", "2"), "{m}");
+    // The weights it wrote are those of that network.
+    let weights = dir.path().join("cells/weights.safetensors");
+    let eval = |c: &str, l: &str| {
+        tanas(&[
+            "model",
+            "eval",
+            "cellnet",
+            "--num-classes",
+            "2",
+            "--genotype",
+            GENOTYPE,
+            "--channels",
+            c,
+            "--layers",
+            l,
+            "--weights",
+            weights.to_str().unwrap(),
+            "--tasks",
+            "configs/tasks/mnist.toml",
+            "--task",
+            "mnist-1",
+            "--limit",
+            "16",
+            "--json",
+        ])
+    };
+    assert_eq!(json(&eval("4", "2"))["samples"], 16);
+    assert!(!eval("36", "20").status.success());
+}
+
 #[test]
 fn distance_matrix_experiment() {
     let dir = tempfile::tempdir().unwrap();

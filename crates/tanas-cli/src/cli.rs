@@ -230,6 +230,9 @@ pub enum BenchCommand {
         /// Samples the naive loop is timed on (extrapolated to --samples).
         #[arg(long, default_value_t = 64)]
         naive_samples: usize,
+        /// The cells of `cellnet`.
+        #[command(flatten)]
+        cells: BenchCells,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -245,10 +248,28 @@ pub enum BenchCommand {
         /// Timed steps (after 2 warm-up steps).
         #[arg(long, default_value_t = 5)]
         steps: usize,
+        /// The cells of `cellnet`.
+        #[command(flatten)]
+        cells: BenchCells,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
+}
+
+/// The genotype and skeleton of a `cellnet` in `tanas bench` (ignored by the other
+/// architectures).
+#[derive(Debug, Clone, Args)]
+pub struct BenchCells {
+    /// Genotype JSON (needed by `cellnet`).
+    #[arg(long)]
+    pub genotype: Option<PathBuf>,
+    /// Initial channels C of a cell network.
+    #[arg(long, default_value_t = 16)]
+    pub channels: usize,
+    /// Number of cells L of a cell network.
+    #[arg(long, default_value_t = 8)]
+    pub layers: usize,
 }
 
 /// `tanas train`
@@ -266,6 +287,12 @@ pub struct TrainArgs {
     /// Genotype JSON (cell networks only).
     #[arg(long)]
     pub genotype: Option<PathBuf>,
+    /// Initial channels C of a cell network (default: DARTS's CIFAR-10 evaluation network).
+    #[arg(long, default_value_t = 36)]
+    pub channels: usize,
+    /// Number of cells L of a cell network (default: DARTS's CIFAR-10 evaluation network).
+    #[arg(long, default_value_t = 20)]
+    pub layers: usize,
     /// Seed of initialisation and shuffling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,

@@ -12,6 +12,7 @@
 mod backend;
 mod buffer;
 mod conv;
+mod copy;
 mod forward;
 mod gemm;
 mod module;

@@ -8,16 +8,8 @@ use burn_flex::{Flex, FlexTensor, Layout};
 
 use crate::Cpu;
 use crate::conv::{self, ConvGeom};
+use crate::copy::dense;
 use crate::pool::{self, PoolGeom};
-
-/// `t` as a contiguous tensor whose data starts at offset 0 (a copy only when needed).
-fn dense(t: FlexTensor) -> FlexTensor {
-    if t.is_contiguous() {
-        t
-    } else {
-        t.to_contiguous()
-    }
-}
 
 /// The f32 elements of a contiguous tensor.
 fn f32s(t: &FlexTensor) -> &[f32] {

@@ -412,3 +412,42 @@ fn max_pool_ties_and_ceil_mode_follow_flex() {
         max_pool2d(zf, [2, 2], [2, 2], [0, 0], [1, 1], true).to_data(),
     );
 }
+
+#[test]
+fn strided_reshape_matches_flex() {
+    // BatchNorm's swap_dims(0, 1) + reshape, a permutation, a sliced view, a transposed
+    // innermost dimension (left to Flex), and their gradients.
+    let shape = vec![3, 4, 5, 6];
+    check::<4, 2>(
+        "swap_dims + reshape",
+        &[(shape.clone(), true)],
+        |v| v[0].clone().swap_dims(0, 1).reshape([4, 90]),
+        |v| v[0].clone().swap_dims(0, 1).reshape([4, 90]),
+    );
+    check::<4, 2>(
+        "permute + reshape",
+        &[(shape.clone(), true)],
+        |v| v[0].clone().permute([2, 0, 1, 3]).reshape([15, 24]),
+        |v| v[0].clone().permute([2, 0, 1, 3]).reshape([15, 24]),
+    );
+    check::<4, 2>(
+        "slice + reshape",
+        &[(shape.clone(), true)],
+        |v| {
+            v[0].clone()
+                .slice([0..3, 1..3, 0..5, 2..6])
+                .reshape([6, 20])
+        },
+        |v| {
+            v[0].clone()
+                .slice([0..3, 1..3, 0..5, 2..6])
+                .reshape([6, 20])
+        },
+    );
+    check::<4, 2>(
+        "transpose + reshape",
+        &[(shape, true)],
+        |v| v[0].clone().swap_dims(2, 3).reshape([12, 30]),
+        |v| v[0].clone().swap_dims(2, 3).reshape([12, 30]),
+    );
+}

@@ -104,7 +104,7 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    type B = burn_flex::Flex;
+    type B = tanas_cpu::Cpu;
 
     #[test]
     fn grey_28_is_padded_and_replicated() {

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use burn::backend::{Autodiff, Flex};
+use burn::backend::Autodiff;
 use burn::data::dataset::Dataset;
+use tanas_cpu::Cpu;
 use tanas_data::{DataDirs, DatasetName, TaskData, TaskFile, TaskItem, TaskSplit};
 use tanas_search::{
     CHECKPOINT_FILE, CellStyle, Fuse, FuseConfig, RESULT_FILE, RandomSearch, RandomSearchConfig,
@@ -17,7 +18,7 @@ use tanas_search::{
 };
 use tanas_zoo::cell::{CellGenotype, CellSkeleton, Genotype, Op};
 
-type B = Autodiff<Flex>;
+type B = Autodiff<Cpu>;
 
 /// `mnist-0` (balanced; 1440 train, 160 val) with its test split cut to 128 samples.
 fn data() -> &'static TaskData {

@@ -1,9 +1,10 @@
-//! Training throughput of a zoo network on the Flex (CPU) backend.
+//! Training throughput of a zoo network on the Cpu (CPU) backend.
 //!
 //! `cargo run --release -p tanas-train --example throughput -- [ARCH] [BATCH] [STEPS]`
 //! (defaults: small-cnn 128 20).
 
-use burn::backend::{Autodiff, Flex};
+use burn::backend::Autodiff;
+use tanas_cpu::Cpu;
 use tanas_zoo::{Arch, ModelSpec};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -12,7 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let batch: usize = args.get(1).map_or(Ok(128), |s| s.parse())?;
     let steps: usize = args.get(2).map_or(Ok(20), |s| s.parse())?;
     let spec = ModelSpec::new(arch, 10);
-    let ips = tanas_train::throughput::<Autodiff<Flex>>(&spec, batch, steps, &Default::default())?;
+    let ips = tanas_train::throughput::<Autodiff<Cpu>>(&spec, batch, steps, &Default::default())?;
     println!("{arch}: {ips:.0} images/s (batch {batch}, {steps} steps, forward + backward + Adam)");
     Ok(())
 }

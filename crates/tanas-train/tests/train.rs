@@ -5,14 +5,15 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use burn::backend::{Autodiff, Flex};
+use burn::backend::Autodiff;
+use tanas_cpu::Cpu;
 use tanas_data::{DataDirs, DatasetName, TaskData, TaskFile};
 use tanas_train::{
     EpochMetrics, RunStatus, StopReason, TrainConfig, TrainError, TrainOutcome, evaluate, train,
 };
 use tanas_zoo::{Arch, ModelSpec, ZooModel};
 
-type B = Autodiff<Flex>;
+type B = Autodiff<Cpu>;
 
 /// `mnist-0` with 512 train, 128 val and 256 test samples (built once per test binary).
 fn data() -> &'static TaskData {
@@ -97,9 +98,9 @@ fn untimed(epochs: &[EpochMetrics]) -> Vec<EpochMetrics> {
 
 /// A network built through the crate's RNG lock: the tests run in parallel threads, and an
 /// unlocked draw from the backend's process-wide RNG would disturb another test's seeded run.
-fn model(spec: &ModelSpec) -> ZooModel<Flex> {
+fn model(spec: &ModelSpec) -> ZooModel<Cpu> {
     let dev = Default::default();
-    tanas_train::seeded::<Flex, _>(&dev, 0, || ZooModel::<Flex>::new(spec, &dev)).unwrap()
+    tanas_train::seeded::<Cpu, _>(&dev, 0, || ZooModel::<Cpu>::new(spec, &dev)).unwrap()
 }
 
 fn tmp() -> tempfile::TempDir {
@@ -355,4 +356,30 @@ fn batchnorm_network_resumes_exactly() {
     );
     assert_eq!(resumed.metrics.test, reference.metrics.test);
     assert!(reference.metrics.run.genotype.is_some());
+}
+
+/// The same run on a 1-thread and on a 2-thread pool writes the same bits: every sum in the
+/// CPU backend has a fixed order (small-cnn, and a cell network with every op: depthwise,
+/// dilated, 1x7/7x1 and strided convolutions, both poolings, BatchNorm).
+#[test]
+fn weights_do_not_depend_on_the_thread_count() {
+    let cell = ModelSpec::new(Arch::CellNet, 2)
+        .with_genotype(tanas_zoo::cell::Genotype::every_op())
+        .with_skeleton(tanas_zoo::cell::CellSkeleton::new(4, 3));
+    for spec in [spec(), cell] {
+        let dirs = [tmp(), tmp()];
+        for (threads, dir) in [1, 2].into_iter().zip(&dirs) {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let cfg = TrainConfig {
+                epochs: 1,
+                ..cfg(1)
+            };
+            pool.install(|| train::<B>(&spec, small(), &cfg, dir.path(), &Default::default()))
+                .unwrap();
+        }
+        same_weights(dirs[0].path(), dirs[1].path());
+    }
 }

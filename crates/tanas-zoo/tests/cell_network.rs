@@ -1,8 +1,9 @@
 //! Cell networks: every operation forward and backward, shapes at odd sizes, the DARTS_V2
 //! parameter count, the zero cell, parameter paths, and the operations' numerics.
 
-use burn::backend::{Autodiff, Flex};
+use burn::backend::Autodiff;
 use std::collections::BTreeMap;
+use tanas_cpu::Cpu;
 
 use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -13,10 +14,10 @@ use tanas_zoo::cell::{
     CellError, CellGenotype, CellNet, CellSkeleton, Edge, EdgeOp, Genotype, Op, SeqLayer,
 };
 
-type Ad = Autodiff<Flex>;
+type Ad = Autodiff<Cpu>;
 type Grads = <Ad as burn::tensor::backend::AutodiffBackend>::Gradients;
 
-fn device() -> burn::tensor::Device<Flex> {
+fn device() -> burn::tensor::Device<Cpu> {
     Default::default()
 }
 
@@ -91,7 +92,7 @@ fn every_op_forward_and_backward() {
             v.missing_grad
         );
         // Eval mode (running statistics) on the inner backend.
-        let eval = model.valid().forward(images::<Flex>([2, 3, 32, 32], 8));
+        let eval = model.valid().forward(images::<Cpu>([2, 3, 32, 32], 8));
         assert_eq!(eval.dims(), [2, classes]);
         assert!(eval.is_finite().all().into_scalar());
     }
@@ -100,7 +101,7 @@ fn every_op_forward_and_backward() {
 #[test]
 fn odd_and_small_inputs_and_skeletons() {
     // 25 -> 13 -> 7: factorized reduce and stride-2 ops on odd sizes.
-    let model = CellNet::<Flex>::new(
+    let model = CellNet::<Cpu>::new(
         &Genotype::every_op(),
         &CellSkeleton::new(2, 3),
         3,
@@ -110,7 +111,7 @@ fn odd_and_small_inputs_and_skeletons() {
     assert_eq!(model.forward(images([1, 3, 25, 25], 1)).dims(), [1, 3]);
     // L = 1 and L = 2: the first cell is a reduction cell (DARTS's L/3, 2L/3 rule).
     for layers in [1, 2, 4, 5] {
-        let model = CellNet::<Flex>::new(
+        let model = CellNet::<Cpu>::new(
             &Genotype::darts_v2(),
             &CellSkeleton::new(2, layers),
             4,
@@ -124,7 +125,7 @@ fn odd_and_small_inputs_and_skeletons() {
 
 #[test]
 fn darts_v2_has_the_published_parameter_count() {
-    let model = CellNet::<Flex>::new(
+    let model = CellNet::<Cpu>::new(
         &Genotype::darts_v2(),
         &CellSkeleton::new(36, 20),
         10,
@@ -175,7 +176,7 @@ fn state_dict<B: Backend>(model: &CellNet<B>) -> BTreeMap<String, Vec<usize>> {
 
 #[test]
 fn tensor_names_are_darts_state_dict_names() {
-    let model = CellNet::<Flex>::new(
+    let model = CellNet::<Cpu>::new(
         &Genotype::darts_v2(),
         &CellSkeleton::new(36, 20),
         10,
@@ -231,7 +232,7 @@ fn tensor_names_are_darts_state_dict_names() {
 
 #[test]
 fn tensor_names_of_every_op() {
-    let model = CellNet::<Flex>::new(
+    let model = CellNet::<Cpu>::new(
         &Genotype::every_op(),
         &CellSkeleton::new(4, 3),
         10,
@@ -261,7 +262,7 @@ fn tensor_names_of_every_op() {
 
 #[test]
 fn trainable_params_leave_out_running_stats() {
-    let model = CellNet::<Flex>::new(
+    let model = CellNet::<Cpu>::new(
         &Genotype::darts_v2(),
         &CellSkeleton::new(4, 3),
         10,
@@ -286,19 +287,19 @@ fn trainable_params_leave_out_running_stats() {
 }
 
 /// burn paths (variants included) and element counts of every float tensor.
-fn visit_paths_flex(model: &CellNet<Flex>) -> Vec<(String, usize)> {
+fn visit_paths_flex(model: &CellNet<Cpu>) -> Vec<(String, usize)> {
     struct V {
         stack: Vec<String>,
         out: Vec<(String, usize)>,
     }
-    impl ModuleVisitor<Flex> for V {
+    impl ModuleVisitor<Cpu> for V {
         fn enter_module(&mut self, name: &str, _: &str) {
             self.stack.push(name.to_string());
         }
         fn exit_module(&mut self, _: &str, _: &str) {
             self.stack.pop();
         }
-        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<Flex, D>>) {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<Cpu, D>>) {
             self.out
                 .push((self.stack.join("."), p.shape().num_elements()));
         }
@@ -321,13 +322,13 @@ fn invalid_configurations_are_errors() {
         reduce: Genotype::darts_v2().reduce,
     };
     let skeleton = CellSkeleton::new(4, 3);
-    let err = CellNet::<Flex>::new(&bad, &skeleton, 10, &device()).expect_err("bad genotype");
+    let err = CellNet::<Cpu>::new(&bad, &skeleton, 10, &device()).expect_err("bad genotype");
     assert!(matches!(err, CellError::EdgeToInput { .. }), "{err}");
     let g = Genotype::darts_v2();
-    let err = CellNet::<Flex>::new(&g, &skeleton, 0, &device()).expect_err("no classes");
+    let err = CellNet::<Cpu>::new(&g, &skeleton, 0, &device()).expect_err("no classes");
     assert!(matches!(err, CellError::Config(_)), "{err}");
     let err =
-        CellNet::<Flex>::new(&g, &CellSkeleton::new(4, 0), 10, &device()).expect_err("no layers");
+        CellNet::<Cpu>::new(&g, &CellSkeleton::new(4, 0), 10, &device()).expect_err("no layers");
     assert!(matches!(err, CellError::Config(_)), "{err}");
 }
 
@@ -335,9 +336,9 @@ fn invalid_configurations_are_errors() {
 fn record_round_trip_reproduces_outputs() {
     let g = Genotype::every_op();
     let s = CellSkeleton::new(2, 3);
-    let a = CellNet::<Flex>::new(&g, &s, 4, &device()).expect("build");
-    let b = CellNet::<Flex>::new(&g, &s, 4, &device()).expect("build");
-    let x = images::<Flex>([1, 3, 16, 16], 5);
+    let a = CellNet::<Cpu>::new(&g, &s, 4, &device()).expect("build");
+    let b = CellNet::<Cpu>::new(&g, &s, 4, &device()).expect("build");
+    let x = images::<Cpu>([1, 3, 16, 16], 5);
     let ya = a.forward(x.clone());
     let b = b.load_record(a.clone().into_record());
     ya.into_data()
@@ -345,7 +346,7 @@ fn record_round_trip_reproduces_outputs() {
 }
 
 /// Elements of the trainable tensors of a module (BatchNorm running statistics left out).
-fn num_trainable<M: Module<Flex>>(m: &M) -> usize {
+fn num_trainable<M: Module<Cpu>>(m: &M) -> usize {
     m.collect(None, None, true)
         .iter()
         .filter(|s| {
@@ -356,7 +357,7 @@ fn num_trainable<M: Module<Flex>>(m: &M) -> usize {
         .sum()
 }
 
-fn op(op: Op, c: usize, stride: usize) -> EdgeOp<Flex> {
+fn op(op: Op, c: usize, stride: usize) -> EdgeOp<Cpu> {
     EdgeOp::new(op, c, stride, &device())
 }
 
@@ -364,7 +365,7 @@ fn op(op: Op, c: usize, stride: usize) -> EdgeOp<Flex> {
 fn every_op_keeps_or_halves_the_size() {
     for o in Op::ALL {
         for (size, half) in [(8, 4), (7, 4), (1, 1)] {
-            let x = images::<Flex>([2, 4, size, size], 9);
+            let x = images::<Cpu>([2, 4, size, size], 9);
             assert_eq!(
                 op(o, 4, 1).forward(x.clone()).dims(),
                 [2, 4, size, size],
@@ -382,7 +383,7 @@ fn every_op_keeps_or_halves_the_size() {
 #[test]
 fn pooling_ignores_padding() {
     // Average pooling does not count padding: a constant stays constant at the borders.
-    let ones = Tensor::<Flex, 4>::ones([1, 1, 5, 5], &device());
+    let ones = Tensor::<Cpu, 4>::ones([1, 1, 5, 5], &device());
     let avg = op(Op::AvgPool3x3, 1, 1).forward(ones.clone());
     avg.into_data()
         .assert_approx_eq::<f32>(&ones.clone().into_data(), Tolerance::default());
@@ -390,13 +391,13 @@ fn pooling_ignores_padding() {
     let neg = ones.clone().neg();
     let max = op(Op::MaxPool3x3, 1, 2).forward(neg.clone());
     max.into_data().assert_approx_eq::<f32>(
-        &Tensor::<Flex, 4>::ones([1, 1, 3, 3], &device())
+        &Tensor::<Cpu, 4>::ones([1, 1, 3, 3], &device())
             .neg()
             .into_data(),
         Tolerance::default(),
     );
     // A 3x3 average over the top-left corner of 0..25 counts only the 4 real pixels.
-    let ramp = Tensor::<Flex, 1, Int>::arange(0..25, &device())
+    let ramp = Tensor::<Cpu, 1, Int>::arange(0..25, &device())
         .float()
         .reshape([1, 1, 5, 5]);
     let corner: f32 = op(Op::AvgPool3x3, 1, 1)
@@ -408,7 +409,7 @@ fn pooling_ignores_padding() {
         "{corner}"
     );
     // Zero is zero, identity is identity.
-    let x = images::<Flex>([1, 2, 4, 4], 4);
+    let x = images::<Cpu>([1, 2, 4, 4], 4);
     assert_eq!(
         op(Op::None, 2, 1)
             .forward(x.clone())

@@ -4,12 +4,17 @@ use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 use serde::Serialize;
 use tanas_fisher::bench::{FisherTiming, synthetic_split, time_fisher};
+use tanas_zoo::cell::CellSkeleton;
 use tanas_zoo::{Arch, ModelSpec, ZooModel};
 
 use crate::backend::{BackendJob, dispatch};
-use crate::cli::BenchCommand;
+use crate::cli::{BenchCells, BenchCommand};
+use crate::commands::model::read_genotype;
 use crate::device::DeviceArg;
 use crate::output::{outln, print_json};
+
+/// Classes of the benchmark networks (synthetic labels below 10).
+const CLASSES: usize = 10;
 
 /// One architecture's Fisher timing.
 #[derive(Debug, Serialize)]
@@ -17,7 +22,11 @@ struct FisherRow {
     arch: Arch,
     device: String,
     #[serde(flatten)]
+    cells: Option<CellsInfo>,
+    #[serde(flatten)]
     timing: FisherTiming,
+    /// Peak resident memory of this process so far (VmHWM), MiB; `null` off Linux.
+    peak_rss_mib: Option<f64>,
 }
 
 /// One architecture's training throughput.
@@ -25,8 +34,65 @@ struct FisherRow {
 struct TrainRow {
     arch: Arch,
     device: String,
+    #[serde(flatten)]
+    cells: Option<CellsInfo>,
     batch_size: usize,
+    steps: usize,
+    /// Trainable parameters.
+    params: usize,
     images_per_second: f64,
+    /// Peak resident memory of this process so far (VmHWM), MiB; `null` off Linux.
+    peak_rss_mib: Option<f64>,
+}
+
+/// The genotype file and skeleton of a cell network's row.
+#[derive(Debug, Serialize)]
+struct CellsInfo {
+    genotype: String,
+    channels: usize,
+    layers: usize,
+}
+
+/// The benchmark network of `arch`: 10 classes, and for a cell network the genotype and
+/// skeleton of `cells`.
+fn bench_spec(arch: Arch, cells: &BenchCells) -> Result<(ModelSpec, Option<CellsInfo>)> {
+    let mut spec = ModelSpec::new(arch, CLASSES);
+    if !arch.needs_genotype() {
+        return Ok((spec, None));
+    }
+    spec = spec.with_skeleton(CellSkeleton::new(cells.channels, cells.layers));
+    let genotype = match &cells.genotype {
+        Some(path) => {
+            spec = spec.with_genotype(read_genotype(path)?);
+            path.display().to_string()
+        }
+        // Building without a genotype gives the zoo's own "needs a genotype" error.
+        None => String::new(),
+    };
+    let info = CellsInfo {
+        genotype,
+        channels: cells.channels,
+        layers: cells.layers,
+    };
+    Ok((spec, Some(info)))
+}
+
+/// The peak resident set size of this process (`VmHWM` in `/proc/self/status`) in MiB, or
+/// `None` where that file does not exist (not Linux) or lacks the line.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    parse_vm_hwm(&status)
+}
+
+/// `VmHWM:   123456 kB` in a `/proc/<pid>/status` text, in MiB.
+fn parse_vm_hwm(status: &str) -> Option<f64> {
+    let value = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
+    let mut fields = value.split_whitespace();
+    let kib: f64 = fields.next()?.parse().ok()?;
+    match fields.next() {
+        Some("kB") => Some(kib / 1024.0),
+        _ => None,
+    }
 }
 
 /// Runs `tanas bench ...`.
@@ -37,14 +103,16 @@ pub fn run(cmd: BenchCommand, device: DeviceArg) -> Result<()> {
             samples,
             batch_size,
             naive_samples,
+            cells,
             json,
         } => {
             let mut rows = Vec::new();
             for arch in archs {
+                let (spec, cells) = bench_spec(arch, &cells)?;
                 let timing = dispatch(
                     device,
                     FisherJob {
-                        arch,
+                        spec,
                         samples,
                         batch_size,
                         naive_samples,
@@ -64,7 +132,9 @@ pub fn run(cmd: BenchCommand, device: DeviceArg) -> Result<()> {
                 rows.push(FisherRow {
                     arch,
                     device: device.to_string(),
+                    cells,
                     timing,
+                    peak_rss_mib: peak_rss_mib(),
                 });
             }
             if json { print_json(&rows) } else { Ok(()) }
@@ -73,28 +143,38 @@ pub fn run(cmd: BenchCommand, device: DeviceArg) -> Result<()> {
             archs,
             batch_size,
             steps,
+            cells,
             json,
         } => {
             let mut rows = Vec::new();
             for arch in archs {
-                let ips = dispatch(
+                let (spec, cells) = bench_spec(arch, &cells)?;
+                let (params, ips) = dispatch(
                     device,
                     TrainJob {
-                        arch,
+                        spec,
                         batch_size,
                         steps,
                     },
                 )?;
+                let peak = peak_rss_mib();
                 if !json {
+                    let mem = peak
+                        .map(|m| format!(", peak {m:.0} MiB"))
+                        .unwrap_or_default();
                     outln!(
-                        "{arch:<10} {device}: {ips:.1} images/s (batch {batch_size}, forward + backward + Adam)"
+                        "{arch:<10} {device}: {ips:.1} images/s (batch {batch_size}, forward + backward + Adam; {params} parameters{mem})"
                     );
                 }
                 rows.push(TrainRow {
                     arch,
                     device: device.to_string(),
+                    cells,
                     batch_size,
+                    steps,
+                    params,
                     images_per_second: ips,
+                    peak_rss_mib: peak,
                 });
             }
             if json { print_json(&rows) } else { Ok(()) }
@@ -103,7 +183,7 @@ pub fn run(cmd: BenchCommand, device: DeviceArg) -> Result<()> {
 }
 
 struct FisherJob {
-    arch: Arch,
+    spec: ModelSpec,
     samples: usize,
     batch_size: usize,
     naive_samples: usize,
@@ -112,8 +192,8 @@ struct FisherJob {
 impl BackendJob for FisherJob {
     type Output = FisherTiming;
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<FisherTiming> {
-        let model = ZooModel::<B>::new(&ModelSpec::new(self.arch, 10), &device)?;
-        let split = synthetic_split(self.samples, 10, 0);
+        let model = ZooModel::<B>::new(&self.spec, &device)?;
+        let split = synthetic_split(self.samples, CLASSES, 0);
         Ok(time_fisher(
             &model,
             &split,
@@ -125,19 +205,31 @@ impl BackendJob for FisherJob {
 }
 
 struct TrainJob {
-    arch: Arch,
+    spec: ModelSpec,
     batch_size: usize,
     steps: usize,
 }
 
 impl BackendJob for TrainJob {
-    type Output = f64;
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<f64> {
-        Ok(tanas_train::throughput::<B>(
-            &ModelSpec::new(self.arch, 10),
-            self.batch_size,
-            self.steps,
-            &device,
-        )?)
+    /// Trainable parameters and images/s.
+    type Output = (usize, f64);
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<(usize, f64)> {
+        // Counted on a model of its own, dropped before the timed one is built.
+        let params = ZooModel::<B>::new(&self.spec, &device)?.num_params();
+        let ips = tanas_train::throughput::<B>(&self.spec, self.batch_size, self.steps, &device)?;
+        Ok((params, ips))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vm_hwm_is_read_in_mib() {
+        let status = "Name:\ttanas\nVmPeak:\t  999 kB\nVmHWM:\t    2048 kB\nVmRSS:\t 1 kB\n";
+        assert_eq!(parse_vm_hwm(status), Some(2.0));
+        assert_eq!(parse_vm_hwm("VmRSS:\t 1 kB\n"), None);
+        assert_eq!(parse_vm_hwm("VmHWM:\t 1 MB\n"), None);
     }
 }

@@ -10,6 +10,7 @@ use tanas_distance::{HeadRule, TaskDistance, compare_files};
 use tanas_fisher::{FisherConfig, FisherDiag, FisherMeta, fisher_diag};
 use tanas_pipeline::{Experiment, run_matrix};
 use tanas_train::TrainConfig;
+use tanas_zoo::cell::CellSkeleton;
 use tanas_zoo::{ModelSpec, ZooModel};
 
 use crate::backend::{BackendJob, dispatch};
@@ -32,6 +33,7 @@ pub fn train(args: TrainArgs, dirs: &DataDirs, device: DeviceArg) -> Result<()> 
     if let Some(g) = &args.genotype {
         spec = spec.with_genotype(crate::commands::model::read_genotype(g)?);
     }
+    spec = spec.with_skeleton(CellSkeleton::new(args.channels, args.layers));
     let cfg = TrainConfig {
         epochs: args.epochs,
         batch_size: args.batch_size,

@@ -3,17 +3,17 @@
 
 use std::path::PathBuf;
 
-use burn::backend::{Autodiff, Flex};
+use burn::backend::Autodiff;
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
 use tanas_zoo::cell::{CellSkeleton, Genotype};
 use tanas_zoo::{Arch, ModelSpec, ZooModel};
 
-/// The CPU backend.
-pub type Cpu = Flex;
+/// The CPU backend (tanas-cpu).
+pub use tanas_cpu::Cpu;
 /// The CPU backend with autodiff.
-pub type CpuAd = Autodiff<Flex>;
+pub type CpuAd = Autodiff<Cpu>;
 
 /// The fixture directory.
 pub fn fixtures() -> PathBuf {
