@@ -1,5 +1,6 @@
 //! tanas's CPU backend for burn 0.21: [`Cpu`] is Flex with its own convolution (forward and
-//! both backward passes), pooling (max, average, adaptive average) and contiguous copies.
+//! both backward passes), pooling (max, average, adaptive average), broadcast arithmetic and
+//! contiguous copies.
 //!
 //! Every other op forwards to Flex (`forward.rs`, generated from burn-backend's op traits by
 //! `tools/forward.py`), and the tensors are Flex's, so the two backends exchange tensors
@@ -10,6 +11,7 @@
 //! shapes alone, and partial sums are added in a fixed order.
 
 mod backend;
+mod binary;
 mod buffer;
 mod conv;
 mod copy;
@@ -17,6 +19,7 @@ mod forward;
 mod gemm;
 mod module;
 mod pool;
+mod tensor;
 
 pub use backend::Cpu;
 /// The device of [`Cpu`] (Flex's).

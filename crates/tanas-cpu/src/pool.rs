@@ -80,33 +80,83 @@ impl PoolGeom {
     }
 }
 
+/// The valid taps of one window along one axis: input positions `first + t * step` for
+/// `t < taps`, and the window's size with padding counted (PyTorch's divisor).
+#[derive(Clone, Copy)]
+struct Window {
+    first: usize,
+    taps: usize,
+    step: usize,
+    padded: usize,
+}
+
+impl Window {
+    fn positions(self) -> impl Iterator<Item = usize> {
+        (0..self.taps).map(move |t| self.first + t * self.step)
+    }
+}
+
+impl PoolGeom {
+    /// The windows of every output position along axis `i`.
+    fn windows(&self, i: usize) -> Vec<Window> {
+        let (out, len) = if i == 0 {
+            (self.ho, self.h)
+        } else {
+            (self.wo, self.w)
+        };
+        (0..out)
+            .map(|o| {
+                let taps = self.taps(i, o);
+                let start = o * self.stride[i];
+                Window {
+                    first: if taps.is_empty() {
+                        0
+                    } else {
+                        self.at(i, o, taps.start)
+                    },
+                    taps: taps.len(),
+                    step: self.dilation[i],
+                    padded: (start + self.kernel[i]).min(len + 2 * self.padding[i]) - start,
+                }
+            })
+            .collect()
+    }
+
+    /// Planes per parallel task: enough elements that a task outweighs its scheduling.
+    fn planes_per_task(&self) -> usize {
+        (16 * 1024 / (self.plane() + self.l()).max(1)).max(1)
+    }
+}
+
 /// Max pooling: the output and, per output, the flat index `ih * w + iw` of the first
 /// maximum in its plane.
 pub(crate) fn max_forward(g: &PoolGeom, x: &[f32]) -> (Vec<f32>, Vec<i64>) {
-    let l = g.l();
+    let (l, plane, per) = (g.l(), g.plane(), g.planes_per_task());
+    let (rows, cols) = (g.windows(0), g.windows(1));
     let mut out = vec![0.0f32; g.planes * l];
     let mut idx = vec![0i64; g.planes * l];
-    out.par_chunks_mut(l.max(1))
-        .zip(idx.par_chunks_mut(l.max(1)))
+    out.par_chunks_mut((per * l).max(1))
+        .zip(idx.par_chunks_mut((per * l).max(1)))
         .enumerate()
-        .for_each(|(p, (o, ix))| {
-            let plane = &x[p * g.plane()..(p + 1) * g.plane()];
-            for oh in 0..g.ho {
-                for ow in 0..g.wo {
-                    let (mut best, mut at) = (f32::NEG_INFINITY, -1i64);
-                    for th in g.taps(0, oh) {
-                        let row = g.at(0, oh, th) * g.w;
-                        for tw in g.taps(1, ow) {
-                            let i = row + g.at(1, ow, tw);
-                            let v = plane[i];
-                            if at < 0 || v > best {
-                                best = v;
-                                at = i as i64;
+        .for_each(|(t, (o, ix))| {
+            for (j, (o, ix)) in o.chunks_mut(l).zip(ix.chunks_mut(l)).enumerate() {
+                let p = t * per + j;
+                let x = &x[p * plane..(p + 1) * plane];
+                for (oh, wh) in rows.iter().enumerate() {
+                    for (ow, ww) in cols.iter().enumerate() {
+                        let (mut best, mut at) = (f32::NEG_INFINITY, -1i64);
+                        for ih in wh.positions() {
+                            for iw in ww.positions() {
+                                let i = ih * g.w + iw;
+                                if at < 0 || x[i] > best {
+                                    best = x[i];
+                                    at = i as i64;
+                                }
                             }
                         }
+                        o[oh * g.wo + ow] = best;
+                        ix[oh * g.wo + ow] = at;
                     }
-                    o[oh * g.wo + ow] = best;
-                    ix[oh * g.wo + ow] = at;
                 }
             }
         });
@@ -115,72 +165,80 @@ pub(crate) fn max_forward(g: &PoolGeom, x: &[f32]) -> (Vec<f32>, Vec<i64>) {
 
 /// The gradient of max pooling: each output's gradient goes to its recorded input.
 pub(crate) fn max_backward(g: &PoolGeom, dy: &[f32], idx: &[i64]) -> Vec<f32> {
-    let (l, plane) = (g.l(), g.plane());
+    let (l, plane, per) = (g.l(), g.plane(), g.planes_per_task());
     let mut dx = vec![0.0f32; g.planes * plane];
-    dx.par_chunks_mut(plane.max(1))
+    dx.par_chunks_mut((per * plane).max(1))
         .enumerate()
-        .for_each(|(p, d)| {
-            for (v, &i) in dy[p * l..(p + 1) * l].iter().zip(&idx[p * l..(p + 1) * l]) {
-                if let Ok(i) = usize::try_from(i) {
-                    d[i] += v;
+        .for_each(|(t, d)| {
+            for (j, d) in d.chunks_mut(plane).enumerate() {
+                let p = t * per + j;
+                for (v, &i) in dy[p * l..(p + 1) * l].iter().zip(&idx[p * l..(p + 1) * l]) {
+                    if let Ok(i) = usize::try_from(i) {
+                        d[i] += v;
+                    }
                 }
             }
         });
     dx
 }
 
-/// The divisor of output (oh, ow): the window size, or the taps inside the input.
-fn avg_count(g: &PoolGeom, oh: usize, ow: usize, count_include_pad: bool) -> f32 {
-    if count_include_pad {
-        // PyTorch counts padding but not what lies past it.
-        let span = |i: usize, o: usize, len: usize| {
-            let start = o * g.stride[i];
-            let end = (start + g.kernel[i]).min(len + 2 * g.padding[i]);
-            end - start
-        };
-        (span(0, oh, g.h) * span(1, ow, g.w)) as f32
-    } else {
-        (g.taps(0, oh).len() * g.taps(1, ow).len()) as f32
-    }
+/// The divisors of every output of a plane: the window size with padding counted (but not
+/// what lies past it, as PyTorch), or the taps inside the input.
+fn avg_divisors(g: &PoolGeom, count_include_pad: bool) -> Vec<f32> {
+    let (rows, cols) = (g.windows(0), g.windows(1));
+    let size = |w: &Window| if count_include_pad { w.padded } else { w.taps };
+    rows.iter()
+        .flat_map(|r| cols.iter().map(move |c| (size(r) * size(c)) as f32))
+        .collect()
 }
 
 /// Average pooling (dilation 1).
 pub(crate) fn avg_forward(g: &PoolGeom, x: &[f32], count_include_pad: bool) -> Vec<f32> {
-    let l = g.l();
+    let (l, plane, per) = (g.l(), g.plane(), g.planes_per_task());
+    let (rows, cols) = (g.windows(0), g.windows(1));
+    let div = avg_divisors(g, count_include_pad);
     let mut out = vec![0.0f32; g.planes * l];
-    out.par_chunks_mut(l.max(1)).enumerate().for_each(|(p, o)| {
-        let plane = &x[p * g.plane()..(p + 1) * g.plane()];
-        for oh in 0..g.ho {
-            for ow in 0..g.wo {
-                let mut s = 0.0f32;
-                for th in g.taps(0, oh) {
-                    let row = g.at(0, oh, th) * g.w;
-                    for tw in g.taps(1, ow) {
-                        s += plane[row + g.at(1, ow, tw)];
+    out.par_chunks_mut((per * l).max(1))
+        .enumerate()
+        .for_each(|(t, o)| {
+            for (j, o) in o.chunks_mut(l).enumerate() {
+                let p = t * per + j;
+                let x = &x[p * plane..(p + 1) * plane];
+                for (oh, wh) in rows.iter().enumerate() {
+                    for (ow, ww) in cols.iter().enumerate() {
+                        let mut s = 0.0f32;
+                        for ih in wh.positions() {
+                            for iw in ww.positions() {
+                                s += x[ih * g.w + iw];
+                            }
+                        }
+                        o[oh * g.wo + ow] = s / div[oh * g.wo + ow];
                     }
                 }
-                o[oh * g.wo + ow] = s / avg_count(g, oh, ow, count_include_pad);
             }
-        }
-    });
+        });
     out
 }
 
 /// The gradient of average pooling.
 pub(crate) fn avg_backward(g: &PoolGeom, dy: &[f32], count_include_pad: bool) -> Vec<f32> {
-    let (l, plane) = (g.l(), g.plane());
+    let (l, plane, per) = (g.l(), g.plane(), g.planes_per_task());
+    let (rows, cols) = (g.windows(0), g.windows(1));
+    let div = avg_divisors(g, count_include_pad);
     let mut dx = vec![0.0f32; g.planes * plane];
-    dx.par_chunks_mut(plane.max(1))
+    dx.par_chunks_mut((per * plane).max(1))
         .enumerate()
-        .for_each(|(p, d)| {
-            let dyp = &dy[p * l..(p + 1) * l];
-            for oh in 0..g.ho {
-                for ow in 0..g.wo {
-                    let v = dyp[oh * g.wo + ow] / avg_count(g, oh, ow, count_include_pad);
-                    for th in g.taps(0, oh) {
-                        let row = g.at(0, oh, th) * g.w;
-                        for tw in g.taps(1, ow) {
-                            d[row + g.at(1, ow, tw)] += v;
+        .for_each(|(t, d)| {
+            for (j, d) in d.chunks_mut(plane).enumerate() {
+                let p = t * per + j;
+                let dyp = &dy[p * l..(p + 1) * l];
+                for (oh, wh) in rows.iter().enumerate() {
+                    for (ow, ww) in cols.iter().enumerate() {
+                        let v = dyp[oh * g.wo + ow] / div[oh * g.wo + ow];
+                        for ih in wh.positions() {
+                            for iw in ww.positions() {
+                                d[ih * g.w + iw] += v;
+                            }
                         }
                     }
                 }

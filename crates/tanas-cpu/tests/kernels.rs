@@ -451,3 +451,47 @@ fn strided_reshape_matches_flex() {
         |v| v[0].clone().swap_dims(2, 3).reshape([12, 30]),
     );
 }
+
+#[test]
+fn broadcast_arithmetic_matches_flex() {
+    // BatchNorm's per-channel operands, a scalar-like operand, a strided operand, both
+    // sides broadcast, and the same-shape contiguous case (Flex's own path).
+    let cases: [(Vec<usize>, Vec<usize>); 6] = [
+        (vec![4, 3, 5, 5], vec![1, 3, 1, 1]),
+        (vec![1, 3, 1, 1], vec![4, 3, 5, 5]),
+        (vec![2, 3, 4, 6], vec![1, 1, 1, 1]),
+        (vec![2, 1, 4, 1], vec![1, 3, 1, 6]),
+        (vec![2, 3, 4, 6], vec![2, 3, 4, 6]),
+        (vec![64, 16, 16, 16], vec![1, 16, 1, 1]),
+    ];
+    for (a, b) in cases {
+        let inputs = [(a.clone(), true), (b.clone(), true)];
+        let what = format!("{a:?} op {b:?}");
+        check::<4, 4>(
+            &what,
+            &inputs,
+            |v| (v[0].clone() + v[1].clone()) * v[0].clone() - v[1].clone(),
+            |v| (v[0].clone() + v[1].clone()) * v[0].clone() - v[1].clone(),
+        );
+        check::<4, 4>(
+            &what,
+            &inputs,
+            |v| v[0].clone() / (v[1].clone().abs() + 1.0),
+            |v| v[0].clone() / (v[1].clone().abs() + 1.0),
+        );
+        // A transposed (strided) operand.
+        let what = format!("{a:?} op transposed {b:?}");
+        check::<4, 4>(
+            &what,
+            &inputs,
+            |v| v[0].clone().swap_dims(2, 3).swap_dims(2, 3) * v[1].clone(),
+            |v| v[0].clone().swap_dims(2, 3).swap_dims(2, 3) * v[1].clone(),
+        );
+    }
+    check::<4, 4>(
+        "strided lhs",
+        &[(vec![3, 4, 5, 6], true), (vec![3, 4, 6, 5], true)],
+        |v| v[0].clone() * v[1].clone().swap_dims(2, 3),
+        |v| v[0].clone() * v[1].clone().swap_dims(2, 3),
+    );
+}
