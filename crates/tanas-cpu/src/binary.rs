@@ -81,26 +81,68 @@ fn binary(
     if inner(&lst) > 1 || inner(&rst) > 1 {
         return Err((lhs, rhs));
     }
-    let n: usize = shape.iter().product();
-    let out = {
-        let a = Operand {
-            data: lhs.storage::<f32>(),
-            offset: lhs.layout().start_offset(),
-            strides: lst,
-        };
-        let b = Operand {
-            data: rhs.storage::<f32>(),
-            offset: rhs.layout().start_offset(),
-            strides: rst,
-        };
-        run_all(&shape, n, &a, &b, &f)
-    };
     let full: Vec<usize> = ls.iter().zip(&rs).map(|(&a, &b)| a.max(b)).collect();
-    Ok(FlexTensor::new(
-        Bytes::from_elems(out),
-        Layout::contiguous(Shape::from(full)),
-        DType::F32,
-    ))
+    let mut lhs = lhs;
+    let mut rhs = rhs;
+    // An operand that is the whole output, contiguous and not shared elsewhere takes the
+    // result in place (as Flex does), which saves a buffer per op.
+    let reusable = |t: &FlexTensor, s: &[usize]| {
+        s == full.as_slice() && t.layout().contiguous_offsets() == Some((0, full.iter().product()))
+    };
+    let side = if reusable(&lhs, &ls) && lhs.try_storage_mut::<f32>().is_some() {
+        Side::Lhs
+    } else if reusable(&rhs, &rs) && rhs.try_storage_mut::<f32>().is_some() {
+        Side::Rhs
+    } else {
+        Side::New
+    };
+    let n: usize = shape.iter().product();
+    let out = match side {
+        Side::Lhs => {
+            let b = operand(&rhs, rst);
+            let out = lhs.try_storage_mut::<f32>().expect("unique");
+            run_all(&shape, &mut out[..n], None, Some(&b), &f);
+            lhs
+        }
+        Side::Rhs => {
+            let a = operand(&lhs, lst);
+            let out = rhs.try_storage_mut::<f32>().expect("unique");
+            run_all(&shape, &mut out[..n], Some(&a), None, &f);
+            rhs
+        }
+        Side::New => {
+            let mut out = vec![0.0f32; n];
+            run_all(
+                &shape,
+                &mut out,
+                Some(&operand(&lhs, lst)),
+                Some(&operand(&rhs, rst)),
+                &f,
+            );
+            FlexTensor::new(
+                Bytes::from_elems(out),
+                Layout::contiguous(Shape::from(full)),
+                DType::F32,
+            )
+        }
+    };
+    Ok(out)
+}
+
+/// The operand view of `t` with the given (broadcast, collapsed) strides.
+fn operand(t: &FlexTensor, strides: Vec<usize>) -> Operand<'_> {
+    Operand {
+        data: t.storage::<f32>(),
+        offset: t.layout().start_offset(),
+        strides,
+    }
+}
+
+/// Where the result goes: a new buffer, or one operand's own.
+enum Side {
+    New,
+    Lhs,
+    Rhs,
 }
 
 /// The output size of a dimension of sizes `a` and `b`, if they broadcast.
@@ -137,58 +179,76 @@ fn collapse(shape: &[usize], strides: [Vec<usize>; 2]) -> (Vec<usize>, [Vec<usiz
     (out, st)
 }
 
-/// Fills the output run by run (the innermost dimension), in parallel for large outputs.
+/// Fills `out` run by run (the innermost dimension), in parallel for large outputs. An
+/// operand given as `None` is `out` itself (the in-place case).
 fn run_all(
     shape: &[usize],
-    n: usize,
-    a: &Operand<'_>,
-    b: &Operand<'_>,
+    out: &mut [f32],
+    a: Option<&Operand<'_>>,
+    b: Option<&Operand<'_>>,
     f: &(impl Fn(f32, f32) -> f32 + Sync),
-) -> Vec<f32> {
+) {
     let d = shape.len();
     let len = shape[d - 1];
-    let mut out = vec![0.0f32; n];
+    let n = out.len();
     if len == 0 {
-        return out;
+        return;
     }
-    // Offsets of both operands at the start of run `r` (row-major over the outer dims).
-    let start = |mut r: usize| {
-        let (mut oa, mut ob) = (a.offset, b.offset);
+    // The offset of an operand at the start of run `r` (row-major over the outer dims).
+    let start = |op: &Operand<'_>, mut r: usize| {
+        let mut off = op.offset;
         for i in (0..d - 1).rev() {
-            let k = r % shape[i];
+            off += (r % shape[i]) * op.strides[i];
             r /= shape[i];
-            oa += k * a.strides[i];
-            ob += k * b.strides[i];
         }
-        (oa, ob)
+        off
     };
-    let (sa, sb) = (a.strides[d - 1], b.strides[d - 1]);
-    let fill = |(r, o): (usize, &mut [f32])| {
-        let (oa, ob) = start(r);
-        match (sa, sb) {
-            (1, 1) => {
-                for ((o, x), y) in o
-                    .iter_mut()
-                    .zip(&a.data[oa..oa + len])
+    let inner = |op: Option<&Operand<'_>>| op.map_or(1, |op| op.strides[d - 1]);
+    let (sa, sb) = (inner(a), inner(b));
+    let fill = |(r, o): (usize, &mut [f32])| match (a, b) {
+        (None, Some(b)) => {
+            let ob = start(b, r);
+            if sb == 1 {
+                o.iter_mut()
                     .zip(&b.data[ob..ob + len])
-                {
-                    *o = f(*x, *y);
-                }
-            }
-            (1, _) => {
+                    .for_each(|(o, y)| *o = f(*o, *y));
+            } else {
                 let y = b.data[ob];
-                for (o, x) in o.iter_mut().zip(&a.data[oa..oa + len]) {
-                    *o = f(*x, y);
-                }
+                o.iter_mut().for_each(|o| *o = f(*o, y));
             }
-            (_, 1) => {
-                let x = a.data[oa];
-                for (o, y) in o.iter_mut().zip(&b.data[ob..ob + len]) {
-                    *o = f(x, *y);
-                }
-            }
-            _ => o.fill(f(a.data[oa], b.data[ob])),
         }
+        (Some(a), None) => {
+            let oa = start(a, r);
+            if sa == 1 {
+                o.iter_mut()
+                    .zip(&a.data[oa..oa + len])
+                    .for_each(|(o, x)| *o = f(*x, *o));
+            } else {
+                let x = a.data[oa];
+                o.iter_mut().for_each(|o| *o = f(x, *o));
+            }
+        }
+        (Some(a), Some(b)) => {
+            let (oa, ob) = (start(a, r), start(b, r));
+            let (xa, xb) = (&a.data[oa..], &b.data[ob..]);
+            match (sa, sb) {
+                (1, 1) => {
+                    for ((o, x), y) in o.iter_mut().zip(&xa[..len]).zip(&xb[..len]) {
+                        *o = f(*x, *y);
+                    }
+                }
+                (1, _) => o
+                    .iter_mut()
+                    .zip(&xa[..len])
+                    .for_each(|(o, x)| *o = f(*x, xb[0])),
+                (_, 1) => o
+                    .iter_mut()
+                    .zip(&xb[..len])
+                    .for_each(|(o, y)| *o = f(xa[0], *y)),
+                _ => o.fill(f(xa[0], xb[0])),
+            }
+        }
+        (None, None) => unreachable!("at most one operand is the output"),
     };
     if n >= PARALLEL_MIN {
         // Several runs per task when runs are short.
@@ -204,5 +264,4 @@ fn run_all(
     } else {
         out.chunks_mut(len).enumerate().for_each(fill);
     }
-    out
 }

@@ -495,3 +495,21 @@ fn broadcast_arithmetic_matches_flex() {
         |v| v[0].clone() * v[1].clone().swap_dims(2, 3),
     );
 }
+
+#[test]
+fn in_place_arithmetic_matches_flex() {
+    // Without autodiff the intermediates are unshared, so each op writes into one of its
+    // operands: the full-shape left one, or the full-shape right one.
+    let (x, m) = (data(&[4, 3, 5, 5], 1), data(&[1, 3, 1, 1], 2));
+    let a = {
+        let (x, m) = (tensor::<Cpu, 4>(&x), tensor::<Cpu, 4>(&m));
+        let y = (x.clone() * 2.0 - m.clone()) / (m.clone().abs() + 1.0);
+        (m.clone() - y * m.clone()) + x
+    };
+    let b = {
+        let (x, m) = (tensor::<Flex, 4>(&x), tensor::<Flex, 4>(&m));
+        let y = (x.clone() * 2.0 - m.clone()) / (m.clone().abs() + 1.0);
+        (m.clone() - y * m.clone()) + x
+    };
+    close("in place", a.to_data(), b.to_data());
+}
