@@ -16,19 +16,19 @@ use crate::Cpu;
 const PARALLEL_MIN: usize = 1 << 15;
 
 pub(crate) fn float_add(lhs: FloatTensor<Cpu>, rhs: FloatTensor<Cpu>) -> FloatTensor<Cpu> {
-    binary(lhs, rhs, |a, b| a + b).unwrap_or_else(|(l, r)| Flex::float_add(l, r))
+    binary(lhs, rhs, |a, b| a + b, Flex::float_add)
 }
 
 pub(crate) fn float_sub(lhs: FloatTensor<Cpu>, rhs: FloatTensor<Cpu>) -> FloatTensor<Cpu> {
-    binary(lhs, rhs, |a, b| a - b).unwrap_or_else(|(l, r)| Flex::float_sub(l, r))
+    binary(lhs, rhs, |a, b| a - b, Flex::float_sub)
 }
 
 pub(crate) fn float_mul(lhs: FloatTensor<Cpu>, rhs: FloatTensor<Cpu>) -> FloatTensor<Cpu> {
-    binary(lhs, rhs, |a, b| a * b).unwrap_or_else(|(l, r)| Flex::float_mul(l, r))
+    binary(lhs, rhs, |a, b| a * b, Flex::float_mul)
 }
 
 pub(crate) fn float_div(lhs: FloatTensor<Cpu>, rhs: FloatTensor<Cpu>) -> FloatTensor<Cpu> {
-    binary(lhs, rhs, |a, b| a / b).unwrap_or_else(|(l, r)| Flex::float_div(l, r))
+    binary(lhs, rhs, |a, b| a / b, Flex::float_div)
 }
 
 /// One operand: its elements and, per (collapsed) output dimension, its stride (0 where
@@ -39,18 +39,19 @@ struct Operand<'a> {
     strides: Vec<usize>,
 }
 
-/// `f` element-wise over the broadcast of `lhs` and `rhs`, or the two tensors back when
-/// this path does not apply (same-shape contiguous operands, other float types, negative
+/// `f` element-wise over the broadcast of `lhs` and `rhs`; `flex` (Flex's op) where this
+/// path does not apply (same-shape contiguous operands, other float types, negative
 /// strides, mismatched shapes: Flex handles or reports those).
 fn binary(
     lhs: FlexTensor,
     rhs: FlexTensor,
     f: impl Fn(f32, f32) -> f32 + Sync,
-) -> Result<FlexTensor, (FlexTensor, FlexTensor)> {
+    flex: fn(FlexTensor, FlexTensor) -> FlexTensor,
+) -> FlexTensor {
     let (ls, rs) = (lhs.layout().shape().to_vec(), rhs.layout().shape().to_vec());
     let plain = ls == rs && lhs.is_contiguous() && rhs.is_contiguous();
     if plain || lhs.dtype() != DType::F32 || rhs.dtype() != DType::F32 || ls.len() != rs.len() {
-        return Err((lhs, rhs));
+        return flex(lhs, rhs);
     }
     let Some(shape) = ls
         .iter()
@@ -58,7 +59,7 @@ fn binary(
         .map(|(&a, &b)| broadcast_dim(a, b))
         .collect::<Option<Vec<_>>>()
     else {
-        return Err((lhs, rhs));
+        return flex(lhs, rhs);
     };
     let strides = |t: &FlexTensor, s: &[usize]| -> Option<Vec<usize>> {
         let st = t.layout().strides();
@@ -74,12 +75,12 @@ fn binary(
             .collect()
     };
     let (Some(lst), Some(rst)) = (strides(&lhs, &ls), strides(&rhs, &rs)) else {
-        return Err((lhs, rhs));
+        return flex(lhs, rhs);
     };
     let (shape, [lst, rst]) = collapse(&shape, [lst, rst]);
     let inner = |s: &[usize]| s.last().copied().unwrap_or(0);
     if inner(&lst) > 1 || inner(&rst) > 1 {
-        return Err((lhs, rhs));
+        return flex(lhs, rhs);
     }
     let full: Vec<usize> = ls.iter().zip(&rs).map(|(&a, &b)| a.max(b)).collect();
     let mut lhs = lhs;
@@ -126,7 +127,7 @@ fn binary(
             )
         }
     };
-    Ok(out)
+    out
 }
 
 /// The operand view of `t` with the given (broadcast, collapsed) strides.
