@@ -98,7 +98,7 @@ fn binary(
         Side::New
     };
     let n: usize = shape.iter().product();
-    let out = match side {
+    match side {
         Side::Lhs => {
             let b = operand(&rhs, rst);
             let out = lhs.try_storage_mut::<f32>().expect("unique");
