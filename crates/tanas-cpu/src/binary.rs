@@ -126,8 +126,7 @@ fn binary(
                 DType::F32,
             )
         }
-    };
-    out
+    }
 }
 
 /// The operand view of `t` with the given (broadcast, collapsed) strides.
