@@ -12,12 +12,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// Tensor buffers come and go with every op: mimalloc reuses them where the system
-/// allocator maps and unmaps large blocks each time (docs/perf.md).
+/// Tensor buffers come and go with every op: this allocator keeps and reuses them where the
+/// system allocator maps, faults in and unmaps large blocks each time (docs/perf.md).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tanas_cpu::Allocator = tanas_cpu::Allocator;
 
 fn main() -> ExitCode {
+    tanas_cpu::keep_freed_memory();
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) if !err.use_stderr() => err.exit(), // --help, --version

@@ -6,6 +6,10 @@ thread_local! {
     static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
+/// The largest buffer a thread keeps between calls (1 Mi floats); larger ones go back to
+/// the allocator, so the peak memory stays that of the tensors.
+const KEEP_MAX: usize = 1 << 20;
+
 /// Runs `f` on a zero-initialised scratch buffer of `len` elements owned by this thread.
 ///
 /// The buffer is taken out of the thread-local slot for the call, so a call that re-enters
@@ -15,11 +19,13 @@ pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R 
     buf.clear();
     buf.resize(len, 0.0);
     let r = f(&mut buf);
-    SCRATCH.with(|s| {
-        let mut slot = s.borrow_mut();
-        if slot.capacity() < buf.capacity() {
-            *slot = buf;
-        }
-    });
+    if buf.capacity() <= KEEP_MAX {
+        SCRATCH.with(|s| {
+            let mut slot = s.borrow_mut();
+            if slot.capacity() < buf.capacity() {
+                *slot = buf;
+            }
+        });
+    }
     r
 }

@@ -520,6 +520,9 @@ fn depthwise_plane_x_backward(g: &ConvGeom, w: &[f32], dy: &[f32], dx: &mut [f32
 /// so that the sums do not depend on the number of threads.
 const WEIGHT_GRAD_PARTS: usize = 4;
 
+/// Floats all partial weight gradients of one call may take (16 MiB).
+const PARTIALS_MAX: usize = 4 << 20;
+
 /// Columns (images x output pixels) of one weight-gradient gemm, at least: small feature
 /// maps are batched so the gemm's inner dimension stays long.
 const WEIGHT_GRAD_COLUMNS: usize = 1024;
@@ -546,7 +549,9 @@ pub(crate) fn weight_backward(g: &ConvGeom, x: &[f32], dy: &[f32]) -> Vec<f32> {
         });
         return dw;
     }
-    let parts = WEIGHT_GRAD_PARTS.min(g.n);
+    // Large kernels take one part (the gemm itself splits them among threads): their
+    // partial sums would cost more memory than they save time.
+    let parts = WEIGHT_GRAD_PARTS.min(g.n).min((PARTIALS_MAX / (g.cout * k).max(1)).max(1));
     let threads = if parts == 1 {
         Threads::All
     } else {

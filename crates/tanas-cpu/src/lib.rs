@@ -10,6 +10,7 @@
 //! Results do not depend on the number of threads: work is split into pieces fixed by the
 //! shapes alone, and partial sums are added in a fixed order.
 
+mod alloc;
 mod backend;
 mod binary;
 mod buffer;
@@ -21,6 +22,7 @@ mod module;
 mod pool;
 mod tensor;
 
+pub use alloc::{Allocator, keep_freed_memory};
 pub use backend::Cpu;
 /// The device of [`Cpu`] (Flex's).
 pub use burn_flex::FlexDevice as CpuDevice;
