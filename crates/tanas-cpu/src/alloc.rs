@@ -37,6 +37,9 @@ mod tests {
     fn purge_delay_is_the_option_index() {
         // SAFETY: reading an option; no other thread of this test sets options.
         let default = unsafe { libmimalloc_sys::mi_option_get(PURGE_DELAY) };
-        assert_eq!(default, 1000, "mi_option_purge_delay is not option {PURGE_DELAY}");
+        assert_eq!(
+            default, 1000,
+            "mi_option_purge_delay is not option {PURGE_DELAY}"
+        );
     }
 }

@@ -551,7 +551,9 @@ pub(crate) fn weight_backward(g: &ConvGeom, x: &[f32], dy: &[f32]) -> Vec<f32> {
     }
     // Large kernels take one part (the gemm itself splits them among threads): their
     // partial sums would cost more memory than they save time.
-    let parts = WEIGHT_GRAD_PARTS.min(g.n).min((PARTIALS_MAX / (g.cout * k).max(1)).max(1));
+    let parts = WEIGHT_GRAD_PARTS
+        .min(g.n)
+        .min((PARTIALS_MAX / (g.cout * k).max(1)).max(1));
     let threads = if parts == 1 {
         Threads::All
     } else {
