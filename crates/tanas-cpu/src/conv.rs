@@ -202,6 +202,20 @@ fn col2im(g: &ConvGeom, cols: &[f32], ld: usize, ohs: std::ops::Range<usize>, dx
     }
 }
 
+/// The im2col matrices of every image, `[n, cin * kh * kw, ho * wo]` (burn's `unfold4d`;
+/// `g` describes a convolution with one group).
+pub(crate) fn unfold(g: &ConvGeom, x: &[f32]) -> Vec<f32> {
+    let (k, l) = (g.k(), g.l());
+    let mut cols = vec![0.0f32; g.n * k * l];
+    if k * l == 0 {
+        return cols;
+    }
+    cols.par_chunks_mut(k * l).enumerate().for_each(|(n, c)| {
+        im2col(g, image_group(g, x, n, 0), 0..g.ho, c, l);
+    });
+    cols
+}
+
 /// The output-row blocks of one image, each with its column range in a `[_, L]` matrix.
 fn blocks(g: &ConvGeom) -> impl Iterator<Item = std::ops::Range<usize>> {
     let step = block_rows(g);

@@ -1372,7 +1372,7 @@ impl ModuleOps<Cpu> for Cpu {
         kernel_size: [usize; 2],
         options: UnfoldOptions,
     ) -> FloatTensor<Self> {
-        <Flex as ModuleOps<Flex>>::unfold4d(x, kernel_size, options)
+        crate::module::unfold4d(x, kernel_size, options)
     }
     fn avg_pool1d(
         x: FloatTensor<Self>,

@@ -1,7 +1,9 @@
 //! The module ops tanas-cpu implements itself, on Flex's tensors: argument checks, layout,
 //! and the hand-off to Flex for the cases the kernels do not cover.
 
-use burn_backend::ops::{ConvOptions, MaxPool2dBackward, MaxPool2dWithIndices, ModuleOps};
+use burn_backend::ops::{
+    ConvOptions, MaxPool2dBackward, MaxPool2dWithIndices, ModuleOps, UnfoldOptions,
+};
 use burn_backend::tensor::{FloatTensor, IntTensor};
 use burn_backend::{Bytes, DType, Shape, TensorMetadata};
 use burn_flex::{Flex, FlexTensor, Layout};
@@ -104,6 +106,34 @@ pub(crate) fn conv2d_bias_backward(
     );
     g.cout = cout;
     tensor(Shape::new([cout]), conv::bias_backward(&g, f32s(&dy)))
+}
+
+/// Sliding blocks as im2col columns (what burn's default builds from a convolution with an
+/// identity kernel: `K` times the work).
+pub(crate) fn unfold4d(
+    x: FloatTensor<Cpu>,
+    kernel_size: [usize; 2],
+    options: UnfoldOptions,
+) -> FloatTensor<Cpu> {
+    if !all_f32(&[&x]) {
+        return Flex::unfold4d(x, kernel_size, options);
+    }
+    let x = dense(x);
+    let [n, c, h, w] = dims4(&x);
+    let weight = [1, c, kernel_size[0], kernel_size[1]];
+    let g = ConvGeom::new(
+        [n, c, h, w],
+        weight,
+        options.stride,
+        options.padding,
+        options.dilation,
+        1,
+    );
+    let cols = conv::unfold(&g, f32s(&x));
+    tensor(
+        Shape::new([n, c * kernel_size[0] * kernel_size[1], g.ho * g.wo]),
+        cols,
+    )
 }
 
 fn pool_geom(

@@ -513,3 +513,29 @@ fn in_place_arithmetic_matches_flex() {
     };
     close("in place", a.to_data(), b.to_data());
 }
+
+#[test]
+fn unfold4d_matches_flex() {
+    use burn::tensor::module::unfold4d;
+    use burn::tensor::ops::UnfoldOptions;
+    for (shape, k, s, p, d) in [
+        ([2, 3, 7, 7], [3, 3], [1, 1], [1, 1], [1, 1]),
+        ([1, 4, 9, 8], [3, 2], [2, 1], [0, 1], [2, 1]),
+        ([3, 2, 5, 5], [1, 1], [1, 1], [0, 0], [1, 1]),
+        ([2, 5, 8, 6], [5, 5], [1, 2], [2, 3], [1, 1]),
+    ] {
+        let what = format!("unfold4d {shape:?} k{k:?} s{s:?} p{p:?} d{d:?}");
+        let o = UnfoldOptions::new(s, p, d);
+        // On the inner backend (as the Fisher calls it) and through autodiff.
+        let x = data(&shape, 3);
+        let a = unfold4d(tensor::<Cpu, 4>(&x), k, o.clone());
+        let b = unfold4d(tensor::<Flex, 4>(&x), k, o.clone());
+        close(&what, a.to_data(), b.to_data());
+        check::<4, 3>(
+            &what,
+            &[(shape.to_vec(), true)],
+            |v| unfold4d(v[0].clone(), k, o.clone()),
+            |v| unfold4d(v[0].clone(), k, o.clone()),
+        );
+    }
+}

@@ -28,7 +28,7 @@ OWN = {
         "conv2d", "conv2d_x_backward", "conv2d_weight_backward", "conv2d_bias_backward",
         "max_pool2d", "max_pool2d_with_indices", "max_pool2d_with_indices_backward",
         "avg_pool2d", "avg_pool2d_backward",
-        "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward",
+        "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "unfold4d",
     }),
 }
 
