@@ -629,10 +629,18 @@ fn weight_backward_images(
             }
             // The chunk's im2col matrix transposed (`c * l` rows of `k` taps: gemm reads it
             // without repacking) and its output gradient as `cout_g x (c * l)`.
-            with_scratch((k + cout_g) * ld, |buf| {
-                let (rows, dyc) = buf.split_at_mut(k * ld);
-                for j in 0..c {
-                    im2row(g, image(j), &mut rows[j * l * k..(j + 1) * l * k]);
+            with_scratch((k + cout_g) * ld + k * l, |buf| {
+                let (rows, rest) = buf.split_at_mut(k * ld);
+                let (dyc, cols) = rest.split_at_mut(cout_g * ld);
+                if threads == Threads::All {
+                    // One part for the whole batch: its images' matrices in parallel.
+                    rows.par_chunks_mut(l * k).enumerate().for_each(|(j, r)| {
+                        with_scratch(k * l, |cols| im2row(g, image(j), cols, r));
+                    });
+                } else {
+                    for j in 0..c {
+                        im2row(g, image(j), cols, &mut rows[j * l * k..(j + 1) * l * k]);
+                    }
                 }
                 let lhs = if c == 1 {
                     MatRef::rows(dy_of(0), cout_g, l, l)
@@ -652,34 +660,20 @@ fn weight_backward_images(
 }
 
 /// The transposed im2col matrix of one image group: row `oh * wo + ow` holds the `K` taps
-/// `(ci, ki, kj)` of that output pixel.
-fn im2row(g: &ConvGeom, x: &[f32], rows: &mut [f32]) {
-    let k = g.k();
-    let taps = g.kh * g.kw;
-    for oh in 0..g.ho {
-        for ow in 0..g.wo {
-            let r = &mut rows[(oh * g.wo + ow) * k..(oh * g.wo + ow + 1) * k];
-            for ki in 0..g.kh {
-                let ih = (oh * g.stride[0] + ki * g.dilation[0])
-                    .checked_sub(g.padding[0])
-                    .filter(|&i| i < g.h);
-                for kj in 0..g.kw {
-                    let iw = (ow * g.stride[1] + kj * g.dilation[1])
-                        .checked_sub(g.padding[1])
-                        .filter(|&i| i < g.w);
-                    let t = ki * g.kw + kj;
-                    match (ih, iw) {
-                        (Some(ih), Some(iw)) => {
-                            for ci in 0..g.cin_g() {
-                                r[ci * taps + t] = x[(ci * g.h + ih) * g.w + iw];
-                            }
-                        }
-                        _ => {
-                            for ci in 0..g.cin_g() {
-                                r[ci * taps + t] = 0.0;
-                            }
-                        }
-                    }
+/// `(ci, ki, kj)` of that output pixel. Written as im2col (contiguous runs) into `cols`
+/// (`K x L`), then transposed in cache-sized tiles.
+fn im2row(g: &ConvGeom, x: &[f32], cols: &mut [f32], rows: &mut [f32]) {
+    let (k, l) = (g.k(), g.l());
+    im2col(g, x, 0..g.ho, cols, l);
+    const TILE: usize = 32;
+    for k0 in (0..k).step_by(TILE) {
+        let k1 = (k0 + TILE).min(k);
+        for l0 in (0..l).step_by(TILE) {
+            let l1 = (l0 + TILE).min(l);
+            for r in k0..k1 {
+                let src = &cols[r * l + l0..r * l + l1];
+                for (j, v) in src.iter().enumerate() {
+                    rows[(l0 + j) * k + r] = *v;
                 }
             }
         }
