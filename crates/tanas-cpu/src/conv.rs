@@ -116,6 +116,55 @@ impl ConvGeom {
         };
         (lo.min(hi), hi)
     }
+
+    /// Calls `f` with every [`Run`] of the kernel taps over output rows `ohs`: tap by tap
+    /// (row-major over the kernel), rows in order, runs that read no input left out.
+    fn for_each_run(&self, ohs: std::ops::Range<usize>, mut f: impl FnMut(Run)) {
+        for ki in 0..self.kh {
+            let (oh0, oh1) = self.valid(0, ki * self.dilation[0], self.h);
+            for kj in 0..self.kw {
+                let (ow0, ow1) = self.valid(1, kj * self.dilation[1], self.w);
+                if ow1 <= ow0 {
+                    continue;
+                }
+                let iw0 = ow0 * self.stride[1] + kj * self.dilation[1] - self.padding[1];
+                for oh in ohs.start.max(oh0)..ohs.end.min(oh1) {
+                    let ih = oh * self.stride[0] + ki * self.dilation[0] - self.padding[0];
+                    f(Run {
+                        t: ki * self.kw + kj,
+                        oh,
+                        ih,
+                        ow0,
+                        ow1,
+                        iw0,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Where one kernel tap meets one output row: output columns `ow0..ow1` of row `oh` read
+/// input row `ih` at columns `iw0, iw0 + stride, ...`; `t = ki * kw + kj`.
+#[derive(Clone, Copy)]
+struct Run {
+    t: usize,
+    oh: usize,
+    ih: usize,
+    ow0: usize,
+    ow1: usize,
+    iw0: usize,
+}
+
+impl Run {
+    fn len(&self) -> usize {
+        self.ow1 - self.ow0
+    }
+}
+
+/// The `n` elements `src[0], src[stride], ...` of a strided run.
+fn strided(src: &[f32], stride: usize, n: usize) -> impl Iterator<Item = &f32> {
+    src.iter().step_by(stride).take(n)
 }
 
 /// Floats of im2col columns one gemm works on (fits the L2 cache with its operands).
@@ -131,74 +180,47 @@ fn block_rows(g: &ConvGeom) -> usize {
 
 /// Writes the im2col matrix of output rows `ohs` of one image group (`x`: `cin_g` planes)
 /// into `cols`: row `(ci, ki, kj)`, column `(oh - ohs.start) * wo + ow`, rows `ld` apart.
+/// Only the taps that read the input are written: `cols` must hold zeros elsewhere (a
+/// fresh scratch buffer, or one this geometry wrote before).
 fn im2col(g: &ConvGeom, x: &[f32], ohs: std::ops::Range<usize>, cols: &mut [f32], ld: usize) {
-    let wo = g.wo;
+    let taps = g.kh * g.kw;
     for ci in 0..g.cin_g() {
         let plane = &x[ci * g.plane()..(ci + 1) * g.plane()];
-        for ki in 0..g.kh {
-            let (oh0, oh1) = g.valid(0, ki * g.dilation[0], g.h);
-            for kj in 0..g.kw {
-                let (ow0, ow1) = g.valid(1, kj * g.dilation[1], g.w);
-                let row = (ci * g.kh + ki) * g.kw + kj;
-                let dst = &mut cols[row * ld..row * ld + ohs.len() * wo];
-                for (r, oh) in ohs.clone().enumerate() {
-                    let out = &mut dst[r * wo..(r + 1) * wo];
-                    if oh < oh0 || oh >= oh1 || ow0 == ow1 {
-                        out.fill(0.0);
-                        continue;
-                    }
-                    out[..ow0].fill(0.0);
-                    out[ow1..].fill(0.0);
-                    let ih = oh * g.stride[0] + ki * g.dilation[0] - g.padding[0];
-                    let src = &plane[ih * g.w..(ih + 1) * g.w];
-                    let iw0 = ow0 * g.stride[1] + kj * g.dilation[1] - g.padding[1];
-                    if g.stride[1] == 1 {
-                        out[ow0..ow1].copy_from_slice(&src[iw0..iw0 + (ow1 - ow0)]);
-                    } else {
-                        for (j, o) in out[ow0..ow1].iter_mut().enumerate() {
-                            *o = src[iw0 + j * g.stride[1]];
-                        }
-                    }
-                }
+        g.for_each_run(ohs.clone(), |r| {
+            let at = (ci * taps + r.t) * ld + (r.oh - ohs.start) * g.wo + r.ow0;
+            let (dst, src) = (&mut cols[at..at + r.len()], &plane[r.ih * g.w + r.iw0..]);
+            if g.stride[1] == 1 {
+                dst.copy_from_slice(&src[..r.len()]);
+            } else {
+                dst.iter_mut()
+                    .zip(strided(src, g.stride[1], r.len()))
+                    .for_each(|(d, s)| *d = *s);
             }
-        }
+        });
     }
 }
 
 /// Adds the im2col-shaped gradient `cols` of output rows `ohs` (laid out as [`im2col`]
 /// writes them) back onto the image group `dx`.
 fn col2im(g: &ConvGeom, cols: &[f32], ld: usize, ohs: std::ops::Range<usize>, dx: &mut [f32]) {
-    let wo = g.wo;
+    let taps = g.kh * g.kw;
     for ci in 0..g.cin_g() {
         let plane = &mut dx[ci * g.plane()..(ci + 1) * g.plane()];
-        for ki in 0..g.kh {
-            let (oh0, oh1) = g.valid(0, ki * g.dilation[0], g.h);
-            for kj in 0..g.kw {
-                let (ow0, ow1) = g.valid(1, kj * g.dilation[1], g.w);
-                if ow1 <= ow0 {
-                    continue;
-                }
-                let row = (ci * g.kh + ki) * g.kw + kj;
-                for (r, oh) in ohs.clone().enumerate() {
-                    if oh < oh0 || oh >= oh1 {
-                        continue;
-                    }
-                    let ih = oh * g.stride[0] + ki * g.dilation[0] - g.padding[0];
-                    let dst = &mut plane[ih * g.w..(ih + 1) * g.w];
-                    let s = &cols[row * ld + r * wo + ow0..row * ld + r * wo + ow1];
-                    let iw0 = ow0 * g.stride[1] + kj * g.dilation[1] - g.padding[1];
-                    if g.stride[1] == 1 {
-                        for (d, v) in dst[iw0..iw0 + s.len()].iter_mut().zip(s) {
-                            *d += v;
-                        }
-                    } else {
-                        for (j, v) in s.iter().enumerate() {
-                            dst[iw0 + j * g.stride[1]] += v;
-                        }
-                    }
-                }
+        g.for_each_run(ohs.clone(), |r| {
+            let at = (ci * taps + r.t) * ld + (r.oh - ohs.start) * g.wo + r.ow0;
+            let (src, dst) = (&cols[at..at + r.len()], &mut plane[r.ih * g.w + r.iw0..]);
+            if g.stride[1] == 1 {
+                dst[..r.len()]
+                    .iter_mut()
+                    .zip(src)
+                    .for_each(|(d, v)| *d += v);
+            } else {
+                dst.iter_mut()
+                    .step_by(g.stride[1])
+                    .zip(src)
+                    .for_each(|(d, v)| *d += v);
             }
-        }
+        });
     }
 }
 
@@ -341,31 +363,19 @@ pub(crate) fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>) 
 
 /// One output plane of a depthwise convolution (`out` starts zeroed).
 fn depthwise_plane_forward(g: &ConvGeom, x: &[f32], w: &[f32], out: &mut [f32]) {
-    for ki in 0..g.kh {
-        let (oh0, oh1) = g.valid(0, ki * g.dilation[0], g.h);
-        for kj in 0..g.kw {
-            let wv = w[ki * g.kw + kj];
-            let (ow0, ow1) = g.valid(1, kj * g.dilation[1], g.w);
-            if ow1 <= ow0 {
-                continue;
-            }
-            for oh in oh0..oh1 {
-                let ih = oh * g.stride[0] + ki * g.dilation[0] - g.padding[0];
-                let src = &x[ih * g.w..(ih + 1) * g.w];
-                let dst = &mut out[oh * g.wo + ow0..oh * g.wo + ow1];
-                let iw0 = ow0 * g.stride[1] + kj * g.dilation[1] - g.padding[1];
-                if g.stride[1] == 1 {
-                    for (d, s) in dst.iter_mut().zip(&src[iw0..iw0 + (ow1 - ow0)]) {
-                        *d += wv * s;
-                    }
-                } else {
-                    for (j, d) in dst.iter_mut().enumerate() {
-                        *d += wv * src[iw0 + j * g.stride[1]];
-                    }
-                }
-            }
+    g.for_each_run(0..g.ho, |r| {
+        let (wv, src) = (w[r.t], &x[r.ih * g.w + r.iw0..]);
+        let dst = &mut out[r.oh * g.wo + r.ow0..r.oh * g.wo + r.ow1];
+        if g.stride[1] == 1 {
+            dst.iter_mut()
+                .zip(&src[..r.len()])
+                .for_each(|(d, s)| *d += wv * s);
+        } else {
+            dst.iter_mut()
+                .zip(strided(src, g.stride[1], r.len()))
+                .for_each(|(d, s)| *d += wv * s);
         }
-    }
+    });
 }
 
 /// `dL/dx` from `dy: [n, cout, ho, wo]`.
@@ -502,31 +512,21 @@ fn x_backward_group(
 
 /// One input-gradient plane of a depthwise convolution (`dx` starts zeroed).
 fn depthwise_plane_x_backward(g: &ConvGeom, w: &[f32], dy: &[f32], dx: &mut [f32]) {
-    for ki in 0..g.kh {
-        let (oh0, oh1) = g.valid(0, ki * g.dilation[0], g.h);
-        for kj in 0..g.kw {
-            let wv = w[ki * g.kw + kj];
-            let (ow0, ow1) = g.valid(1, kj * g.dilation[1], g.w);
-            if ow1 <= ow0 {
-                continue;
-            }
-            for oh in oh0..oh1 {
-                let ih = oh * g.stride[0] + ki * g.dilation[0] - g.padding[0];
-                let dst = &mut dx[ih * g.w..(ih + 1) * g.w];
-                let src = &dy[oh * g.wo + ow0..oh * g.wo + ow1];
-                let iw0 = ow0 * g.stride[1] + kj * g.dilation[1] - g.padding[1];
-                if g.stride[1] == 1 {
-                    for (d, s) in dst[iw0..iw0 + src.len()].iter_mut().zip(src) {
-                        *d += wv * s;
-                    }
-                } else {
-                    for (j, s) in src.iter().enumerate() {
-                        dst[iw0 + j * g.stride[1]] += wv * s;
-                    }
-                }
-            }
+    g.for_each_run(0..g.ho, |r| {
+        let (wv, dst) = (w[r.t], &mut dx[r.ih * g.w + r.iw0..]);
+        let src = &dy[r.oh * g.wo + r.ow0..r.oh * g.wo + r.ow1];
+        if g.stride[1] == 1 {
+            dst[..r.len()]
+                .iter_mut()
+                .zip(src)
+                .for_each(|(d, s)| *d += wv * s);
+        } else {
+            dst.iter_mut()
+                .step_by(g.stride[1])
+                .zip(src)
+                .for_each(|(d, s)| *d += wv * s);
         }
-    }
+    });
 }
 
 /// The number of partial weight gradients: the batch is split into this many parts (fewer
@@ -680,32 +680,29 @@ fn im2row(g: &ConvGeom, x: &[f32], cols: &mut [f32], rows: &mut [f32]) {
     }
 }
 
-/// Adds one image's contribution to a depthwise channel's weight gradient `dw` (`kh * kw`).
+/// Adds one image's contribution to a depthwise channel's weight gradient `dw` (`kh * kw`):
+/// per tap, the sum over its rows, then added to `dw`.
 fn depthwise_plane_weight_backward(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32]) {
-    for ki in 0..g.kh {
-        let (oh0, oh1) = g.valid(0, ki * g.dilation[0], g.h);
-        for kj in 0..g.kw {
-            let (ow0, ow1) = g.valid(1, kj * g.dilation[1], g.w);
-            if ow1 <= ow0 {
-                continue;
+    let mut acc = [0.0f32; 64];
+    let mut acc_vec = Vec::new();
+    let acc: &mut [f32] = if dw.len() <= acc.len() {
+        &mut acc[..dw.len()]
+    } else {
+        acc_vec.resize(dw.len(), 0.0);
+        &mut acc_vec
+    };
+    g.for_each_run(0..g.ho, |r| {
+        let src = &x[r.ih * g.w + r.iw0..];
+        let d = &dy[r.oh * g.wo + r.ow0..r.oh * g.wo + r.ow1];
+        if g.stride[1] == 1 {
+            acc[r.t] += dot(d, &src[..d.len()]);
+        } else {
+            for (v, s) in d.iter().zip(strided(src, g.stride[1], d.len())) {
+                acc[r.t] += v * s;
             }
-            let mut acc = 0.0f32;
-            for oh in oh0..oh1 {
-                let ih = oh * g.stride[0] + ki * g.dilation[0] - g.padding[0];
-                let src = &x[ih * g.w..(ih + 1) * g.w];
-                let d = &dy[oh * g.wo + ow0..oh * g.wo + ow1];
-                let iw0 = ow0 * g.stride[1] + kj * g.dilation[1] - g.padding[1];
-                if g.stride[1] == 1 {
-                    acc += dot(d, &src[iw0..iw0 + d.len()]);
-                } else {
-                    for (j, v) in d.iter().enumerate() {
-                        acc += v * src[iw0 + j * g.stride[1]];
-                    }
-                }
-            }
-            dw[ki * g.kw + kj] += acc;
         }
-    }
+    });
+    dw.iter_mut().zip(acc.iter()).for_each(|(w, a)| *w += a);
 }
 
 /// A dot product in eight independent lanes (vectorisable, fixed order).
