@@ -722,21 +722,21 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
-/// `dL/dbias: [cout]`: the sum of `dy` over images and pixels.
-pub(crate) fn bias_backward(g: &ConvGeom, dy: &[f32]) -> Vec<f32> {
-    let l = g.l();
-    (0..g.cout)
+/// `dL/dbias: [cout]`: the sum of `dy: [n, cout, l]` over images and pixels, per channel in
+/// eight lanes (vectorisable, fixed order).
+pub(crate) fn bias_backward(n: usize, cout: usize, l: usize, dy: &[f32]) -> Vec<f32> {
+    (0..cout)
         .into_par_iter()
         .map(|c| {
             let mut lanes = [0.0f32; 8];
             let mut s = 0.0f32;
-            for n in 0..g.n {
-                let p = &dy[(n * g.cout + c) * l..(n * g.cout + c + 1) * l];
+            for i in 0..n {
+                let p = &dy[(i * cout + c) * l..(i * cout + c + 1) * l];
                 let chunks = p.chunks_exact(8);
                 s += chunks.remainder().iter().sum::<f32>();
                 for ch in chunks {
-                    for i in 0..8 {
-                        lanes[i] += ch[i];
+                    for (lane, v) in lanes.iter_mut().zip(ch) {
+                        *lane += v;
                     }
                 }
             }

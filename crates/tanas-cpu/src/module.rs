@@ -96,16 +96,10 @@ pub(crate) fn conv2d_bias_backward(
     }
     let dy = dense(output_grad);
     let [n, cout, ho, wo] = dims4(&dy);
-    let mut g = ConvGeom::new(
-        [n, cout, ho, wo],
-        [cout, 1, 1, 1],
-        [1, 1],
-        [0, 0],
-        [1, 1],
-        cout,
-    );
-    g.cout = cout;
-    tensor(Shape::new([cout]), conv::bias_backward(&g, f32s(&dy)))
+    tensor(
+        Shape::new([cout]),
+        conv::bias_backward(n, cout, ho * wo, f32s(&dy)),
+    )
 }
 
 /// Sliding blocks as im2col columns (what burn's default builds from a convolution with an
