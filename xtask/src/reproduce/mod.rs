@@ -108,11 +108,16 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         .iter()
         .flat_map(|(study, ids)| plan(study, ids, &profile))
         .collect();
-    // A rerun reuses the artifacts: keep the seconds of the run that computed them. A stage
-    // that took at least half its recorded time computed its results again (e.g. in a fresh
-    // clone, whose committed run.json has no artifacts behind it): its own time counts.
+    // A rerun reuses the artifacts: keep the seconds of the run that computed them. Without
+    // an artifacts directory (a fresh clone: the committed run.json has nothing behind it)
+    // every stage computes its results, and so does one that took at least half its
+    // recorded time: their own time counts.
     let earlier = read_json(&out.join("run.json")).unwrap_or(Value::Null);
+    let reusable = out.join("artifacts").is_dir();
     let first_seconds = |label: &str, now: f64| {
+        if !reusable {
+            return now;
+        }
         earlier["stages"]
             .as_array()
             .into_iter()
