@@ -3,8 +3,9 @@
 //!
 //! General convolutions go through im2col per image (or per block of output rows, or per
 //! few images for small maps), written straight into the gemm layout
-//! (`K = Cin/groups * kh * kw` rows, `L = Ho * Wo` columns), and gemm. The input gradient of a stride-1 layer is
-//! the convolution of `dy` with the flipped kernel; otherwise gemm and col2im. Depthwise
+//! (`K = Cin/groups * kh * kw` rows, `L = Ho * Wo` columns), and gemm. The input gradient
+//! of a stride-1 layer is the convolution of `dy` with the flipped kernel; otherwise gemm
+//! and col2im. Depthwise
 //! convolutions (groups = in = out channels) use direct loops, one channel plane at a time.
 //! Work is split over images (forward, input gradient) or over channels (depthwise, bias),
 //! so no sum crosses threads; the weight gradient sums a fixed number of parts of the batch,
