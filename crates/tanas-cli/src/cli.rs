@@ -232,7 +232,7 @@ pub enum BenchCommand {
         naive_samples: usize,
         /// The cells of `cellnet`.
         #[command(flatten)]
-        cells: BenchCells,
+        cells: CellArgs,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -250,17 +250,17 @@ pub enum BenchCommand {
         steps: usize,
         /// The cells of `cellnet`.
         #[command(flatten)]
-        cells: BenchCells,
+        cells: CellArgs,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
 }
 
-/// The genotype and skeleton of a `cellnet` in `tanas bench` (ignored by the other
-/// architectures).
+/// The genotype and skeleton of a `cellnet` in `tanas model` and `tanas bench` (ignored by
+/// the other architectures).
 #[derive(Debug, Clone, Args)]
-pub struct BenchCells {
+pub struct CellArgs {
     /// Genotype JSON (needed by `cellnet`).
     #[arg(long)]
     pub genotype: Option<PathBuf>,
@@ -446,15 +446,9 @@ pub struct ModelArgs {
     /// Number of outputs.
     #[arg(long)]
     pub num_classes: usize,
-    /// Genotype JSON (cell networks only).
-    #[arg(long)]
-    pub genotype: Option<PathBuf>,
-    /// Initial channels C of a cell network.
-    #[arg(long, default_value_t = 16)]
-    pub channels: usize,
-    /// Number of cells L of a cell network.
-    #[arg(long, default_value_t = 8)]
-    pub layers: usize,
+    /// The cells of `cellnet`.
+    #[command(flatten)]
+    pub cells: CellArgs,
 }
 
 /// `tanas model ...`

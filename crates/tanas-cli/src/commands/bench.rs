@@ -4,12 +4,11 @@ use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 use serde::Serialize;
 use tanas_fisher::bench::{FisherTiming, synthetic_split, time_fisher};
-use tanas_zoo::cell::CellSkeleton;
 use tanas_zoo::{Arch, ModelSpec, ZooModel};
 
 use crate::backend::{BackendJob, dispatch};
-use crate::cli::{BenchCells, BenchCommand};
-use crate::commands::model::read_genotype;
+use crate::cli::{BenchCommand, CellArgs};
+use crate::commands::model::with_cells;
 use crate::device::DeviceArg;
 use crate::output::{outln, print_json};
 
@@ -55,22 +54,18 @@ struct CellsInfo {
 
 /// The benchmark network of `arch`: 10 classes, and for a cell network the genotype and
 /// skeleton of `cells`.
-fn bench_spec(arch: Arch, cells: &BenchCells) -> Result<(ModelSpec, Option<CellsInfo>)> {
-    let mut spec = ModelSpec::new(arch, CLASSES);
+fn bench_spec(arch: Arch, cells: &CellArgs) -> Result<(ModelSpec, Option<CellsInfo>)> {
+    let spec = ModelSpec::new(arch, CLASSES);
     if !arch.needs_genotype() {
         return Ok((spec, None));
     }
-    spec = spec.with_skeleton(CellSkeleton::new(cells.channels, cells.layers));
-    let genotype = match &cells.genotype {
-        Some(path) => {
-            spec = spec.with_genotype(read_genotype(path)?);
-            path.display().to_string()
-        }
-        // Building without a genotype gives the zoo's own "needs a genotype" error.
-        None => String::new(),
-    };
+    // Building without a genotype gives the zoo's own "needs a genotype" error.
+    let genotype = cells.genotype.as_deref();
+    let spec = with_cells(spec, genotype, cells.channels, cells.layers)?;
     let info = CellsInfo {
-        genotype,
+        genotype: genotype
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
         channels: cells.channels,
         layers: cells.layers,
     };

@@ -18,16 +18,24 @@ use crate::output::print_json;
 
 /// The model a command names: architecture, class count, genotype for cell networks.
 pub fn model_spec(args: &ModelArgs) -> Result<ModelSpec> {
-    let arch: Arch = args.arch.parse()?;
-    let mut spec = ModelSpec::new(arch, args.num_classes);
-    if let Some(path) = &args.genotype {
-        spec = spec.with_genotype(read_genotype(path)?);
-    }
-    spec = spec.with_skeleton(CellSkeleton {
-        channels: args.channels,
-        layers: args.layers,
-    });
-    Ok(spec)
+    let c = &args.cells;
+    let spec = ModelSpec::new(args.arch.parse::<Arch>()?, args.num_classes);
+    with_cells(spec, c.genotype.as_deref(), c.channels, c.layers)
+}
+
+/// `spec` with the genotype read from `genotype` (if given) and the skeleton C, L of a cell
+/// network (which the other architectures ignore).
+pub fn with_cells(
+    spec: ModelSpec,
+    genotype: Option<&Path>,
+    channels: usize,
+    layers: usize,
+) -> Result<ModelSpec> {
+    let spec = spec.with_skeleton(CellSkeleton::new(channels, layers));
+    Ok(match genotype {
+        Some(path) => spec.with_genotype(read_genotype(path)?),
+        None => spec,
+    })
 }
 
 /// Reads a genotype JSON file.

@@ -10,7 +10,6 @@ use tanas_distance::{HeadRule, TaskDistance, compare_files};
 use tanas_fisher::{FisherConfig, FisherDiag, FisherMeta, fisher_diag};
 use tanas_pipeline::{Experiment, run_matrix};
 use tanas_train::TrainConfig;
-use tanas_zoo::cell::CellSkeleton;
 use tanas_zoo::{ModelSpec, ZooModel};
 
 use crate::backend::{BackendJob, dispatch};
@@ -29,11 +28,12 @@ pub fn load_task(tasks: &std::path::Path, id: &str, dirs: &DataDirs) -> Result<T
 /// `tanas train`.
 pub fn train(args: TrainArgs, dirs: &DataDirs, device: DeviceArg) -> Result<()> {
     let data = load_task(&args.tasks, &args.task, dirs)?;
-    let mut spec = ModelSpec::new(args.arch.parse()?, data.num_labels);
-    if let Some(g) = &args.genotype {
-        spec = spec.with_genotype(crate::commands::model::read_genotype(g)?);
-    }
-    spec = spec.with_skeleton(CellSkeleton::new(args.channels, args.layers));
+    let spec = crate::commands::model::with_cells(
+        ModelSpec::new(args.arch.parse()?, data.num_labels),
+        args.genotype.as_deref(),
+        args.channels,
+        args.layers,
+    )?;
     let cfg = TrainConfig {
         epochs: args.epochs,
         batch_size: args.batch_size,
