@@ -6,11 +6,12 @@
 
 use burn_backend::ops::FloatTensorOps;
 use burn_backend::tensor::FloatTensor;
-use burn_backend::{Bytes, DType, Shape};
-use burn_flex::{Flex, FlexTensor, Layout};
+use burn_backend::{DType, Shape};
+use burn_flex::{Flex, FlexTensor};
 use rayon::prelude::*;
 
 use crate::Cpu;
+use crate::copy::tensor;
 
 /// Output elements below which the work stays on the calling thread.
 const PARALLEL_MIN: usize = 1 << 15;
@@ -120,11 +121,7 @@ fn binary(
                 Some(&operand(&rhs, rst)),
                 &f,
             );
-            FlexTensor::new(
-                Bytes::from_elems(out),
-                Layout::contiguous(Shape::from(full)),
-                DType::F32,
-            )
+            tensor(Shape::from(full), out)
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Contiguous copies of strided f32 tensors (what `swap_dims` + `reshape` leave behind, as
+//! Contiguous tensors: the kernels' views of their elements, tensors made from a `Vec`, and
+//! contiguous copies of strided f32 tensors (what `swap_dims` + `reshape` leave behind, as
 //! in burn-nn's BatchNorm): runs of the innermost dimension copied in parallel. Flex copies
 //! such layouts one element at a time on one thread.
 
@@ -18,6 +19,29 @@ pub(crate) fn dense(t: FlexTensor) -> FlexTensor {
         return t;
     }
     strided_copy(&t).unwrap_or_else(|| t.to_contiguous())
+}
+
+/// The f32 elements of a contiguous tensor.
+pub(crate) fn f32s(t: &FlexTensor) -> &[f32] {
+    elems(t)
+}
+
+/// The elements of a contiguous tensor of element type `E`.
+pub(crate) fn elems<E: bytemuck::Pod + burn_backend::Element>(t: &FlexTensor) -> &[E] {
+    let (start, end) = t.layout().contiguous_offsets().expect("contiguous tensor");
+    &t.storage::<E>()[start..end]
+}
+
+/// A contiguous tensor from its elements.
+pub(crate) fn tensor<E: bytemuck::Pod + burn_backend::Element>(
+    shape: Shape,
+    data: Vec<E>,
+) -> FlexTensor {
+    FlexTensor::new(
+        Bytes::from_elems(data),
+        Layout::contiguous(shape),
+        E::dtype(),
+    )
 }
 
 /// Reshape, copying a strided tensor in parallel first where a view is impossible.
@@ -65,9 +89,5 @@ fn strided_copy(t: &FlexTensor) -> Option<FlexTensor> {
             dst.chunks_mut(run).enumerate().for_each(copy);
         }
     }
-    Some(FlexTensor::new(
-        Bytes::from_elems(dst),
-        Layout::contiguous(Shape::from(shape.to_vec())),
-        DType::F32,
-    ))
+    Some(tensor(Shape::from(shape.to_vec()), dst))
 }

@@ -5,28 +5,14 @@ use burn_backend::ops::{
     ConvOptions, MaxPool2dBackward, MaxPool2dWithIndices, ModuleOps, UnfoldOptions,
 };
 use burn_backend::tensor::{FloatTensor, IntTensor};
-use burn_backend::{Bytes, DType, Shape, TensorMetadata};
-use burn_flex::{Flex, FlexTensor, Layout};
+use burn_backend::{DType, Shape, TensorMetadata};
+use burn_flex::{Flex, FlexTensor};
 
 use crate::Cpu;
 use crate::conv::{self, ConvGeom};
-use crate::copy::dense;
+use crate::copy::elems;
+use crate::copy::{dense, f32s, tensor};
 use crate::pool::{self, PoolGeom};
-
-/// The f32 elements of a contiguous tensor.
-fn f32s(t: &FlexTensor) -> &[f32] {
-    let (start, end) = t.layout().contiguous_offsets().expect("contiguous tensor");
-    &t.storage::<f32>()[start..end]
-}
-
-/// A contiguous tensor from its elements.
-fn tensor<E: bytemuck::Pod + burn_backend::Element>(shape: Shape, data: Vec<E>) -> FlexTensor {
-    FlexTensor::new(
-        Bytes::from_elems(data),
-        Layout::contiguous(shape),
-        E::dtype(),
-    )
-}
 
 fn dims4(t: &FlexTensor) -> [usize; 4] {
     t.shape().dims::<4>()
@@ -202,11 +188,7 @@ pub(crate) fn max_pool2d_with_indices_backward(
     }
     let (dy, idx) = (dense(output_grad), dense(indices));
     let g = pool_geom(&x, kernel_size, stride, padding, dilation);
-    let (start, end) = idx
-        .layout()
-        .contiguous_offsets()
-        .expect("contiguous tensor");
-    let dx = pool::max_backward(&g, f32s(&dy), &idx.storage::<i64>()[start..end]);
+    let dx = pool::max_backward(&g, f32s(&dy), elems::<i64>(&idx));
     MaxPool2dBackward::new(tensor(x.shape(), dx))
 }
 
