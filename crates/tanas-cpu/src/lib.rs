@@ -1,6 +1,6 @@
 //! tanas's CPU backend for burn 0.21: [`Cpu`] is Flex with its own convolution (forward and
 //! both backward passes), pooling (max, average, adaptive average), broadcast arithmetic and
-//! contiguous copies.
+//! contiguous copies, and [`batch_norm`], BatchNorm with batch statistics as one op.
 //!
 //! Every other op forwards to Flex (`forward.rs`, generated from burn-backend's op traits by
 //! `tools/forward.py`), and the tensors are Flex's, so the two backends exchange tensors
@@ -12,6 +12,7 @@
 
 mod alloc;
 mod backend;
+mod batch_norm;
 mod binary;
 mod buffer;
 mod conv;
@@ -19,10 +20,12 @@ mod copy;
 mod forward;
 mod gemm;
 mod module;
+mod norm;
 mod pool;
 mod tensor;
 
 pub use alloc::{Allocator, keep_freed_memory};
 pub use backend::Cpu;
+pub use batch_norm::{BatchNormed, batch_norm};
 /// The device of [`Cpu`] (Flex's).
 pub use burn_flex::FlexDevice as CpuDevice;

@@ -539,3 +539,95 @@ fn unfold4d_matches_flex() {
         );
     }
 }
+
+/// BatchNorm with batch statistics composed of tensor ops (burn-nn's formula).
+fn composed_batch_norm<B: Backend>(
+    x: Tensor<B, 4>,
+    gamma: Tensor<B, 4>,
+    beta: Tensor<B, 4>,
+) -> Tensor<B, 4> {
+    let stat = |t: Tensor<B, 4>| t.mean_dim(0).mean_dim(2).mean_dim(3);
+    let mean = stat(x.clone());
+    let centered = x.sub(mean);
+    let var = stat(centered.clone().powi_scalar(2));
+    centered
+        .div(var.add_scalar(1e-5).sqrt())
+        .mul(gamma)
+        .add(beta)
+}
+
+#[test]
+fn batch_norm_matches_composed_ops() {
+    // At least 3 values per channel: with 2 the input gradient is zero up to epsilon, and
+    // both sides return rounding noise.
+    let mut rng = StdRng::seed_from_u64(5);
+    let mut shapes = vec![
+        [1, 1, 1, 3],
+        [1, 3, 5, 5],
+        [2, 16, 32, 32],
+        [7, 5, 3, 1],
+        [4, 64, 8, 8],
+    ];
+    shapes.extend((0..8).map(|_| {
+        [
+            rng.random_range(1..6),
+            rng.random_range(1..20),
+            rng.random_range(2..12),
+            rng.random_range(1..12),
+        ]
+    }));
+    for [n, c, h, w] in shapes {
+        let what = format!("batch_norm {n}x{c}x{h}x{w}");
+        let per_channel = vec![1, c, 1, 1];
+        let inputs = [
+            (vec![n, c, h, w], true),
+            (per_channel.clone(), true),
+            (per_channel, true),
+        ];
+        check::<4, 4>(
+            &what,
+            &inputs,
+            |v| {
+                let r = |t: &Tensor<A, 4>| t.clone().reshape([c]);
+                let out = tanas_cpu::batch_norm(&v[0], &r(&v[1]), &r(&v[2]), 1e-5)
+                    .expect("Autodiff<Cpu>");
+                out.output
+            },
+            |v| composed_batch_norm(v[0].clone(), v[1].clone(), v[2].clone()),
+        );
+    }
+    // A strided input, and the statistics it returns.
+    let x = tensor::<Cpu, 4>(&data(&[3, 4, 6, 6], 1)).swap_dims(2, 3);
+    let (g, b) = (
+        tensor::<Cpu, 1>(&data(&[4], 2)),
+        tensor::<Cpu, 1>(&data(&[4], 3)),
+    );
+    let out = tanas_cpu::batch_norm(&x, &g, &b, 1e-5).expect("Cpu");
+    let want = composed_batch_norm(x.clone(), g.reshape([1, 4, 1, 1]), b.reshape([1, 4, 1, 1]));
+    close(
+        "batch_norm of a strided input",
+        out.output.to_data(),
+        want.to_data(),
+    );
+    let mean = x.clone().mean_dim(0).mean_dim(2).mean_dim(3).reshape([4]);
+    close(
+        "batch_norm mean",
+        out.mean.to_data(),
+        mean.clone().to_data(),
+    );
+    let var = x
+        .sub(mean.reshape([1, 4, 1, 1]))
+        .powi_scalar(2)
+        .mean_dim(0)
+        .mean_dim(2)
+        .mean_dim(3);
+    close(
+        "batch_norm variance",
+        out.var.to_data(),
+        var.reshape([4]).to_data(),
+    );
+    // Other backends are left to the caller.
+    let xf = tensor::<Flex, 4>(&data(&[1, 2, 2, 2], 1));
+    let gf = tensor::<Flex, 1>(&data(&[2], 2));
+    assert!(tanas_cpu::batch_norm(&xf, &gf, &gf, 1e-5).is_none());
+}

@@ -16,7 +16,7 @@ use tanas_data::{Split, TaskItem};
 use tanas_train::Eval;
 use tanas_train::eval::{correct, cross_entropy};
 use tanas_zoo::ZooModel;
-use tanas_zoo::hooks::LayerHooks;
+use tanas_zoo::hooks::{LayerHooks, batch_statistics};
 
 use crate::data::batch_of;
 use crate::error::{Result, SearchError};
@@ -260,22 +260,7 @@ impl<B: Backend> LayerHooks<B> for BatchStats {
     }
 
     fn batch_norm(&mut self, layer: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let [n, c, h, w] = x.dims();
-        let per_channel = |t: Tensor<B, 4>| {
-            t.swap_dims(0, 1)
-                .reshape([c, n * h * w])
-                .mean_dim(1)
-                .reshape([1, c, 1, 1])
-        };
-        let mean = per_channel(x.clone());
-        let centered = x.sub(mean);
-        // The biased variance, as BatchNorm normalises with.
-        let var = per_channel(centered.clone().powi_scalar(2));
-        let r = |t: Tensor<B, 1>| t.reshape([1, c, 1, 1]);
-        centered
-            .div(var.add_scalar(layer.epsilon).sqrt())
-            .mul(r(layer.gamma.val()))
-            .add(r(layer.beta.val()))
+        batch_statistics(layer, x).output
     }
 }
 

@@ -5,10 +5,12 @@
 //! the layer; the Fisher estimators use hooks that keep each layer's input and tap the
 //! gradient at its output, which gives true per-sample gradients from one backward pass.
 
+use burn::module::RunningState;
 use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, Linear};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
+pub use tanas_cpu::BatchNormed;
 
 /// Called for every parameterised layer of a forward pass, in execution order.
 pub trait LayerHooks<B: Backend> {
@@ -21,7 +23,8 @@ pub trait LayerHooks<B: Backend> {
 }
 
 /// The ordinary forward pass: each layer applied as burn defines it (BatchNorm uses batch
-/// statistics on an autodiff backend, running statistics on an inner backend).
+/// statistics on an autodiff backend and updates its running statistics, running statistics
+/// on an inner backend).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Plain;
 
@@ -35,7 +38,50 @@ impl<B: Backend> LayerHooks<B> for Plain {
     }
 
     fn batch_norm(&mut self, layer: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        layer.forward(x)
+        if !B::ad_enabled(&x.device()) {
+            return layer.forward(x);
+        }
+        // burn-nn's training path, with the normalisation as one op where the backend has it.
+        let stats = batch_statistics(layer, x);
+        let m = layer.momentum;
+        let update = |state: &RunningState<Tensor<B, 1>>, batch: Tensor<B, 1>| {
+            let device = batch.device();
+            let old = state.value_sync().to_device(&device);
+            state.update(old.mul_scalar(1.0 - m).add(batch.mul_scalar(m)).detach());
+        };
+        update(&layer.running_mean, stats.mean.detach());
+        update(&layer.running_var, stats.var.detach());
+        stats.output
+    }
+}
+
+/// BatchNorm of `x` with the batch's own mean and biased variance (running statistics
+/// neither used nor updated): as one op on tanas-cpu's backends, composed of tensor ops on
+/// any other.
+pub fn batch_statistics<B: Backend>(layer: &BatchNorm<B>, x: Tensor<B, 4>) -> BatchNormed<B> {
+    let (gamma, beta) = (layer.gamma.val(), layer.beta.val());
+    if let Some(fused) = tanas_cpu::batch_norm(&x, &gamma, &beta, layer.epsilon) {
+        return fused;
+    }
+    let [n, c, h, w] = x.dims();
+    let per_channel = |t: Tensor<B, 4>| {
+        t.swap_dims(0, 1)
+            .reshape([c, n * h * w])
+            .mean_dim(1)
+            .reshape([1, c, 1, 1])
+    };
+    let mean = per_channel(x.clone());
+    let centered = x.sub(mean.clone());
+    let var = per_channel(centered.clone().powi_scalar(2));
+    let r = |t: Tensor<B, 1>| t.reshape([1, c, 1, 1]);
+    let output = centered
+        .div(var.clone().add_scalar(layer.epsilon).sqrt())
+        .mul(r(gamma))
+        .add(r(beta));
+    BatchNormed {
+        output,
+        mean: mean.reshape([c]).detach(),
+        var: var.reshape([c]).detach(),
     }
 }
 
