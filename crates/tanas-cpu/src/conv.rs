@@ -6,10 +6,13 @@
 //! (`K = Cin/groups * kh * kw` rows, `L = Ho * Wo` columns), and gemm. The input gradient
 //! of a stride-1 layer is the convolution of `dy` with the flipped kernel; otherwise gemm
 //! and col2im. Depthwise
-//! convolutions (groups = in = out channels) use direct loops, one channel plane at a time.
+//! convolutions (groups = in = out channels) use direct loops over channel planes
+//! ([`depthwise`]).
 //! Work is split over images (forward, input gradient) or over channels (depthwise, bias),
 //! so no sum crosses threads; the weight gradient sums a fixed number of parts of the batch,
 //! each on one thread, and adds the parts in order.
+
+mod depthwise;
 
 use rayon::prelude::*;
 
@@ -336,11 +339,7 @@ pub(crate) fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>) 
         return y;
     }
     if g.depthwise() {
-        y.par_chunks_mut(l).enumerate().for_each(|(nc, out)| {
-            let c = nc % g.cin;
-            let plane = &x[nc * g.plane()..(nc + 1) * g.plane()];
-            depthwise_plane_forward(g, plane, &w[c * g.kh * g.kw..(c + 1) * g.kh * g.kw], out);
-        });
+        depthwise::forward(g, x, w, &mut y);
     } else {
         let c = images_per_task(g);
         let threads = if g.n <= c { Threads::All } else { Threads::One };
@@ -363,23 +362,6 @@ pub(crate) fn forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>) 
     y
 }
 
-/// One output plane of a depthwise convolution (`out` starts zeroed).
-fn depthwise_plane_forward(g: &ConvGeom, x: &[f32], w: &[f32], out: &mut [f32]) {
-    g.for_each_run(0..g.ho, |r| {
-        let (wv, src) = (w[r.t], &x[r.ih * g.w + r.iw0..]);
-        let dst = &mut out[r.oh * g.wo + r.ow0..r.oh * g.wo + r.ow1];
-        if g.stride[1] == 1 {
-            dst.iter_mut()
-                .zip(&src[..r.len()])
-                .for_each(|(d, s)| *d += wv * s);
-        } else {
-            dst.iter_mut()
-                .zip(strided(src, g.stride[1], r.len()))
-                .for_each(|(d, s)| *d += wv * s);
-        }
-    });
-}
-
 /// `dL/dx` from `dy: [n, cout, ho, wo]`.
 pub(crate) fn x_backward(g: &ConvGeom, w: &[f32], dy: &[f32]) -> Vec<f32> {
     let (l, plane) = (g.l(), g.plane());
@@ -388,11 +370,7 @@ pub(crate) fn x_backward(g: &ConvGeom, w: &[f32], dy: &[f32]) -> Vec<f32> {
         return dx;
     }
     if g.depthwise() {
-        dx.par_chunks_mut(plane).enumerate().for_each(|(nc, dxp)| {
-            let c = nc % g.cin;
-            let wc = &w[c * g.kh * g.kw..(c + 1) * g.kh * g.kw];
-            depthwise_plane_x_backward(g, wc, &dy[nc * l..(nc + 1) * l], dxp);
-        });
+        depthwise::x_backward(g, w, dy, &mut dx);
         return dx;
     }
     if let Some((gt, wt)) = transposed(g, w) {
@@ -512,25 +490,6 @@ fn x_backward_group(
     });
 }
 
-/// One input-gradient plane of a depthwise convolution (`dx` starts zeroed).
-fn depthwise_plane_x_backward(g: &ConvGeom, w: &[f32], dy: &[f32], dx: &mut [f32]) {
-    g.for_each_run(0..g.ho, |r| {
-        let (wv, dst) = (w[r.t], &mut dx[r.ih * g.w + r.iw0..]);
-        let src = &dy[r.oh * g.wo + r.ow0..r.oh * g.wo + r.ow1];
-        if g.stride[1] == 1 {
-            dst[..r.len()]
-                .iter_mut()
-                .zip(src)
-                .for_each(|(d, s)| *d += wv * s);
-        } else {
-            dst.iter_mut()
-                .step_by(g.stride[1])
-                .zip(src)
-                .for_each(|(d, s)| *d += wv * s);
-        }
-    });
-}
-
 /// The number of partial weight gradients: the batch is split into this many parts (fewer
 /// for smaller batches), each summed on one thread, and the parts are added in order. Fixed
 /// so that the sums do not depend on the number of threads.
@@ -545,25 +504,12 @@ const WEIGHT_GRAD_COLUMNS: usize = 1024;
 
 /// `dL/dw: [cout, cin/groups, kh, kw]` from `x` and `dy`.
 pub(crate) fn weight_backward(g: &ConvGeom, x: &[f32], dy: &[f32]) -> Vec<f32> {
-    let (l, plane, k) = (g.l(), g.plane(), g.k());
+    let (l, k) = (g.l(), g.k());
     if g.n == 0 || l == 0 {
         return vec![0.0f32; g.cout * k];
     }
     if g.depthwise() {
-        let taps = g.kh * g.kw;
-        let mut dw = vec![0.0f32; g.cout * k];
-        dw.par_chunks_mut(taps).enumerate().for_each(|(c, dwc)| {
-            for n in 0..g.n {
-                let nc = n * g.cin + c;
-                depthwise_plane_weight_backward(
-                    g,
-                    &x[nc * plane..(nc + 1) * plane],
-                    &dy[nc * l..(nc + 1) * l],
-                    dwc,
-                );
-            }
-        });
-        return dw;
+        return depthwise::weight_backward(g, x, dy);
     }
     // Large kernels take one part (the gemm itself splits them among threads): their
     // partial sums would cost more memory than they save time.
@@ -680,48 +626,6 @@ fn im2row(g: &ConvGeom, x: &[f32], cols: &mut [f32], rows: &mut [f32]) {
             }
         }
     }
-}
-
-/// Adds one image's contribution to a depthwise channel's weight gradient `dw` (`kh * kw`):
-/// per tap, the sum over its rows, then added to `dw`.
-fn depthwise_plane_weight_backward(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32]) {
-    let mut acc = [0.0f32; 64];
-    let mut acc_vec = Vec::new();
-    let acc: &mut [f32] = if dw.len() <= acc.len() {
-        &mut acc[..dw.len()]
-    } else {
-        acc_vec.resize(dw.len(), 0.0);
-        &mut acc_vec
-    };
-    g.for_each_run(0..g.ho, |r| {
-        let src = &x[r.ih * g.w + r.iw0..];
-        let d = &dy[r.oh * g.wo + r.ow0..r.oh * g.wo + r.ow1];
-        if g.stride[1] == 1 {
-            acc[r.t] += dot(d, &src[..d.len()]);
-        } else {
-            for (v, s) in d.iter().zip(strided(src, g.stride[1], d.len())) {
-                acc[r.t] += v * s;
-            }
-        }
-    });
-    dw.iter_mut().zip(acc.iter()).for_each(|(w, a)| *w += a);
-}
-
-/// A dot product in eight independent lanes (vectorisable, fixed order).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            lanes[i] += x[i] * y[i];
-        }
-    }
-    let mut s = lanes.iter().sum::<f32>();
-    for (x, y) in ra.iter().zip(rb) {
-        s += x * y;
-    }
-    s
 }
 
 /// `dL/dbias: [cout]`: the sum of `dy: [n, cout, l]` over images and pixels, per channel in

@@ -341,6 +341,36 @@ fn conv2d_matches_flex_on_random_shapes() {
 }
 
 #[test]
+fn depthwise_stride_1_matches_flex_on_random_shapes() {
+    // The padded-plane kernels, padding past the kernel's reach included (whose input
+    // gradient falls back to the row-run walker).
+    let mut rng = StdRng::seed_from_u64(11);
+    for _ in 0..30 {
+        let c: usize = rng.random_range(1..7);
+        let k: [usize; 2] = [rng.random_range(1..8), rng.random_range(1..8)];
+        let dil = [rng.random_range(1..3), rng.random_range(1..3)];
+        let pad: [usize; 2] = [rng.random_range(0..4), rng.random_range(0..4)];
+        let span = |i: usize| dil[i] * (k[i] - 1) + 1;
+        let hw = [
+            rng.random_range(span(0).saturating_sub(2 * pad[0]).max(1)..span(0) + 9),
+            rng.random_range(span(1).saturating_sub(2 * pad[1]).max(1)..span(1) + 9),
+        ];
+        conv_case(Case {
+            n: rng.random_range(1..4),
+            cin: c,
+            cout: c,
+            hw,
+            k,
+            stride: [1, 1],
+            pad,
+            dil,
+            groups: c,
+            bias: rng.random_bool(0.3),
+        });
+    }
+}
+
+#[test]
 fn pools_match_flex() {
     // (n, c, h, w, kernel, stride, padding, dilation)
     let cases = [
