@@ -142,25 +142,80 @@ pub(crate) fn max_forward(g: &PoolGeom, x: &[f32]) -> (Vec<f32>, Vec<i64>) {
             for (j, (o, ix)) in o.chunks_mut(l).zip(ix.chunks_mut(l)).enumerate() {
                 let p = t * per + j;
                 let x = &x[p * plane..(p + 1) * plane];
-                for (oh, wh) in rows.iter().enumerate() {
-                    for (ow, ww) in cols.iter().enumerate() {
-                        let (mut best, mut at) = (f32::NEG_INFINITY, -1i64);
-                        for ih in wh.positions() {
-                            for iw in ww.positions() {
-                                let i = ih * g.w + iw;
-                                if at < 0 || x[i] > best {
-                                    best = x[i];
-                                    at = i as i64;
-                                }
-                            }
-                        }
-                        o[oh * g.wo + ow] = best;
-                        ix[oh * g.wo + ow] = at;
-                    }
+                if g.kernel == [2, 2]
+                    && g.stride == [2, 2]
+                    && g.padding == [0, 0]
+                    && g.dilation == [1, 1]
+                {
+                    max_plane_2x2(g, x, o, ix);
+                } else {
+                    max_plane(g, &rows, &cols, x, o, ix);
                 }
             }
         });
     (out, idx)
+}
+
+/// One plane of max pooling, any window: the first maximum in row-major window order
+/// (the first tap is taken whatever it holds, so a NaN there stays).
+fn max_plane(
+    g: &PoolGeom,
+    rows: &[Window],
+    cols: &[Window],
+    x: &[f32],
+    o: &mut [f32],
+    ix: &mut [i64],
+) {
+    for (oh, wh) in rows.iter().enumerate() {
+        let (o, ix) = (
+            &mut o[oh * g.wo..(oh + 1) * g.wo],
+            &mut ix[oh * g.wo..(oh + 1) * g.wo],
+        );
+        for ((o, ix), ww) in o.iter_mut().zip(ix.iter_mut()).zip(cols) {
+            let (mut best, mut at) = (f32::NEG_INFINITY, -1i64);
+            for ih in wh.positions() {
+                let row = ih * g.w;
+                for iw in ww.positions() {
+                    let v = x[row + iw];
+                    if at < 0 || v > best {
+                        best = v;
+                        at = (row + iw) as i64;
+                    }
+                }
+            }
+            *o = best;
+            *ix = at;
+        }
+    }
+}
+
+/// One plane of 2x2 max pooling with stride 2 and no padding (small-cnn, VGG), in the
+/// same order as [`max_plane`].
+fn max_plane_2x2(g: &PoolGeom, x: &[f32], o: &mut [f32], ix: &mut [i64]) {
+    for oh in 0..g.ho {
+        let (i0, i1) = (2 * oh * g.w, (2 * oh + 1) * g.w);
+        let (r0, r1) = (&x[i0..i0 + 2 * g.wo], &x[i1..i1 + 2 * g.wo]);
+        let (o, ix) = (
+            &mut o[oh * g.wo..(oh + 1) * g.wo],
+            &mut ix[oh * g.wo..(oh + 1) * g.wo],
+        );
+        for (ow, (o, ix)) in o.iter_mut().zip(ix.iter_mut()).enumerate() {
+            let j = 2 * ow;
+            let (mut best, mut at) = (r0[j], i0 + j);
+            for (v, i) in [
+                (r0[j + 1], i0 + j + 1),
+                (r1[j], i1 + j),
+                (r1[j + 1], i1 + j + 1),
+            ] {
+                if v > best {
+                    best = v;
+                    at = i;
+                }
+            }
+            *o = best;
+            *ix = at as i64;
+        }
+    }
 }
 
 /// The gradient of max pooling: each output's gradient goes to its recorded input.

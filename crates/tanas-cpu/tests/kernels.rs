@@ -375,6 +375,8 @@ fn pools_match_flex() {
     // (n, c, h, w, kernel, stride, padding, dilation)
     let cases = [
         (2, 3, 8, 8, [2, 2], [2, 2], [0, 0], [1, 1]),
+        (1, 2, 7, 9, [2, 2], [2, 2], [0, 0], [1, 1]),
+        (1, 2, 9, 9, [2, 2], [2, 2], [0, 0], [2, 2]),
         (1, 2, 7, 9, [3, 3], [1, 1], [1, 1], [1, 1]),
         (3, 4, 9, 8, [3, 3], [2, 2], [1, 1], [1, 1]),
         (2, 2, 11, 10, [3, 2], [2, 3], [1, 0], [2, 1]),
@@ -419,20 +421,22 @@ fn pools_match_flex() {
 
 #[test]
 fn max_pool_ties_and_ceil_mode_follow_flex() {
-    // All-equal planes: the first maximum wins on both backends.
-    let x = Tensor::<A, 4>::ones([1, 1, 4, 4], &Default::default()).require_grad();
-    let y = Tensor::<F, 4>::ones([1, 1, 4, 4], &Default::default()).require_grad();
-    let ga = max_pool2d(x.clone(), [2, 2], [1, 1], [0, 0], [1, 1], false)
-        .sum()
-        .backward();
-    let gf = max_pool2d(y.clone(), [2, 2], [1, 1], [0, 0], [1, 1], false)
-        .sum()
-        .backward();
-    close(
-        "ties",
-        x.grad(&ga).expect("grad").to_data(),
-        y.grad(&gf).expect("grad").to_data(),
-    );
+    // All-equal planes: the first maximum wins on both backends (stride 2: the 2x2 kernel).
+    for stride in [[1, 1], [2, 2]] {
+        let x = Tensor::<A, 4>::ones([1, 1, 4, 4], &Default::default()).require_grad();
+        let y = Tensor::<F, 4>::ones([1, 1, 4, 4], &Default::default()).require_grad();
+        let ga = max_pool2d(x.clone(), [2, 2], stride, [0, 0], [1, 1], false)
+            .sum()
+            .backward();
+        let gf = max_pool2d(y.clone(), [2, 2], stride, [0, 0], [1, 1], false)
+            .sum()
+            .backward();
+        close(
+            "ties",
+            x.grad(&ga).expect("grad").to_data(),
+            y.grad(&gf).expect("grad").to_data(),
+        );
+    }
     // ceil_mode is handed to Flex: same result by construction, but it must run.
     let z = Tensor::<Cpu, 4>::random([1, 2, 5, 5], Distribution::Default, &Default::default());
     let zf = Tensor::<Flex, 4>::from_data(z.to_data(), &Default::default());
