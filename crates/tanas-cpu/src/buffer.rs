@@ -10,13 +10,13 @@ thread_local! {
 /// the allocator, so the peak memory stays that of the tensors.
 const KEEP_MAX: usize = 1 << 20;
 
-/// Runs `f` on a zero-initialised scratch buffer of `len` elements owned by this thread.
+/// Runs `f` on a scratch buffer of `len` elements owned by this thread. Its contents are
+/// whatever an earlier call left there (zeros where it grew): callers write before they read.
 ///
 /// The buffer is taken out of the thread-local slot for the call, so a call that re-enters
 /// on the same thread (rayon work stealing) gets a fresh buffer instead of a borrow error.
 pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     let mut buf = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
-    buf.clear();
     buf.resize(len, 0.0);
     let r = f(&mut buf);
     if buf.capacity() <= KEEP_MAX {

@@ -185,23 +185,53 @@ fn block_rows(g: &ConvGeom) -> usize {
 
 /// Writes the im2col matrix of output rows `ohs` of one image group (`x`: `cin_g` planes)
 /// into `cols`: row `(ci, ki, kj)`, column `(oh - ohs.start) * wo + ow`, rows `ld` apart.
-/// Only the taps that read the input are written: `cols` must hold zeros elsewhere (a
-/// fresh scratch buffer, or one this geometry wrote before).
+/// Every element of those rows is written (zeros where a tap reads padding), so `cols` may
+/// hold anything before.
 fn im2col(g: &ConvGeom, x: &[f32], ohs: std::ops::Range<usize>, cols: &mut [f32], ld: usize) {
     let taps = g.kh * g.kw;
-    for ci in 0..g.cin_g() {
-        let plane = &x[ci * g.plane()..(ci + 1) * g.plane()];
-        g.for_each_run(ohs.clone(), |r| {
-            let at = (ci * taps + r.t) * ld + (r.oh - ohs.start) * g.wo + r.ow0;
-            let (dst, src) = (&mut cols[at..at + r.len()], &plane[r.ih * g.w + r.iw0..]);
-            if g.stride[1] == 1 {
-                dst.copy_from_slice(&src[..r.len()]);
-            } else {
-                dst.iter_mut()
-                    .zip(strided(src, g.stride[1], r.len()))
-                    .for_each(|(d, s)| *d = *s);
+    let width = ohs.len() * g.wo;
+    for ki in 0..g.kh {
+        let (oh0, oh1) = g.valid(0, ki * g.dilation[0], g.h);
+        for kj in 0..g.kw {
+            let (ow0, ow1) = g.valid(1, kj * g.dilation[1], g.w);
+            let iw0 = (ow0 * g.stride[1] + kj * g.dilation[1]).saturating_sub(g.padding[1]);
+            for ci in 0..g.cin_g() {
+                let plane = &x[ci * g.plane()..(ci + 1) * g.plane()];
+                let row = (ci * taps + ki * g.kw + kj) * ld;
+                let row = &mut cols[row..row + width];
+                for (dst, oh) in row.chunks_exact_mut(g.wo).zip(ohs.clone()) {
+                    if oh < oh0 || oh >= oh1 || ow1 <= ow0 {
+                        dst.fill(0.0);
+                        continue;
+                    }
+                    let ih = oh * g.stride[0] + ki * g.dilation[0] - g.padding[0];
+                    let src = &plane[ih * g.w + iw0..];
+                    dst[..ow0].fill(0.0);
+                    dst[ow1..].fill(0.0);
+                    let dst = &mut dst[ow0..ow1];
+                    if g.stride[1] == 1 {
+                        copy_short(dst, &src[..ow1 - ow0]);
+                    } else {
+                        dst.iter_mut()
+                            .zip(strided(src, g.stride[1], ow1 - ow0))
+                            .for_each(|(d, s)| *d = *s);
+                    }
+                }
             }
-        });
+        }
+    }
+}
+
+/// `dst.copy_from_slice(src)` for the short runs of im2col, in fixed 8-float pieces the
+/// compiler turns into vector moves (a `memcpy` call costs as much as the copy here).
+fn copy_short(dst: &mut [f32], src: &[f32]) {
+    let mut d = dst.chunks_exact_mut(8);
+    let mut s = src.chunks_exact(8);
+    for (d, s) in (&mut d).zip(&mut s) {
+        d.copy_from_slice(s);
+    }
+    for (d, s) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *d = *s;
     }
 }
 
