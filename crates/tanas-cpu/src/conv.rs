@@ -185,35 +185,45 @@ fn block_rows(g: &ConvGeom) -> usize {
 
 /// Writes the im2col matrix of output rows `ohs` of one image group (`x`: `cin_g` planes)
 /// into `cols`: row `(ci, ki, kj)`, column `(oh - ohs.start) * wo + ow`, rows `ld` apart.
-/// Every element of those rows is written (zeros where a tap reads padding), so `cols` may
-/// hold anything before.
+/// Every element of those rows is written, so `cols` may hold anything before.
+///
+/// Each channel's input rows that the block reads are first copied into a zero-padded
+/// buffer; every output row of every tap is then one copy of `wo` elements from it, with
+/// no bounds to check and no zeros to write.
 fn im2col(g: &ConvGeom, x: &[f32], ohs: std::ops::Range<usize>, cols: &mut [f32], ld: usize) {
+    if ohs.is_empty() || g.wo == 0 {
+        return;
+    }
+    let (s, d, p) = (g.stride, g.dilation, g.padding);
     let taps = g.kh * g.kw;
     let width = ohs.len() * g.wo;
-    for ki in 0..g.kh {
-        let (oh0, oh1) = g.valid(0, ki * g.dilation[0], g.h);
-        for kj in 0..g.kw {
-            let (ow0, ow1) = g.valid(1, kj * g.dilation[1], g.w);
-            let iw0 = (ow0 * g.stride[1] + kj * g.dilation[1]).saturating_sub(g.padding[1]);
-            for ci in 0..g.cin_g() {
-                let plane = &x[ci * g.plane()..(ci + 1) * g.plane()];
+    // Padded row r holds input row `first + r - p[0]`, padded column c input column
+    // `c - p[1]`; zero where those lie outside the input.
+    let rows = (ohs.len() - 1) * s[0] + (g.kh - 1) * d[0] + 1;
+    let wp = (g.wo - 1) * s[1] + (g.kw - 1) * d[1] + 1;
+    let first = ohs.start * s[0];
+    let (lo, hi) = (p[1].min(wp), (p[1] + g.w).min(wp));
+    let inside = |r: usize| (first + r).checked_sub(p[0]).filter(|&ih| ih < g.h);
+    let mut padded = vec![0.0f32; rows * wp];
+    for ci in 0..g.cin_g() {
+        let plane = &x[ci * g.plane()..(ci + 1) * g.plane()];
+        for r in 0..rows {
+            if let Some(ih) = inside(r) {
+                padded[r * wp + lo..r * wp + hi]
+                    .copy_from_slice(&plane[ih * g.w..ih * g.w + hi - lo]);
+            }
+        }
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
                 let row = (ci * taps + ki * g.kw + kj) * ld;
                 let row = &mut cols[row..row + width];
-                for (dst, oh) in row.chunks_exact_mut(g.wo).zip(ohs.clone()) {
-                    if oh < oh0 || oh >= oh1 || ow1 <= ow0 {
-                        dst.fill(0.0);
-                        continue;
-                    }
-                    let ih = oh * g.stride[0] + ki * g.dilation[0] - g.padding[0];
-                    let src = &plane[ih * g.w + iw0..];
-                    dst[..ow0].fill(0.0);
-                    dst[ow1..].fill(0.0);
-                    let dst = &mut dst[ow0..ow1];
-                    if g.stride[1] == 1 {
-                        copy_short(dst, &src[..ow1 - ow0]);
+                for (j, dst) in row.chunks_exact_mut(g.wo).enumerate() {
+                    let src = &padded[(j * s[0] + ki * d[0]) * wp + kj * d[1]..];
+                    if s[1] == 1 {
+                        copy_run(dst, &src[..g.wo]);
                     } else {
                         dst.iter_mut()
-                            .zip(strided(src, g.stride[1], ow1 - ow0))
+                            .zip(strided(src, s[1], g.wo))
                             .for_each(|(d, s)| *d = *s);
                     }
                 }
@@ -222,15 +232,15 @@ fn im2col(g: &ConvGeom, x: &[f32], ohs: std::ops::Range<usize>, cols: &mut [f32]
     }
 }
 
-/// `dst.copy_from_slice(src)` for the short runs of im2col, in fixed 8-float pieces the
-/// compiler turns into vector moves (a `memcpy` call costs as much as the copy here).
-fn copy_short(dst: &mut [f32], src: &[f32]) {
-    let mut d = dst.chunks_exact_mut(8);
-    let mut s = src.chunks_exact(8);
-    for (d, s) in (&mut d).zip(&mut s) {
-        d.copy_from_slice(s);
+/// `dst.copy_from_slice(src)` for im2col's short runs, in fixed 8-float pieces the compiler
+/// turns into vector moves (a `memcpy` call costs as much as the copy itself here).
+fn copy_run(dst: &mut [f32], src: &[f32]) {
+    let (d8, d) = dst.as_chunks_mut::<8>();
+    let (s8, s) = src.as_chunks::<8>();
+    for (d, s) in d8.iter_mut().zip(s8) {
+        *d = *s;
     }
-    for (d, s) in d.into_remainder().iter_mut().zip(s.remainder()) {
+    for (d, s) in d.iter_mut().zip(s) {
         *d = *s;
     }
 }
