@@ -649,21 +649,32 @@ fn weight_backward_images(
 
 /// The transposed im2col matrix of one image group: row `oh * wo + ow` holds the `K` taps
 /// `(ci, ki, kj)` of that output pixel. Written as im2col (contiguous runs) into `cols`
-/// (`K x L`), then transposed in cache-sized tiles.
+/// (`K x L`), then transposed in 8 x 8 blocks (rows of 8 floats in, rows of 8 out).
 fn im2row(g: &ConvGeom, x: &[f32], cols: &mut [f32], rows: &mut [f32]) {
     let (k, l) = (g.k(), g.l());
     im2col(g, x, 0..g.ho, cols, l);
-    const TILE: usize = 32;
-    for k0 in (0..k).step_by(TILE) {
-        let k1 = (k0 + TILE).min(k);
-        for l0 in (0..l).step_by(TILE) {
-            let l1 = (l0 + TILE).min(l);
-            for r in k0..k1 {
-                let src = &cols[r * l + l0..r * l + l1];
-                for (j, v) in src.iter().enumerate() {
-                    rows[(l0 + j) * k + r] = *v;
+    let (k8, l8) = (k / 8 * 8, l / 8 * 8);
+    for k0 in (0..k8).step_by(8) {
+        for l0 in (0..l8).step_by(8) {
+            let mut block = [[0.0f32; 8]; 8];
+            for (i, b) in block.iter_mut().enumerate() {
+                let at = (k0 + i) * l + l0;
+                b.copy_from_slice(&cols[at..at + 8]);
+            }
+            for j in 0..8 {
+                let at = (l0 + j) * k + k0;
+                let out: &mut [f32; 8] = (&mut rows[at..at + 8]).try_into().expect("8 floats");
+                for (i, o) in out.iter_mut().enumerate() {
+                    *o = block[i][j];
                 }
             }
+        }
+    }
+    // The edges: rows past the last full block of 8, then columns past it.
+    for r in (k8..k).chain(0..k8) {
+        let cs = if r < k8 { l8..l } else { 0..l };
+        for c in cs {
+            rows[c * k + r] = cols[r * l + c];
         }
     }
 }
