@@ -92,7 +92,7 @@ pub fn batch_norm<B: Backend>(
 }
 
 /// `t` as type `U`, where it is one (`None` otherwise).
-fn cast<T: 'static, U: 'static>(t: T) -> Option<U> {
+pub(crate) fn cast<T: 'static, U: 'static>(t: T) -> Option<U> {
     let b: Box<dyn Any> = Box::new(t);
     b.downcast::<U>().ok().map(|b| *b)
 }

@@ -679,6 +679,36 @@ fn im2row(g: &ConvGeom, x: &[f32], cols: &mut [f32], rows: &mut [f32]) {
     }
 }
 
+/// `sum_i (dL_i/dw)^2`, elementwise, `[cout, cin/groups, kh, kw]`: the squared weight
+/// gradients of the images one by one (as [`weight_backward`] computes them for a batch of
+/// one), summed over images in at most [`WEIGHT_GRAD_PARTS`] fixed parts added in order.
+/// The per-image products are never stored together.
+pub(crate) fn weight_grad_sq_sum(g: &ConvGeom, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    let one = ConvGeom { n: 1, ..*g };
+    let (xs, ys, size) = (g.cin * g.plane(), g.cout * g.l(), g.cout * g.k());
+    let parts = WEIGHT_GRAD_PARTS
+        .min(g.n)
+        .min((PARTIALS_MAX / size.max(1)).max(1))
+        .max(1);
+    let partials: Vec<Vec<f32>> = (0..parts)
+        .into_par_iter()
+        .map(|p| {
+            let mut acc = vec![0.0f32; size];
+            for i in p * g.n / parts..(p + 1) * g.n / parts {
+                let d = weight_backward(&one, &x[i * xs..(i + 1) * xs], &dy[i * ys..(i + 1) * ys]);
+                acc.iter_mut().zip(&d).for_each(|(a, v)| *a += v * v);
+            }
+            acc
+        })
+        .collect();
+    let mut iter = partials.into_iter();
+    let mut total = iter.next().unwrap_or_else(|| vec![0.0f32; size]);
+    for part in iter {
+        total.iter_mut().zip(&part).for_each(|(t, v)| *t += v);
+    }
+    total
+}
+
 /// `dL/dbias: [cout]`: the sum of `dy: [n, cout, l]` over images and pixels, per channel in
 /// eight lanes (vectorisable, fixed order).
 pub(crate) fn bias_backward(n: usize, cout: usize, l: usize, dy: &[f32]) -> Vec<f32> {

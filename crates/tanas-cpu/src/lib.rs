@@ -1,6 +1,7 @@
 //! tanas's CPU backend for burn 0.21: [`Cpu`] is Flex with its own convolution (forward and
 //! both backward passes), pooling (max, average, adaptive average), broadcast arithmetic and
-//! contiguous copies, and [`batch_norm`], BatchNorm with batch statistics as one op.
+//! contiguous copies; [`batch_norm`], BatchNorm with batch statistics as one op; and
+//! [`conv2d_weight_grad_sq_sum`], the exact Fisher's sum of squared per-sample gradients.
 //!
 //! Every other op forwards to Flex (`forward.rs`, generated from burn-backend's op traits by
 //! `tools/forward.py`), and the tensors are Flex's, so the two backends exchange tensors
@@ -21,6 +22,7 @@ mod forward;
 mod gemm;
 mod module;
 mod norm;
+mod per_sample;
 mod pool;
 mod tensor;
 
@@ -29,3 +31,4 @@ pub use backend::Cpu;
 pub use batch_norm::{BatchNormed, batch_norm};
 /// The device of [`Cpu`] (Flex's).
 pub use burn_flex::FlexDevice as CpuDevice;
+pub use per_sample::conv2d_weight_grad_sq_sum;

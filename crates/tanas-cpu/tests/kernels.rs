@@ -665,3 +665,56 @@ fn batch_norm_matches_composed_ops() {
     let gf = tensor::<Flex, 1>(&data(&[2], 2));
     assert!(tanas_cpu::batch_norm(&xf, &gf, &gf, 1e-5).is_none());
 }
+
+#[test]
+fn squared_per_sample_weight_gradients_match_flex() {
+    // (n, cin, cout, hw, kernel, stride, padding, dilation, groups): plain, strided,
+    // dilated, grouped, depthwise, pointwise.
+    let cases = [
+        (3, 4, 5, [7, 6], [3, 3], [1, 1], [1, 1], [1, 1], 1),
+        (2, 3, 4, [9, 9], [3, 3], [2, 2], [1, 1], [1, 1], 1),
+        (4, 2, 3, [8, 8], [3, 3], [1, 1], [2, 2], [2, 2], 1),
+        (2, 4, 6, [5, 7], [1, 3], [1, 1], [0, 1], [1, 1], 2),
+        (3, 5, 5, [6, 6], [3, 3], [1, 1], [1, 1], [1, 1], 5),
+        (5, 6, 4, [4, 4], [1, 1], [1, 1], [0, 0], [1, 1], 1),
+    ];
+    for (n, cin, cout, hw, k, s, p, d, groups) in cases {
+        let opts = ConvOptions::new(s, p, d, groups);
+        let xd = data(&[n, cin, hw[0], hw[1]], 1);
+        let wd = data(&[cout, cin / groups, k[0], k[1]], 2);
+        let w = tensor::<Flex, 4>(&wd);
+        let [_, _, ho, wo] = conv2d(tensor::<Flex, 4>(&xd), w.clone(), None, opts.clone()).dims();
+        let dyd = data(&[n, cout, ho, wo], 3);
+        // Flex: the weight gradient of each sample by autodiff, squared and summed.
+        let mut want = Tensor::<Flex, 4>::zeros(wd.shape.clone(), &Default::default());
+        for i in 0..n {
+            let x = tensor::<F, 4>(&xd).narrow(0, i, 1);
+            let w = tensor::<F, 4>(&wd).require_grad();
+            let dy = tensor::<F, 4>(&dyd).narrow(0, i, 1);
+            let grads = (conv2d(x, w.clone(), None, opts.clone()) * dy)
+                .sum()
+                .backward();
+            want = want + w.grad(&grads).expect("grad").square();
+        }
+        let got = tanas_cpu::conv2d_weight_grad_sq_sum(
+            &tensor::<Cpu, 4>(&xd),
+            &tensor::<Cpu, 4>(&dyd),
+            [cout, cin / groups, k[0], k[1]],
+            &opts,
+        )
+        .expect("Cpu");
+        close(
+            &format!("squared gradients {n}x{cin}->{cout} k{k:?} s{s:?} g{groups}"),
+            got.to_data(),
+            want.to_data(),
+        );
+    }
+    let xf = tensor::<Flex, 4>(&data(&[1, 1, 3, 3], 1));
+    let none = tanas_cpu::conv2d_weight_grad_sq_sum(
+        &xf,
+        &xf,
+        [1, 1, 1, 1],
+        &ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+    );
+    assert!(none.is_none(), "other backends are left to the caller");
+}

@@ -10,8 +10,9 @@
 //! - Linear `h = a W^T + b`: `dL_i/dW = g_i a_i^T`, so `sum_i (dL_i/dW)^2 = (g^2)^T (a^2)`;
 //!   `dL_i/db = g_i`.
 //! - Conv2d: with `cols_i = unfold(a_i)` (im2col), `dL_i/dW = g_i cols_i^T` per group,
-//!   computed as a batched matmul over samples, in chunks that bound memory; the bias
-//!   gradient is `g_i` summed over positions.
+//!   computed as a batched matmul over samples, in chunks that bound memory (on tanas-cpu
+//!   one op that squares each sample's gradient as it makes it); the bias gradient is `g_i`
+//!   summed over positions.
 //! - BatchNorm (running statistics) `h = xhat * gamma + beta`: `dL_i/dgamma = sum_hw g_i xhat_i`,
 //!   `dL_i/dbeta = sum_hw g_i`.
 //!
@@ -26,7 +27,8 @@ use burn::nn::{BatchNorm, Linear, PaddingConfig2d};
 use burn::tensor::Tensor;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::module::unfold4d;
-use burn::tensor::ops::UnfoldOptions;
+use burn::tensor::ops::{ConvOptions, UnfoldOptions};
+use tanas_cpu::conv2d_weight_grad_sq_sum;
 use tanas_zoo::hooks::{LayerHooks, normalize_running};
 
 use crate::estimator::EstimatorError;
@@ -265,6 +267,13 @@ impl<B: AutodiffBackend> Tap<B> {
                         );
                     }
                     let cin = input.dims()[1];
+                    let shape = [cout, cin / groups, kernel[0], kernel[1]];
+                    let options = ConvOptions::new(stride, padding, dilation, groups);
+                    let g4 = g.clone().reshape([n, cout, ho, wo]);
+                    if let Some(t) = conv2d_weight_grad_sq_sum(&input, &g4, shape, &options) {
+                        accumulate(sums, weight, SumTensor::R4(t));
+                        continue;
+                    }
                     let k = cin / groups * kernel[0] * kernel[1];
                     let per_sample = cout * k;
                     let chunk = (CHUNK_ELEMS / per_sample.max(1)).clamp(1, n);
