@@ -235,12 +235,12 @@ fn im2col(g: &ConvGeom, x: &[f32], ohs: std::ops::Range<usize>, cols: &mut [f32]
 /// `dst.copy_from_slice(src)` for im2col's short runs, in fixed 8-float pieces the compiler
 /// turns into vector moves (a `memcpy` call costs as much as the copy itself here).
 fn copy_run(dst: &mut [f32], src: &[f32]) {
-    let (d8, d) = dst.as_chunks_mut::<8>();
-    let (s8, s) = src.as_chunks::<8>();
-    for (d, s) in d8.iter_mut().zip(s8) {
-        *d = *s;
+    let (mut d, mut s) = (dst.chunks_exact_mut(8), src.chunks_exact(8));
+    for (d, s) in (&mut d).zip(&mut s) {
+        let d: &mut [f32; 8] = d.try_into().expect("8 floats");
+        *d = s.try_into().expect("8 floats");
     }
-    for (d, s) in d.iter_mut().zip(s) {
+    for (d, s) in d.into_remainder().iter_mut().zip(s.remainder()) {
         *d = *s;
     }
 }
@@ -664,8 +664,8 @@ fn im2row(g: &ConvGeom, x: &[f32], cols: &mut [f32], rows: &mut [f32]) {
             for j in 0..8 {
                 let at = (l0 + j) * k + k0;
                 let out: &mut [f32; 8] = (&mut rows[at..at + 8]).try_into().expect("8 floats");
-                for (i, o) in out.iter_mut().enumerate() {
-                    *o = block[i][j];
+                for (o, b) in out.iter_mut().zip(&block) {
+                    *o = b[j];
                 }
             }
         }
