@@ -2,8 +2,9 @@
 //! `tanas bench` once per network and per device (one process each, so the peak memory of a
 //! row is that network's; dev profile: burn optimised, see Cargo.toml) and, with `--torch`,
 //! `PYTHON fixtures/torch/bench.py` for the same network right after, so that both sides of
-//! a network run under the same machine load. Prints one table with both sides and the
-//! ratios, then every row as JSON; the JSON is also written to `target/bench/<what>.json` so
+//! a network run under the same machine load; `--rounds N` repeats that, alternating, and the
+//! table shows each side's median round. Prints one table with both sides and the ratios,
+//! then every row as JSON; the JSON is also written to `target/bench/<what>.json` so
 //! docs/perf.md can quote one run.
 
 use std::path::{Path, PathBuf};
@@ -36,6 +37,10 @@ pub struct BenchArgs {
     /// Threads of the PyTorch side (`torch.set_num_threads`).
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Rounds per network, the sides alternating (tanas, PyTorch, tanas, ...); the table
+    /// shows each side's median round (default: train 3, fisher 1).
+    #[arg(long)]
+    rounds: Option<usize>,
     /// The networks and their settings.
     #[command(flatten)]
     nets: NetFlags,
@@ -226,40 +231,51 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let cuda = args.devices.iter().any(|d| d.starts_with("cuda"));
     let bin = build_tanas(&root, cuda)?;
     let common = common_args(what, &flags);
+    let rounds = args
+        .rounds
+        .unwrap_or(if what == "train" { 3 } else { 1 })
+        .max(1);
     let mut rows = Vec::new();
     for (i, net) in nets.iter().enumerate() {
         let label = net.label();
         let mut call: Vec<String> = vec!["bench".into(), what.into(), "--json".into()];
         call.extend(net.args());
         call.extend(common.iter().cloned());
-        for device in &args.devices {
-            eprintln!("[{}/{}] {label}: tanas on {device}", i + 1, nets.len());
-            let tanas = Tanas {
-                bin: bin.clone(),
-                root: root.clone(),
-                device: device.clone(),
-            };
-            let call: Vec<&str> = call.iter().map(String::as_str).collect();
-            for row in rows_of(tanas.json(&call)?)? {
-                rows.push(Measured {
-                    network: label.clone(),
-                    device: Some(device.clone()),
-                    row: tagged(row, "tanas", &label),
-                });
+        for round in 1..=rounds {
+            let at = format!(
+                "[{}/{}] {label} (round {round}/{rounds})",
+                i + 1,
+                nets.len()
+            );
+            for device in &args.devices {
+                eprintln!("{at}: tanas on {device}");
+                let tanas = Tanas {
+                    bin: bin.clone(),
+                    root: root.clone(),
+                    device: device.clone(),
+                };
+                let call: Vec<&str> = call.iter().map(String::as_str).collect();
+                for row in rows_of(tanas.json(&call)?)? {
+                    rows.push(Measured {
+                        network: label.clone(),
+                        device: Some(device.clone()),
+                        row: tagged(row, "tanas", &label, round),
+                    });
+                }
             }
-        }
-        if let Some(python) = &args.torch {
-            eprintln!("[{}/{}] {label}: PyTorch", i + 1, nets.len());
-            let mut py: Vec<String> = vec![what.into()];
-            py.extend(net.args());
-            py.extend(common.iter().cloned());
-            py.extend(["--threads".into(), args.threads.to_string()]);
-            for row in rows_of(torch_json(python, &root, &py)?)? {
-                rows.push(Measured {
-                    network: label.clone(),
-                    device: None,
-                    row: tagged(row, "pytorch", &label),
-                });
+            if let Some(python) = &args.torch {
+                eprintln!("{at}: PyTorch");
+                let mut py: Vec<String> = vec![what.into()];
+                py.extend(net.args());
+                py.extend(common.iter().cloned());
+                py.extend(["--threads".into(), args.threads.to_string()]);
+                for row in rows_of(torch_json(python, &root, &py)?)? {
+                    rows.push(Measured {
+                        network: label.clone(),
+                        device: None,
+                        row: tagged(row, "pytorch", &label, round),
+                    });
+                }
             }
         }
     }
@@ -308,11 +324,12 @@ fn rows_of(value: Value) -> Result<Vec<Map<String, Value>>> {
     serde_json::from_value(value).context("benchmark JSON: not an array of objects")
 }
 
-/// `row` with `side` and `network` first.
-fn tagged(row: Map<String, Value>, side: &str, network: &str) -> Map<String, Value> {
+/// `row` with `side`, `network` and `round` first.
+fn tagged(row: Map<String, Value>, side: &str, network: &str, round: usize) -> Map<String, Value> {
     let mut out = Map::new();
     out.insert("side".into(), json!(side));
     out.insert("network".into(), json!(network));
+    out.insert("round".into(), json!(round));
     for (k, v) in row {
         out.entry(k).or_insert(v);
     }
@@ -346,13 +363,27 @@ fn summary(what: &str, rows: &[Measured], devices: &[String]) -> Value {
             labels.push(&m.network);
         }
     }
-    let find = |label: &str, device: Option<&str>| {
-        rows.iter()
-            .find(|m| m.network == label && m.device.as_deref() == device)
-            .map(|m| &m.row)
+    let main = if what == "train" {
+        "images_per_second"
+    } else {
+        "exact_s"
     };
     let num = |r: Option<&Map<String, Value>>, key: &str| {
         r.and_then(|r| r.get(key)).and_then(Value::as_f64)
+    };
+    // The median round of one side (the lower middle one of an even count).
+    let find = |label: &str, device: Option<&str>| {
+        let mut side: Vec<&Map<String, Value>> = rows
+            .iter()
+            .filter(|m| m.network == label && m.device.as_deref() == device)
+            .map(|m| &m.row)
+            .collect();
+        side.sort_by(|a, b| {
+            num(Some(a), main)
+                .partial_cmp(&num(Some(b), main))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        side.get(side.len().saturating_sub(1) / 2).copied()
     };
     let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => json!(a / b),
@@ -371,11 +402,6 @@ fn summary(what: &str, rows: &[Measured], devices: &[String]) -> Value {
             "samples"
         };
         s.insert(key.into(), any.and_then(|r| r.get(key)).cloned().into());
-        let main = if what == "train" {
-            "images_per_second"
-        } else {
-            "exact_s"
-        };
         for d in devices {
             let t = find(label, Some(d));
             if what == "train" {
@@ -563,6 +589,18 @@ mod tests {
         assert_eq!(s[1]["cpu/pytorch"], Value::Null);
         let t = table(&s)?;
         assert!(t.lines().nth(2).is_some_and(|l| l.contains('-')), "{t}");
+        // Several rounds: each side's median round, its other fields included.
+        let rounds = [
+            row("small-cnn", Some("cpu"), 300.0, 100.0),
+            row("small-cnn", Some("cpu"), 100.0, 101.0),
+            row("small-cnn", Some("cpu"), 200.0, 102.0),
+            row("small-cnn", None, 400.0, 700.0),
+            row("small-cnn", None, 800.0, 701.0),
+        ];
+        let s = summary("train", &rounds, &["cpu".to_string()]);
+        assert_eq!(s[0]["cpu_img_s"], json!(200.0));
+        assert_eq!(s[0]["cpu_peak"], json!(102.0));
+        assert_eq!(s[0]["cpu/pytorch"], json!(0.5));
         Ok(())
     }
 }
