@@ -24,6 +24,7 @@ mod module;
 mod norm;
 mod per_sample;
 mod pool;
+mod reduce;
 mod tensor;
 
 pub use alloc::{Allocator, keep_freed_memory};

@@ -8,6 +8,14 @@
 
 use rayon::prelude::*;
 
+use crate::reduce::lanes;
+
+/// The sum of `f(a[i], b[i])`, its lanes added in f64.
+fn lanes_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
+    let (lanes, tail) = lanes(a, b, f);
+    lanes.iter().map(|&v| v as f64).sum::<f64>() + tail as f64
+}
+
 /// The shape of the data: `n` images of `c` channel planes of `l` elements.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Planes {
@@ -26,24 +34,6 @@ impl Planes {
     fn count(&self) -> f64 {
         (self.n * self.l).max(1) as f64
     }
-}
-
-/// The sum of `f(a[i], b[i])` in 16 lanes (vectorisable, fixed order).
-fn lanes_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
-    let mut lanes = [0.0f32; 16];
-    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(&x, &y)| f(x, y))
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for j in 0..16 {
-            lanes[j] += f(x[j], y[j]);
-        }
-    }
-    lanes.iter().map(|&v| v as f64).sum::<f64>() + tail as f64
 }
 
 /// Per channel: the mean and the biased variance (what BatchNorm normalises with).

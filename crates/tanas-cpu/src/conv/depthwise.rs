@@ -14,6 +14,7 @@
 use rayon::prelude::*;
 
 use super::{ConvGeom, strided};
+use crate::reduce::lanes;
 
 /// A stride-1 depthwise kernel on zero-padded planes: input `h x w`, padded `hp x wp`,
 /// output `ho x wo`, computed at width `wp` over `len` positions.
@@ -256,20 +257,8 @@ fn plane_weight_backward(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32]) {
     dw.iter_mut().zip(&acc).for_each(|(w, a)| *w += a);
 }
 
-/// A dot product in sixteen independent lanes (vectorisable, fixed order).
+/// A dot product in fixed order (vectorisable).
 fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0.0f32; 16];
-    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..16 {
-            lanes[i] += x[i] * y[i];
-        }
-    }
+    let (lanes, tail) = lanes(a, b, |x, y| x * y);
     lanes.iter().sum::<f32>() + tail
 }
