@@ -718,3 +718,44 @@ fn squared_per_sample_weight_gradients_match_flex() {
     );
     assert!(none.is_none(), "other backends are left to the caller");
 }
+
+#[test]
+fn fused_ops_do_not_depend_on_the_thread_count() {
+    // Enough samples and channels that the parts and planes are split among threads.
+    let xd = data(&[9, 6, 10, 10], 1);
+    let dyd = data(&[9, 8, 10, 10], 2);
+    let opts = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("pool");
+        pool.install(|| {
+            let x = tensor::<Cpu, 4>(&xd);
+            let sq = tanas_cpu::conv2d_weight_grad_sq_sum(&x, &tensor(&dyd), [8, 6, 3, 3], &opts)
+                .expect("Cpu");
+            let xa = tensor::<A, 4>(&xd).require_grad();
+            let g = tensor::<A, 1>(&data(&[6], 3)).require_grad();
+            let b = tensor::<A, 1>(&data(&[6], 4)).require_grad();
+            let bn = tanas_cpu::batch_norm(&xa, &g, &b, 1e-5).expect("Autodiff<Cpu>");
+            let grads = (bn.output.clone() * tensor::<A, 4>(&data(&[9, 6, 10, 10], 5)))
+                .sum()
+                .backward();
+            [
+                sq.to_data(),
+                bn.output.to_data(),
+                bn.var.to_data(),
+                xa.grad(&grads).expect("dx").to_data(),
+                g.grad(&grads).expect("dgamma").to_data(),
+            ]
+        })
+    };
+    let (one, two) = (run(1), run(2));
+    for (a, b) in one.iter().zip(&two) {
+        assert_eq!(
+            a.as_bytes(),
+            b.as_bytes(),
+            "results differ between 1 and 2 threads"
+        );
+    }
+}
