@@ -129,6 +129,7 @@ impl TaskFile {
         }
         let mut seen = HashSet::new();
         for t in &file.tasks {
+            check_id(&t.id).map_err(|p| file.task_error(t, format!("id {p}")))?;
             if !seen.insert(t.id.as_str()) {
                 return Err(file.task_error(t, "duplicate task id"));
             }
@@ -156,6 +157,33 @@ impl TaskFile {
             problem: problem.into(),
         }
     }
+}
+
+/// The longest id [`check_id`] accepts.
+pub const ID_MAX_LEN: usize = 64;
+
+/// Checks an id that becomes a file or directory name (task ids: `<dict>/tasks/<id>/`, the
+/// pipeline's artifact paths): 1 to [`ID_MAX_LEN`] ASCII letters, digits, `-`, `_` and `.`,
+/// not starting with `.` (so no `..`, no hidden names, no separators). The error says why.
+pub fn check_id(id: &str) -> std::result::Result<(), String> {
+    if id.is_empty() {
+        return Err("is empty".into());
+    }
+    if id.len() > ID_MAX_LEN {
+        return Err(format!("is longer than {ID_MAX_LEN} characters"));
+    }
+    if let Some(c) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Err(format!(
+            "has {c:?} (ids are file names: letters, digits, `-`, `_` and `.` only)"
+        ));
+    }
+    if id.starts_with('.') {
+        return Err("starts with `.`".into());
+    }
+    Ok(())
 }
 
 /// TOML errors span several lines (with a source excerpt); keep one.
@@ -313,6 +341,33 @@ mod tests {
             .to_string();
         assert!(e.starts_with("tasks.toml"), "names the file: {e}");
         e
+    }
+
+    #[test]
+    fn ids_that_are_not_plain_names_are_rejected() {
+        let body = "dataset = \"mnist\"\nkind = \"full\"";
+        for bad in [
+            "/tmp/x/ESCAPE",
+            "../../escape",
+            "..",
+            ".hidden",
+            "a/b",
+            "a\\\\b",
+            "",
+            "a b",
+        ] {
+            let text = format!("[[task]]\nid = \"{bad}\"\n{body}");
+            let e = parse(&text).expect_err(bad).to_string();
+            assert!(
+                e.starts_with("tasks.toml") && e.contains(": id "),
+                "{bad}: {e}"
+            );
+        }
+        let long = "x".repeat(ID_MAX_LEN + 1);
+        assert!(parse(&format!("[[task]]\nid = \"{long}\"\n{body}")).is_err());
+        for good in ["mnist-0", "cifar100_coarse.3", "T1"] {
+            parse(&format!("[[task]]\nid = \"{good}\"\n{body}")).expect(good);
+        }
     }
 
     #[test]
