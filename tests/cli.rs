@@ -396,6 +396,37 @@ fn train_fisher_distance_stages() {
         ]));
         assert!(v["total"].as_f64().unwrap() > 0.0);
     }
+    // --skip: the samples after the first N (another Fisher), and past the end an error.
+    let net = d("net");
+    let fisher = |extra: &[&str], out: &str| {
+        let out = d(out);
+        let mut args = vec![
+            "fisher",
+            "small-cnn",
+            "--num-classes",
+            "2",
+            "--run",
+            &net,
+            "--tasks",
+            "configs/tasks/mnist.toml",
+            "--task",
+            "mnist-1",
+            "--limit",
+            "32",
+            "--json",
+            "--out",
+            &out,
+        ];
+        args.extend_from_slice(extra);
+        tanas(&args)
+    };
+    let total = |o: Output| json(&o)["total"].as_f64().unwrap();
+    let first = total(fisher(&[], "first.safetensors"));
+    let skipped = total(fisher(&["--skip", "32"], "skipped.safetensors"));
+    assert_ne!(first, skipped, "--skip 32 takes other samples");
+    let e = error_line(&fisher(&["--skip", "100000"], "past.safetensors"));
+    assert!(e.contains("--skip 100000"), "{e}");
+    assert!(!dir.path().join("past.safetensors").exists());
     let same = json(&tanas(&[
         "distance",
         &d("own.safetensors"),

@@ -92,11 +92,18 @@ impl TaskSplit {
 
     /// The first `n` samples (all if `n >= len()`).
     pub fn truncated(&self, n: usize) -> Self {
-        let n = n.min(self.len());
+        self.window(0, n)
+    }
+
+    /// `n` samples after the first `skip` (fewer where the split ends first; none if `skip
+    /// >= len()`).
+    pub fn window(&self, skip: usize, n: usize) -> Self {
+        let start = skip.min(self.len());
+        let end = start.saturating_add(n).min(self.len());
         Self {
             images: self.images.clone(),
-            indices: self.indices[..n].to_vec(),
-            labels: self.labels[..n].to_vec(),
+            indices: self.indices[start..end].to_vec(),
+            labels: self.labels[start..end].to_vec(),
         }
     }
 

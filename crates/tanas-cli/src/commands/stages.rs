@@ -93,9 +93,17 @@ pub fn fisher(args: FisherArgs, dirs: &DataDirs, device: DeviceArg) -> Result<()
         _ => bail!("give exactly one of --weights FILE or --run DIR"),
     };
     let spec = model_spec(&args.model)?;
-    let samples = data
-        .split(args.split)
-        .truncated(args.limit.unwrap_or(usize::MAX));
+    let split = data.split(args.split);
+    if args.skip > 0 && args.skip >= split.len() {
+        bail!(
+            "--skip {} leaves no samples: the {} split of task {} has {}",
+            args.skip,
+            args.split,
+            data.spec.id,
+            split.len()
+        );
+    }
+    let samples = split.window(args.skip, args.limit.unwrap_or(usize::MAX));
     let cfg = FisherConfig {
         estimator: args.estimator,
         batch_size: args.batch_size,
@@ -112,6 +120,9 @@ pub fn fisher(args: FisherArgs, dirs: &DataDirs, device: DeviceArg) -> Result<()
     meta.net_task = args.net_task.clone().unwrap_or_default();
     meta.extra
         .insert("weights".into(), weights.display().to_string());
+    if args.skip > 0 {
+        meta.extra.insert("skip".into(), args.skip.to_string());
+    }
     let job = FisherJob {
         spec,
         weights,
