@@ -338,6 +338,20 @@ fn bad_model_input_gives_one_error_line() {
     assert!(e.contains("genotype"), "{e}");
 }
 
+/// A `--data-dir` that does not exist: one error line naming it, no silent fallback.
+#[test]
+fn missing_data_dir_is_an_error() {
+    let e = error_line(&tanas(&[
+        "--data-dir",
+        "/nonexistent-tanas-data",
+        "task",
+        "show",
+        "--tasks",
+        "configs/tasks/mnist.toml",
+    ]));
+    assert!(e.contains("/nonexistent-tanas-data"), "{e}");
+}
+
 /// Train, Fisher and distance from the command line, on a small budget.
 #[test]
 fn train_fisher_distance_stages() {

@@ -11,7 +11,22 @@ use crate::cli::{Cli, Command};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let dirs = tanas_data::DataDirs::new(cli.global.data_dirs.clone());
+    // A data directory the user named must exist: a typo would otherwise fall back to the
+    // default directories without a word.
+    let explicit: Vec<_> = cli
+        .global
+        .data_dirs
+        .iter()
+        .filter(|d| !d.as_os_str().is_empty())
+        .cloned()
+        .collect();
+    if let Some(d) = explicit.iter().find(|d| !d.is_dir()) {
+        anyhow::bail!(
+            "data directory {} (--data-dir / TANAS_DATA_DIR): no such directory",
+            d.display()
+        );
+    }
+    let dirs = tanas_data::DataDirs::new(explicit);
     match cli.command {
         Command::Data(cmd) => data::run(cmd, &dirs),
         Command::Task(cmd) => task::run(cmd, &dirs),
