@@ -577,16 +577,22 @@ pub(crate) fn weight_backward(g: &ConvGeom, x: &[f32], dy: &[f32]) -> Vec<f32> {
             dw
         })
         .collect();
-    let mut iter = partials.into_iter();
-    let mut dw = iter.next().unwrap_or_default();
+    add_in_order(partials)
+}
+
+/// The element-wise sum of `parts` (one or more of equal length), added part after part so
+/// the result does not depend on the number of threads.
+fn add_in_order(parts: Vec<Vec<f32>>) -> Vec<f32> {
+    let mut iter = parts.into_iter();
+    let mut sum = iter.next().unwrap_or_default();
     for part in iter {
-        dw.par_chunks_mut(4096)
+        sum.par_chunks_mut(4096)
             .zip(part.par_chunks(4096))
             .for_each(|(d, s)| {
                 d.iter_mut().zip(s).for_each(|(d, s)| *d += s);
             });
     }
-    dw
+    sum
 }
 
 /// Adds the weight gradient of images `range` to `dw`, a few images per gemm.
@@ -702,12 +708,7 @@ pub(crate) fn weight_grad_sq_sum(g: &ConvGeom, x: &[f32], dy: &[f32]) -> Vec<f32
             acc
         })
         .collect();
-    let mut iter = partials.into_iter();
-    let mut total = iter.next().unwrap_or_else(|| vec![0.0f32; size]);
-    for part in iter {
-        total.iter_mut().zip(&part).for_each(|(t, v)| *t += v);
-    }
-    total
+    add_in_order(partials)
 }
 
 /// `dL/dbias: [cout]`: the sum of `dy: [n, cout, l]` over images and pixels, per channel in
