@@ -100,10 +100,10 @@ pub enum DictCommand {
         #[arg(long, default_value = "small-cnn")]
         arch: String,
         /// Seeds 0..N (new dictionaries only).
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 3, value_parser = crate::limits::seeds())]
         seeds: u64,
         /// Training epochs of the epsilon-networks (new dictionaries only).
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = 5, value_parser = crate::limits::positive())]
         epochs: usize,
         /// Print JSON.
         #[arg(long)]
@@ -222,13 +222,13 @@ pub enum BenchCommand {
         #[arg(long, value_delimiter = ',', default_value = "small-cnn,resnet18")]
         archs: Vec<tanas_zoo::Arch>,
         /// Samples the Fisher is taken on.
-        #[arg(long, default_value_t = 512)]
+        #[arg(long, default_value_t = 512, value_parser = crate::limits::positive())]
         samples: usize,
         /// Samples per pass.
-        #[arg(long, default_value_t = 128)]
+        #[arg(long, default_value_t = 128, value_parser = crate::limits::batch_size())]
         batch_size: usize,
         /// Samples the naive loop is timed on (extrapolated to --samples).
-        #[arg(long, default_value_t = 64)]
+        #[arg(long, default_value_t = 64, value_parser = crate::limits::positive())]
         naive_samples: usize,
         /// The cells of `cellnet`.
         #[command(flatten)]
@@ -243,10 +243,10 @@ pub enum BenchCommand {
         #[arg(long, value_delimiter = ',', default_value = "small-cnn,resnet18")]
         archs: Vec<tanas_zoo::Arch>,
         /// Mini-batch size.
-        #[arg(long, default_value_t = 128)]
+        #[arg(long, default_value_t = 128, value_parser = crate::limits::batch_size())]
         batch_size: usize,
         /// Timed steps (after 2 warm-up steps).
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = 5, value_parser = crate::limits::positive())]
         steps: usize,
         /// The cells of `cellnet`.
         #[command(flatten)]
@@ -265,10 +265,10 @@ pub struct CellArgs {
     #[arg(long)]
     pub genotype: Option<PathBuf>,
     /// Initial channels C of a cell network.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = crate::limits::channels())]
     pub channels: usize,
     /// Number of cells L of a cell network.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = crate::limits::layers())]
     pub layers: usize,
 }
 
@@ -288,25 +288,25 @@ pub struct TrainArgs {
     #[arg(long)]
     pub genotype: Option<PathBuf>,
     /// Initial channels C of a cell network (default: DARTS's CIFAR-10 evaluation network).
-    #[arg(long, default_value_t = 36)]
+    #[arg(long, default_value_t = 36, value_parser = crate::limits::channels())]
     pub channels: usize,
     /// Number of cells L of a cell network (default: DARTS's CIFAR-10 evaluation network).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = crate::limits::layers())]
     pub layers: usize,
     /// Seed of initialisation and shuffling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Epoch budget.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, value_parser = crate::limits::positive())]
     pub epochs: usize,
     /// Mini-batch size.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = crate::limits::batch_size())]
     pub batch_size: usize,
     /// Adam learning rate.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = crate::limits::positive_real())]
     pub lr: f64,
     /// Stop once the validation accuracy reaches this (epsilon = 1 - A).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::limits::accuracy())]
     pub target_accuracy: Option<f64>,
     /// Output directory (weights, metrics.json, checkpoint).
     #[arg(long)]
@@ -341,7 +341,7 @@ pub struct FisherArgs {
     #[arg(long, default_value = "test", value_parser = crate::commands::stages::parse_split)]
     pub split: tanas_data::Split,
     /// Only N samples (after --skip).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::limits::positive())]
     pub limit: Option<usize>,
     /// Leave out the first N samples of the split.
     #[arg(long, default_value_t = 0)]
@@ -351,13 +351,13 @@ pub struct FisherArgs {
     #[arg(long, default_value = "exact")]
     pub estimator: tanas_fisher::Estimator,
     /// Label samples per input for `mc`.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = crate::limits::positive())]
     pub mc_samples: usize,
     /// Seed of the `mc` label draws.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Samples per pass.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = crate::limits::batch_size())]
     pub batch_size: usize,
     /// Output safetensors file.
     #[arg(long)]
@@ -384,7 +384,7 @@ pub struct DistanceArgs {
     #[arg(long, default_value = "ftd", value_parser = crate::commands::stages::parse_metric)]
     pub metric: tanas_distance::TaskDistance,
     /// sigma^2 of the log-det distance.
-    #[arg(long, default_value_t = 1e-8)]
+    #[arg(long, default_value_t = 1e-8, value_parser = crate::limits::positive_real())]
     pub sigma2: f64,
     /// Heads of different sizes: pad (zero-pad, default) or exclude.
     #[arg(long, default_value = "pad", value_parser = crate::commands::stages::parse_head)]
@@ -444,7 +444,7 @@ pub struct ModelArgs {
     /// Architecture (`tanas model list`).
     pub arch: String,
     /// Number of outputs.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::limits::num_classes())]
     pub num_classes: usize,
     /// The cells of `cellnet`.
     #[command(flatten)]
@@ -483,10 +483,10 @@ pub enum ModelCommand {
         #[arg(long, default_value = "test", value_parser = crate::commands::stages::parse_split)]
         split: tanas_data::Split,
         /// Only the first N samples of the split.
-        #[arg(long)]
+        #[arg(long, value_parser = crate::limits::positive())]
         limit: Option<usize>,
         /// Samples per forward pass.
-        #[arg(long, default_value_t = 256)]
+        #[arg(long, default_value_t = 256, value_parser = crate::limits::batch_size())]
         batch_size: usize,
         /// Print JSON instead of text.
         #[arg(long)]

@@ -6,6 +6,7 @@ mod backend;
 mod cli;
 mod commands;
 mod device;
+mod limits;
 mod output;
 
 use std::process::ExitCode;
@@ -36,12 +37,27 @@ fn main() -> ExitCode {
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            // One line: the whole context chain, no backtrace.
-            let msg = format!("{err:#}").replace('\n', " ");
-            eprintln!("error: {msg}");
+            eprintln!("error: {}", one_line(&err));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The whole context chain on one line, each cause once: an error that already shows its
+/// source in its own message (`path: No such file or directory`) does not get it appended again.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if msg.contains(&text) {
+            continue;
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&text);
+    }
+    msg.replace('\n', " ")
 }
 
 /// Logs go to stderr; `RUST_LOG` wins over `-v` / `-q`.

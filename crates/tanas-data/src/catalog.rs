@@ -212,6 +212,14 @@ impl DatasetName {
         }
     }
 
+    /// Channels, height and width of the dataset's images.
+    pub fn image_shape(self) -> (usize, usize, usize) {
+        match self {
+            Self::Mnist | Self::FashionMnist => (1, 28, 28),
+            Self::Cifar10 | Self::Cifar100 => (3, 32, 32),
+        }
+    }
+
     /// Names of the coarse classes (superclasses), where the dataset has them.
     pub fn coarse_class_names(self) -> Option<&'static [&'static str]> {
         (self == Self::Cifar100).then_some(&CIFAR100_COARSE[..])
@@ -403,11 +411,22 @@ fn read_split(name: DatasetName, dir: &Path, files: &[&str]) -> Result<ImageSet>
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    match name {
-        DatasetName::Mnist | DatasetName::FashionMnist => read_idx_pair(&paths[0], &paths[1], 10),
-        DatasetName::Cifar10 => read_cifar(&paths, CifarKind::Cifar10),
-        DatasetName::Cifar100 => read_cifar(&paths, CifarKind::Cifar100),
+    let set = match name {
+        DatasetName::Mnist | DatasetName::FashionMnist => read_idx_pair(&paths[0], &paths[1], 10)?,
+        DatasetName::Cifar10 => read_cifar(&paths, CifarKind::Cifar10)?,
+        DatasetName::Cifar100 => read_cifar(&paths, CifarKind::Cifar100)?,
+    };
+    let shape = name.image_shape();
+    if (set.channels, set.height, set.width) != shape {
+        return Err(DataError::format(
+            &paths[0],
+            format!(
+                "images are {}x{}x{}, {name} images are {}x{}x{}",
+                set.channels, set.height, set.width, shape.0, shape.1, shape.2
+            ),
+        ));
     }
+    Ok(set)
 }
 
 #[cfg(test)]
@@ -477,6 +496,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("t10k-labels-idx1-ubyte"), "{e}");
+    }
+
+    #[test]
+    fn images_of_another_size_than_the_dataset_s_are_an_error() {
+        let a = tempfile::tempdir().unwrap();
+        let dir = a.path().join("mnist");
+        write_mnist_like(&dir, 20, false);
+        let small = IdxArray {
+            dims: vec![10, 14, 14],
+            data: vec![7; 10 * 196],
+        };
+        write_idx(&dir.join("t10k-images-idx3-ubyte"), &small).unwrap();
+        let e = DataDirs::only([a.path().into()])
+            .load(DatasetName::Mnist)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("t10k-images-idx3-ubyte")
+                && e.contains("images are 1x14x14, mnist images are 1x28x28"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -3,9 +3,10 @@
 //! An IDX file is a 4-byte magic (`0, 0, type, ndims`), `ndims` big-endian u32 dimensions,
 //! then the data. Only unsigned-byte data (type `0x08`) is used by the datasets here.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::path::Path;
 
+use crate::batch::INPUT_SIDE;
 use crate::error::{DataError, Result};
 use crate::image_set::ImageSet;
 
@@ -21,22 +22,103 @@ pub struct IdxArray {
     pub data: Vec<u8>,
 }
 
-/// Reads a whole file, transparently un-gzipping it when it starts with the gzip magic.
-pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
-    let raw = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::with_capacity(raw.len() * 4);
-        flate2::read::GzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| DataError::format(path, format!("corrupt gzip data: {e}")))?;
-        Ok(out)
-    } else {
-        Ok(raw)
+/// The most bytes a dataset file may hold once un-gzipped (1 GiB): a compressed file that
+/// inflates past it, or an IDX header that declares more, is an error before the memory is used.
+/// The largest file of the known datasets (CIFAR-100's `train.bin`) is 154 MB.
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
+
+/// A dataset file opened for reading, un-gzipped on the fly when it starts with the gzip magic
+/// (every member of a multi-member gzip file, as `cat a.gz b.gz` makes, is read in turn).
+struct Input<'a> {
+    reader: Box<dyn Read + 'a>,
+    path: &'a Path,
+    gz: bool,
+}
+
+impl<'a> Input<'a> {
+    fn open(path: &'a Path) -> Result<Self> {
+        let mut file =
+            std::io::BufReader::new(std::fs::File::open(path).map_err(|e| DataError::io(path, e))?);
+        let head = file.fill_buf().map_err(|e| DataError::io(path, e))?;
+        Ok(Self::new(file_is_gz(head), file, path))
+    }
+
+    fn from_bytes(bytes: &'a [u8], path: &'a Path) -> Self {
+        Self::new(file_is_gz(bytes), bytes, path)
+    }
+
+    fn new(gz: bool, raw: impl BufRead + 'a, path: &'a Path) -> Self {
+        let reader: Box<dyn Read + 'a> = if gz {
+            Box::new(flate2::bufread::MultiGzDecoder::new(raw))
+        } else {
+            Box::new(raw)
+        };
+        Self { reader, path, gz }
+    }
+
+    fn error(&self, e: std::io::Error) -> DataError {
+        if self.gz {
+            DataError::format(self.path, format!("corrupt gzip data: {e}"))
+        } else {
+            DataError::io(self.path, e)
+        }
+    }
+
+    /// Appends up to `n` more bytes to `buf` (fewer only at the end of the data).
+    fn read_up_to(&mut self, buf: &mut Vec<u8>, n: u64) -> Result<usize> {
+        (&mut self.reader)
+            .take(n)
+            .read_to_end(buf)
+            .map_err(|e| self.error(e))
+    }
+
+    /// Whether any data follows what was read so far.
+    fn has_more(&mut self) -> Result<bool> {
+        Ok(self.read_up_to(&mut Vec::new(), 1)? > 0)
     }
 }
 
-/// Parses IDX bytes; `path` is only used in error messages.
+fn file_is_gz(head: &[u8]) -> bool {
+    head.starts_with(&[0x1f, 0x8b])
+}
+
+/// Reads a whole file, transparently un-gzipping it when it starts with the gzip magic; more
+/// than [`MAX_FILE_BYTES`] of (inflated) data is an error.
+pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
+    let mut input = Input::open(path)?;
+    let mut out = Vec::new();
+    input.read_up_to(&mut out, MAX_FILE_BYTES)?;
+    if input.has_more()? {
+        return Err(too_large(path));
+    }
+    Ok(out)
+}
+
+fn too_large(path: &Path) -> DataError {
+    DataError::format(
+        path,
+        format!(
+            "holds more than {} MiB of data, the limit for a dataset file",
+            MAX_FILE_BYTES >> 20
+        ),
+    )
+}
+
+/// Parses IDX bytes (plain or gzip-compressed); `path` is only used in error messages.
 pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<IdxArray> {
+    read_input(Input::from_bytes(bytes, path))
+}
+
+/// Reads an IDX file (plain or `.gz`). Memory is bounded by what the header declares (at most
+/// [`MAX_FILE_BYTES`]): a file with more data is rejected without reading the rest.
+pub fn read_idx(path: &Path) -> Result<IdxArray> {
+    read_input(Input::open(path)?)
+}
+
+fn read_input(mut input: Input<'_>) -> Result<IdxArray> {
+    let path = input.path;
+    let mut bytes = Vec::new();
+    input.read_up_to(&mut bytes, 4)?;
     if bytes.len() < 4 {
         return Err(DataError::format(
             path,
@@ -63,6 +145,7 @@ pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<IdxArray> {
     }
     let ndims = bytes[3] as usize;
     let header = 4 + 4 * ndims;
+    input.read_up_to(&mut bytes, 4 * ndims as u64)?;
     if ndims == 0 || bytes.len() < header {
         return Err(DataError::format(
             path,
@@ -76,34 +159,34 @@ pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<IdxArray> {
         .chunks_exact(4)
         .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
         .collect();
-    let expected = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
-    let found = bytes.len() - header;
-    match expected {
-        Some(n) if n == found => Ok(IdxArray {
-            dims,
-            data: bytes[header..].to_vec(),
-        }),
-        Some(n) if n > found => Err(DataError::format(
+    let n = dims
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
+        .filter(|&n| n <= MAX_FILE_BYTES)
+        .ok_or_else(|| {
+            DataError::format(
+                path,
+                format!(
+                    "dimensions {dims:?} declare more than the {} MiB limit of a dataset file",
+                    MAX_FILE_BYTES >> 20
+                ),
+            )
+        })?;
+    let mut data = Vec::new();
+    let found = input.read_up_to(&mut data, n)?;
+    if (found as u64) < n {
+        return Err(DataError::format(
             path,
             format!("truncated: dimensions {dims:?} need {n} data bytes, file has {found}"),
-        )),
-        Some(n) => Err(DataError::format(
-            path,
-            format!(
-                "{} trailing bytes after the {n} data bytes of dimensions {dims:?}",
-                found - n
-            ),
-        )),
-        None => Err(DataError::format(
-            path,
-            format!("dimensions {dims:?} overflow"),
-        )),
+        ));
     }
-}
-
-/// Reads an IDX file (plain or `.gz`).
-pub fn read_idx(path: &Path) -> Result<IdxArray> {
-    parse_idx(&read_maybe_gz(path)?, path)
+    if input.has_more()? {
+        return Err(DataError::format(
+            path,
+            format!("trailing bytes after the {n} data bytes of dimensions {dims:?}"),
+        ));
+    }
+    Ok(IdxArray { dims, data })
 }
 
 /// Serialises an IDX array of unsigned bytes.
@@ -140,6 +223,15 @@ pub fn read_idx_pair(images: &Path, labels: &Path, num_classes: usize) -> Result
             format!(
                 "expected 3 dimensions (n, rows, cols), found {:?}",
                 img.dims
+            ),
+        ));
+    }
+    let (rows, cols) = (img.dims[1], img.dims[2]);
+    if !(1..=INPUT_SIDE).contains(&rows) || !(1..=INPUT_SIDE).contains(&cols) {
+        return Err(DataError::format(
+            images,
+            format!(
+                "images are {rows}x{cols}; the network input takes 1x1 to {INPUT_SIDE}x{INPUT_SIDE}"
             ),
         ));
     }
@@ -259,11 +351,118 @@ mod tests {
         assert!(err_of(&b).contains("trailing"));
     }
 
+    fn gz(bytes: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(bytes).unwrap();
+        enc.finish().unwrap()
+    }
+
+    #[test]
+    fn multi_member_gzip_is_read_whole() {
+        // `cat a.gz b.gz`: a valid gzip file whose data is both members' data.
+        let b = encode_idx(&images(3));
+        let (head, tail) = b.split_at(1000);
+        let two = [gz(head), gz(tail)].concat();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("two.gz");
+        std::fs::write(&p, two).unwrap();
+        assert_eq!(read_idx(&p).unwrap(), images(3));
+        assert_eq!(read_maybe_gz(&p).unwrap(), b);
+    }
+
+    #[test]
+    fn garbage_after_a_gzip_stream_is_an_error() {
+        for garbage in [&[0u8][..], b"trailing garbage", &[0x1f, 0x8b, 8]] {
+            let b = [gz(&encode_idx(&labels(3))), garbage.to_vec()].concat();
+            let e = err_of(&b);
+            assert!(e.contains("corrupt gzip"), "{garbage:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn gzip_inflating_past_the_header_stops_at_the_declared_size() {
+        // The header declares 3 bytes; 256 MiB of zeros follow (a 256 KiB gzip). Reading stops
+        // one byte past the declared data: the error comes before the bomb is inflated.
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        enc.write_all(&encode_idx(&labels(3))).unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..256 {
+            enc.write_all(&zeros).unwrap();
+        }
+        let bomb = enc.finish().unwrap();
+        assert!(bomb.len() < 1 << 20);
+        let consumed = std::rc::Rc::new(std::cell::Cell::new(0));
+        let raw = Counting {
+            inner: &bomb[..],
+            consumed: consumed.clone(),
+        };
+        let input = Input::new(true, std::io::BufReader::new(raw), Path::new("bomb.gz"));
+        let e = read_input(input).unwrap_err().to_string();
+        assert!(
+            consumed.get() < bomb.len() / 4,
+            "{} of {} compressed bytes read",
+            consumed.get(),
+            bomb.len()
+        );
+        assert!(e.contains("bomb.gz") && e.contains("trailing bytes"), "{e}");
+    }
+
+    /// A reader that counts the bytes taken from it.
+    struct Counting<'a> {
+        inner: &'a [u8],
+        consumed: std::rc::Rc<std::cell::Cell<usize>>,
+    }
+
+    impl Read for Counting<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            self.consumed.set(self.consumed.get() + n);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn huge_declared_dimensions_are_refused_before_reading() {
+        let mut b = vec![0, 0, UBYTE, 3];
+        for d in [60_000u32, 1 << 12, 1 << 12] {
+            b.extend_from_slice(&d.to_be_bytes());
+        }
+        let e = err_of(&b);
+        assert!(e.contains("1024 MiB limit"), "{e}");
+    }
+
     #[test]
     fn corrupt_gzip_is_an_error() {
         let mut b = vec![0x1f, 0x8b, 8, 0];
         b.extend_from_slice(&[0xff; 20]);
         assert!(err_of(&b).contains("corrupt gzip"));
+    }
+
+    #[test]
+    fn image_sizes_the_network_input_cannot_take_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let (i, l) = (dir.path().join("imgs"), dir.path().join("labs"));
+        write_idx(&l, &labels(2)).unwrap();
+        for (rows, cols) in [(64, 64), (0, 0), (28, 33), (0, 28)] {
+            let set = IdxArray {
+                dims: vec![2, rows, cols],
+                data: vec![1; 2 * rows * cols],
+            };
+            write_idx(&i, &set).unwrap();
+            let e = read_idx_pair(&i, &l, 10).unwrap_err().to_string();
+            assert!(
+                e.contains("imgs") && e.contains(&format!("images are {rows}x{cols}")),
+                "{e}"
+            );
+        }
+        for (rows, cols) in [(1, 1), (14, 14), (32, 32)] {
+            let set = IdxArray {
+                dims: vec![2, rows, cols],
+                data: vec![1; 2 * rows * cols],
+            };
+            write_idx(&i, &set).unwrap();
+            assert_eq!(read_idx_pair(&i, &l, 10).unwrap().height, rows);
+        }
     }
 
     #[test]

@@ -24,26 +24,7 @@ pub use task::{TaskFile, TaskKind, TaskSpec};
 
 use std::path::Path;
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, then a rename,
-/// so that an interrupted write never leaves a half-written file behind. The file ends up an
-/// ordinary `rw-r--r--` one (temporary files are created `rw-------`).
+/// Writes `bytes` to `path` atomically ([`tanas_core::write_atomic`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let io = |e: std::io::Error| DataError::io(path, e);
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".tanas-").suffix(".tmp");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        builder.permissions(std::fs::Permissions::from_mode(0o644));
-    }
-    let mut tmp = builder.tempfile_in(dir).map_err(io)?;
-    tmp.write_all(bytes).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+    tanas_core::write_atomic(path, bytes).map_err(|e| DataError::io(path, e))
 }

@@ -23,7 +23,6 @@
 //! tensors keep the order of their data in the file.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use safetensors::tensor::{Dtype, SafeTensors};
@@ -594,29 +593,12 @@ fn json<T: Serialize + ?Sized>(v: &T) -> Result<String, String> {
     serde_json::to_string(v).map_err(|e| e.to_string())
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, then a rename.
+/// Writes `bytes` to `path` atomically ([`tanas_core::write_atomic`]).
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FisherError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let io = |e: std::io::Error| FisherError::Io {
+    tanas_core::write_atomic(path, bytes).map_err(|source| FisherError::Io {
         path: path.to_path_buf(),
-        source: e,
-    };
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".tanas-fisher-").suffix(".tmp");
-    // Temporary files are created rw-------; the result is an ordinary rw-r--r-- file.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        builder.permissions(std::fs::Permissions::from_mode(0o644));
-    }
-    let mut tmp = builder.tempfile_in(dir).map_err(io)?;
-    tmp.write_all(bytes).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+        source,
+    })
 }
 
 #[cfg(test)]

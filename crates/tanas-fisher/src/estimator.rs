@@ -37,6 +37,14 @@ pub enum EstimatorError {
         /// Logits after padding.
         logits: usize,
     },
+    /// A setting is out of range.
+    #[error("Fisher setting `{field}`: {problem}")]
+    InvalidConfig {
+        /// The setting.
+        field: &'static str,
+        /// What is wrong.
+        problem: &'static str,
+    },
     /// A layer the estimator cannot handle.
     #[error("unsupported layer: {0}")]
     Unsupported(String),
@@ -131,6 +139,17 @@ pub fn fisher_diag<B: AutodiffBackend>(
     if split.is_empty() {
         return Err(EstimatorError::Empty);
     }
+    for (field, value) in [
+        ("batch_size", cfg.batch_size),
+        ("mc_samples", cfg.mc_samples),
+    ] {
+        if value == 0 {
+            return Err(EstimatorError::InvalidConfig {
+                field,
+                problem: "must be at least 1",
+            });
+        }
+    }
     let logits_n = num_labels.max(model.num_classes());
     if let Some(&label) = split.labels().iter().find(|&&l| l >= logits_n) {
         return Err(EstimatorError::LabelOutOfRange {
@@ -142,8 +161,8 @@ pub fn fisher_diag<B: AutodiffBackend>(
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let mut batches = 0usize;
     let detached = model.clone().no_grad();
-    for start in (0..split.len()).step_by(cfg.batch_size.max(1)) {
-        let end = (start + cfg.batch_size.max(1)).min(split.len());
+    for start in (0..split.len()).step_by(cfg.batch_size) {
+        let end = (start + cfg.batch_size).min(split.len());
         let batch: TaskBatch<B> = TaskBatcher.batch(
             (start..end)
                 .filter_map(|i| split.get(i))
@@ -155,7 +174,7 @@ pub fn fisher_diag<B: AutodiffBackend>(
                 tapped_pass(&detached, batch.images, batch.labels, logits_n, &mut sums)?
             }
             Estimator::Mc => {
-                for _ in 0..cfg.mc_samples.max(1) {
+                for _ in 0..cfg.mc_samples {
                     let labels =
                         sample_labels(&detached, batch.images.clone(), logits_n, &mut rng, device);
                     tapped_pass(&detached, batch.images.clone(), labels, logits_n, &mut sums)?;
@@ -180,7 +199,7 @@ pub fn fisher_diag<B: AutodiffBackend>(
     }
     let divisor = match cfg.estimator {
         Estimator::Batch => batches as f64,
-        Estimator::Mc => (split.len() * cfg.mc_samples.max(1)) as f64,
+        Estimator::Mc => (split.len() * cfg.mc_samples) as f64,
         Estimator::Exact | Estimator::Naive => split.len() as f64,
     };
     let mut meta = meta;

@@ -1,7 +1,6 @@
 //! Files of a search: atomic writes, the JSONL trace, JSON checkpoints and the check that a
 //! stored search was made with the requested settings.
 
-use std::io::Write;
 use std::path::Path;
 
 use serde::Serialize;
@@ -18,33 +17,9 @@ pub const RESULT_FILE: &str = "result.json";
 /// The final network's weights (PyTorch names and layouts, see `tanas_zoo::save_pytorch`).
 pub const WEIGHTS_FILE: &str = "weights.safetensors";
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename,
-/// so that `path` never holds a partial file. The file is readable by all (0644 on Unix).
+/// Writes `bytes` to `path` atomically ([`tanas_core::write_atomic`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| SearchError::io(dir, e))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tanas-search-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| SearchError::io(path, e))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| SearchError::io(path, e))?;
-    }
-    tmp.write_all(bytes).map_err(|e| SearchError::io(path, e))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| SearchError::io(path, e))?;
-    tmp.persist(path)
-        .map_err(|e| SearchError::io(path, e.error))?;
-    Ok(())
+    tanas_core::write_atomic(path, bytes).map_err(|e| SearchError::io(path, e))
 }
 
 /// Writes `value` as pretty JSON (plus a newline) to `path` atomically.

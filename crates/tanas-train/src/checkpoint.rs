@@ -5,11 +5,10 @@
 //! state that names them, and the files of older epochs are removed after it. Whatever
 //! moment a run is killed, `state.json` names complete files of one epoch.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Record, Recorder};
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Record, Recorder};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -20,11 +19,8 @@ use crate::metrics::{EpochMetrics, RunInfo};
 /// The file in the checkpoint directory that describes the checkpoint.
 pub const STATE_FILE: &str = "state.json";
 
-/// The extension burn's `NamedMpkFileRecorder` gives its files.
+/// The extension of record files (burn's named MessagePack format).
 const RECORD_EXT: &str = "mpk";
-
-/// Prefix of temporary files (removed by [`Checkpoint::clean`]).
-const TMP_PREFIX: &str = "tmp-";
 
 /// `checkpoint/state.json`: where a run stands after its last finished epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,8 +51,10 @@ pub struct Checkpoint {
     dir: PathBuf,
 }
 
-fn recorder() -> NamedMpkFileRecorder<FullPrecisionSettings> {
-    NamedMpkFileRecorder::<FullPrecisionSettings>::new()
+/// Records are encoded in memory and written by [`write_atomic`], so that a failed write
+/// reports the OS's error (a full disk, a permission) rather than the recorder's string.
+fn recorder() -> NamedMpkBytesRecorder<FullPrecisionSettings> {
+    NamedMpkBytesRecorder::<FullPrecisionSettings>::new()
 }
 
 impl Checkpoint {
@@ -85,21 +83,13 @@ impl Checkpoint {
         write_json_atomic(&self.state_path(), state)
     }
 
-    /// Saves `record` as `<stem>.mpk` (temporary file, then rename) and returns the file name.
+    /// Saves `record` as `<stem>.mpk` (atomically) and returns the file name.
     pub fn save<B: Backend, R: Record<B>>(&self, stem: &str, record: R) -> Result<String> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| TrainError::io(&self.dir, e))?;
         let name = format!("{stem}.{RECORD_EXT}");
         let path = self.dir.join(&name);
-        // The recorder replaces the extension of the path it is given with its own.
-        let tmp_stem = self
-            .dir
-            .join(format!("{TMP_PREFIX}{stem}-{}", std::process::id()));
-        let tmp = tmp_stem.with_extension(RECORD_EXT);
-        Recorder::<B>::record(&recorder(), record, tmp_stem).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            TrainError::record(&path, format!("{e:?}"))
-        })?;
-        std::fs::rename(&tmp, &path).map_err(|e| TrainError::io(&path, e))?;
+        let bytes = Recorder::<B>::record(&recorder(), record, ())
+            .map_err(|e| TrainError::record(&path, format!("{e:?}")))?;
+        write_atomic(&path, &bytes)?;
         Ok(name)
     }
 
@@ -112,7 +102,8 @@ impl Checkpoint {
                 missing: name.to_string(),
             });
         }
-        Recorder::<B>::load(&recorder(), path.clone(), device)
+        let bytes = std::fs::read(&path).map_err(|e| TrainError::io(&path, e))?;
+        Recorder::<B>::load(&recorder(), bytes, device)
             .map_err(|e| TrainError::record(&path, format!("{e:?}")))
     }
 
@@ -126,7 +117,8 @@ impl Checkpoint {
         for entry in entries {
             let entry = entry.map_err(|e| TrainError::io(&self.dir, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            let ours = name.starts_with(TMP_PREFIX) || name.ends_with(&format!(".{RECORD_EXT}"));
+            let ours = tanas_core::out_dir::is_temp_name(&name)
+                || name.ends_with(&format!(".{RECORD_EXT}"));
             if ours && !keep.contains(&name.as_str()) {
                 let path = entry.path();
                 std::fs::remove_file(&path).map_err(|e| TrainError::io(&path, e))?;
@@ -154,24 +146,9 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     write_atomic(path, &bytes)
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
+/// Writes `bytes` to `path` atomically ([`tanas_core::write_atomic`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tanas-tmp-")
-        .tempfile_in(dir)
-        .map_err(|e| TrainError::io(path, e))?;
-    tmp.write_all(bytes).map_err(|e| TrainError::io(path, e))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| TrainError::io(path, e))?;
-    tmp.persist(path)
-        .map_err(|e| TrainError::io(path, e.error))?;
-    Ok(())
+    tanas_core::write_atomic(path, bytes).map_err(|e| TrainError::io(path, e))
 }
 
 /// Removes `path` if it exists.

@@ -138,7 +138,22 @@ pub fn load_pytorch<B: Backend, M: Module<B>>(
         .collect::<Result<Vec<_>, _>>()?;
     let result = apply_pytorch(&mut model, snapshots);
     check_applied(path, &result, expected.len())?;
+    if let Some(name) = first_non_finite(&model) {
+        return Err(ZooError::corrupt(
+            path,
+            format!("tensor `{name}` holds NaN or infinite values"),
+        ));
+    }
     Ok(model)
+}
+
+/// The PyTorch name of the first floating-point tensor of `model` with a NaN or infinity.
+fn first_non_finite<B: Backend, M: Module<B>>(model: &M) -> Option<String> {
+    pytorch_snapshots(model).into_iter().find_map(|s| {
+        let data = s.to_data().ok()?;
+        let values = data.as_slice::<f32>().ok()?;
+        values.iter().any(|v| !v.is_finite()).then(|| s.full_path())
+    })
 }
 
 /// Writes `model` to a safetensors file in PyTorch names and layouts, loadable with
@@ -150,34 +165,16 @@ pub fn save_pytorch<B: Backend, M: Module<B>>(
     path: impl AsRef<Path>,
 ) -> Result<(), ZooError> {
     let path = path.as_ref();
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let tmp = tempfile::Builder::new()
-        .prefix(".tanas-weights-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| ZooError::io(path, e))?;
-    // Temporary files are private (0600); a weights file is an ordinary one.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| ZooError::io(path, e))?;
-    }
-    let snapshots = pytorch_snapshots(model);
-    write_safetensors(snapshots, tmp.path()).map_err(|problem| ZooError::Write {
+    let bytes = safetensors_bytes(pytorch_snapshots(model)).map_err(|problem| ZooError::Write {
         path: path.to_path_buf(),
         problem,
     })?;
-    tmp.persist(path).map_err(|e| ZooError::io(path, e.error))?;
+    tanas_core::write_atomic(path, &bytes).map_err(|e| ZooError::io(path, e))?;
     Ok(())
 }
 
-/// Serialises `snapshots` (already in PyTorch names and layouts) to `path`.
-fn write_safetensors(snapshots: Vec<TensorSnapshot>, path: &Path) -> Result<(), String> {
+/// Serialises `snapshots` (already in PyTorch names and layouts) as a safetensors file.
+fn safetensors_bytes(snapshots: Vec<TensorSnapshot>) -> Result<Vec<u8>, String> {
     let mut tensors = Vec::with_capacity(snapshots.len());
     for s in snapshots {
         let name = s.full_path();
@@ -192,12 +189,11 @@ fn write_safetensors(snapshots: Vec<TensorSnapshot>, path: &Path) -> Result<(), 
             .map_err(|e| format!("tensor `{name}`: {e}"))?;
         views.push((name.as_str(), view));
     }
-    let metadata = HashMap::from([
-        // What `safetensors.torch.save_file` writes; some PyTorch loaders check it.
-        ("format".to_string(), "pt".to_string()),
-        ("producer".to_string(), "tanas".to_string()),
-    ]);
-    safetensors::serialize_to_file(views, Some(metadata), path).map_err(|e| e.to_string())
+    // What `safetensors.torch.save_file` writes; some PyTorch loaders check it. One key only:
+    // safetensors writes the metadata `HashMap` in its (random) iteration order, so a second
+    // key would make the bytes of two identical saves differ.
+    let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
+    safetensors::serialize(views, Some(metadata)).map_err(|e| e.to_string())
 }
 
 /// The safetensors dtype of a burn float dtype.

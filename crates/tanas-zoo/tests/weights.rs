@@ -55,6 +55,42 @@ fn round_trip_is_exact_for_every_arch() {
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 }
 
+/// The same weights give the same bytes, save after save (no map in random order).
+#[test]
+fn saving_the_same_weights_gives_the_same_bytes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = randomise(build::<Cpu>(Arch::SmallCnn, 2));
+    let bytes: Vec<Vec<u8>> = (0..8)
+        .map(|i| {
+            let path = dir.path().join(format!("{i}.safetensors"));
+            save_pytorch(&model, &path).expect("save");
+            std::fs::read(&path).expect("read")
+        })
+        .collect();
+    assert!(bytes.iter().all(|b| b == &bytes[0]));
+}
+
+/// Weights holding a NaN are refused, naming the file and the tensor.
+#[test]
+fn non_finite_weights_are_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("nan.safetensors");
+    save_pytorch(&randomise(build::<Cpu>(Arch::SmallCnn, 2)), &path).expect("save");
+    let mut bytes = std::fs::read(&path).expect("read");
+    // The data of the last F32 tensor ends the file.
+    let end = bytes.len();
+    bytes[end - 4..].copy_from_slice(&f32::NAN.to_le_bytes());
+    std::fs::write(&path, bytes).expect("write");
+    let Err(e) = load_pytorch(build::<Cpu>(Arch::SmallCnn, 2), &path) else {
+        panic!("NaN weights are refused");
+    };
+    let e = e.to_string();
+    assert!(
+        e.contains("nan.safetensors") && e.contains("NaN or infinite"),
+        "{e}"
+    );
+}
+
 /// The exported file holds exactly the PyTorch names, layouts and values.
 #[test]
 fn export_uses_pytorch_names_and_layouts() {
@@ -254,11 +290,12 @@ fn corrupt_and_absent_files_are_errors_naming_them() {
     let err = load_pytorch(build::<Cpu>(Arch::SmallCnn, 10), &absent).expect_err("absent");
     assert!(matches!(err, ZooError::Io { .. }), "{err}");
     assert!(err.to_string().contains("absent.safetensors"), "{err}");
+    // The directory is created if needed; a file in its place is an error.
     let err = save_pytorch(
         &build::<Cpu>(Arch::SmallCnn, 10),
-        dir.path().join("no/such/dir/w.safetensors"),
+        garbage.join("w.safetensors"),
     )
-    .expect_err("no directory");
+    .expect_err("not a directory");
     assert!(matches!(err, ZooError::Io { .. }), "{err}");
 }
 

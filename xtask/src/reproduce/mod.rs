@@ -58,7 +58,9 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| root.join("docs/results").join(profile.name));
     let out = std::path::absolute(&out).with_context(|| format!("{}", out.display()))?;
-    std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create", out.display()))?;
+    // One reproduction per output directory at a time; each stage's `tanas` locks its own
+    // directory below it.
+    let _lock = tanas_core::OutDirLock::acquire(&out)?;
     let tanas = match &args.tanas {
         Some(path) => path.clone(),
         None => build_tanas(&root, args.device != "cpu")?,

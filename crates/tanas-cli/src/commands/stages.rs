@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 use serde_json::json;
+use tanas_core::OutDirLock;
 use tanas_data::{DataDirs, Split, TaskData, TaskFile, TaskSplit};
 use tanas_distance::{HeadRule, TaskDistance, compare_files};
 use tanas_fisher::{FisherConfig, FisherDiag, FisherMeta, fisher_diag};
@@ -27,6 +28,7 @@ pub fn load_task(tasks: &std::path::Path, id: &str, dirs: &DataDirs) -> Result<T
 
 /// `tanas train`.
 pub fn train(args: TrainArgs, dirs: &DataDirs, device: DeviceArg) -> Result<()> {
+    let _lock = OutDirLock::acquire(&args.out)?;
     let data = load_task(&args.tasks, &args.task, dirs)?;
     let spec = crate::commands::model::with_cells(
         ModelSpec::new(args.arch.parse()?, data.num_labels),
@@ -195,6 +197,7 @@ impl BackendJob for FisherJob {
 pub fn distance(args: DistanceArgs, dirs: &DataDirs, device: DeviceArg) -> Result<()> {
     match args.command {
         Some(DistanceCommand::Matrix { experiment, out }) => {
+            let _lock = OutDirLock::acquire(&out)?;
             let exp = Experiment::read(&experiment)?;
             let run = dispatch(
                 device,

@@ -3,6 +3,7 @@
 
 use anyhow::{Context, Result};
 use burn::tensor::backend::AutodiffBackend;
+use tanas_core::OutDirLock;
 use tanas_data::{DataDirs, TaskData};
 use tanas_distance::{HeadRule, TaskDistance};
 use tanas_pipeline::dictionary::{DictSettings, TaskDictionary};
@@ -32,6 +33,7 @@ pub fn dict(cmd: DictCommand, dirs: &DataDirs, device: DeviceArg) -> Result<()> 
             epochs,
             json,
         } => {
+            let _lock = OutDirLock::acquire(&dict)?;
             let data = load_task(&tasks, &task, dirs)?;
             let settings = match settings {
                 Some(path) => DictSettings::read(&path)?,
@@ -136,6 +138,7 @@ impl BackendJob for ClosestJob<'_> {
 
 /// Runs `tanas search`.
 pub fn search(args: SearchArgs, dirs: &DataDirs, device: DeviceArg) -> Result<()> {
+    let _lock = OutDirLock::acquire(&args.out)?;
     let dict = TaskDictionary::open(&args.target.dict)?;
     let data = load_task(&args.target.tasks, &args.target.task, dirs)?;
     let job = SearchJob {
@@ -179,6 +182,7 @@ impl BackendJob for SearchJob<'_> {
 
 /// Runs `tanas baseline`.
 pub fn baseline(args: BaselineArgs, dirs: &DataDirs, device: DeviceArg) -> Result<()> {
+    let _lock = OutDirLock::acquire(&args.out)?;
     let dict = TaskDictionary::open(&args.target.dict)?;
     let data = load_task(&args.target.tasks, &args.target.task, dirs)?;
     let job = BaselineJob {
@@ -230,6 +234,7 @@ impl BackendJob for BaselineJob<'_> {
 
 /// Runs `tanas run`.
 pub fn run(args: RunArgs, dirs: &DataDirs, device: DeviceArg) -> Result<()> {
+    let _lock = OutDirLock::acquire(&args.out)?;
     let exp = TanasExperiment::read(&args.experiment)?;
     let job = RunJob {
         exp,

@@ -1,0 +1,67 @@
+//! Atomic file writes: the one writer every crate uses.
+
+use std::io::Write as _;
+use std::path::Path;
+
+/// Prefix of the temporary files of [`write_atomic`] (see [`crate::out_dir::is_temp_name`]).
+pub const TEMP_PREFIX: &str = ".tanas-tmp-";
+
+/// Writes `bytes` to `path` atomically: its directory is created if needed, the bytes go to a
+/// temporary file beside `path` (named `.tanas-tmp-*`), are synced to disk, and the file is
+/// renamed into place, so `path` never holds a partial file. The result is an ordinary
+/// `rw-r--r--` file (temporary files are created `rw-------`). I/O errors keep their kind
+/// (a full disk is "No space left on device").
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(TEMP_PREFIX);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        builder.permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    let mut tmp = builder.tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_a_whole_ordinary_file_and_leaves_no_temporary() {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("a/b/metrics.json");
+        write_atomic(&path, b"{}").unwrap();
+        write_atomic(&path, b"{\"x\": 1}").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"{\"x\": 1}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o644);
+        }
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["metrics.json"]);
+    }
+
+    #[test]
+    fn an_io_error_keeps_its_kind() {
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("file");
+        std::fs::write(&file, b"x").unwrap();
+        // The "directory" is a file: the error is the OS's, not a wrapped string.
+        let e = write_atomic(&file.join("out.json"), b"{}").unwrap_err();
+        assert!(e.raw_os_error().is_some(), "{e}");
+    }
+}

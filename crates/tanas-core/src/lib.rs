@@ -1,0 +1,12 @@
+//! The burn-free bottom of tanas: what every stage that writes files shares.
+//!
+//! - [`fsio`]: the atomic file writer (temporary file, sync, rename; ordinary permissions).
+//! - [`out_dir`]: an output directory is written by one command at a time (an exclusive
+//!   advisory lock), and the temporary files an interrupted writer left there are removed when
+//!   the next writer starts.
+
+pub mod fsio;
+pub mod out_dir;
+
+pub use fsio::write_atomic;
+pub use out_dir::{OutDirError, OutDirLock};
