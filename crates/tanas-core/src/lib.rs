@@ -4,8 +4,11 @@
 //! - [`out_dir`]: an output directory is written by one command at a time (an exclusive
 //!   advisory lock), and the temporary files an interrupted writer left there are removed when
 //!   the next writer starts.
+//! - `fuzz` (feature `fuzz`, tests only): mutation tests of file readers.
 
 pub mod fsio;
+#[cfg(feature = "fuzz")]
+pub mod fuzz;
 pub mod out_dir;
 
 pub use fsio::write_atomic;

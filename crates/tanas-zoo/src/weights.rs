@@ -210,6 +210,7 @@ fn safetensors_dtype(dtype: DType) -> Option<Dtype> {
 /// Reads every tensor of a weights file, keyed by name.
 fn read_snapshots(path: &Path) -> Result<BTreeMap<String, TensorSnapshot>, ZooError> {
     let snapshots = if is_torch_pickle(path)? {
+        check_archive_sizes(path)?;
         let mut all = torch_snapshots(path, None)?;
         let prefix = "state_dict.";
         if !all.is_empty() && all.keys().all(|k| k.starts_with(prefix)) {
@@ -231,7 +232,9 @@ fn torch_snapshots(
     path: &Path,
     key: Option<&str>,
 ) -> Result<BTreeMap<String, TensorSnapshot>, ZooError> {
-    let mut store = PytorchStore::from_file(path);
+    // The zoo's modules carry PyTorch's own names, gaps in `nn.Sequential` indices included
+    // (`op.1`, `op.2` after a parameter-free `op.0`): burn-store must not renumber them.
+    let mut store = PytorchStore::from_file(path).map_indices_contiguous(false);
     if let Some(key) = key {
         store = store.with_top_level_key(key);
     }
@@ -239,6 +242,51 @@ fn torch_snapshots(
         .get_all_snapshots()
         .map_err(|e| ZooError::corrupt(path, e))?
         .clone())
+}
+
+/// Deflate inflates at most 1032-fold.
+const MAX_DEFLATE_RATIO: u64 = 1032;
+
+/// In a `torch.save` zip archive, the sizes the entries declare must be possible for the file
+/// at hand: burn-store allocates each entry's declared size before reading it, so a corrupt
+/// size field would otherwise ask for gigabytes. Other formats pass unchecked.
+fn check_archive_sizes(path: &Path) -> Result<(), ZooError> {
+    if !is_zip(path)? {
+        return Ok(());
+    }
+    let file = std::fs::File::open(path).map_err(|e| ZooError::io(path, e))?;
+    let file_len = file.metadata().map_err(|e| ZooError::io(path, e))?.len();
+    let mut archive = zip::ZipArchive::new(std::io::BufReader::new(file))
+        .map_err(|e| ZooError::corrupt(path, e))?;
+    for i in 0..archive.len() {
+        let entry = archive
+            .by_index_raw(i)
+            .map_err(|e| ZooError::corrupt(path, e))?;
+        let limit = match entry.compression() {
+            zip::CompressionMethod::Stored => entry.compressed_size(),
+            _ => entry.compressed_size().saturating_mul(MAX_DEFLATE_RATIO),
+        };
+        if entry.size() > limit.min(file_len.saturating_mul(MAX_DEFLATE_RATIO)) {
+            return Err(ZooError::corrupt(
+                path,
+                format!(
+                    "archive entry `{}` declares {} bytes, more than its {} stored bytes can hold",
+                    entry.name(),
+                    entry.size(),
+                    entry.compressed_size()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `path` starts with a zip archive's local-header magic.
+fn is_zip(path: &Path) -> Result<bool, ZooError> {
+    let mut head = [0u8; 4];
+    let mut file = std::fs::File::open(path).map_err(|e| ZooError::io(path, e))?;
+    let n = file.read(&mut head).map_err(|e| ZooError::io(path, e))?;
+    Ok(n == 4 && &head == b"PK\x03\x04")
 }
 
 /// Whether `path` looks like a `torch.save` file (a zip archive, or a legacy pickle

@@ -70,6 +70,16 @@ fn saving_the_same_weights_gives_the_same_bytes() {
     assert!(bytes.iter().all(|b| b == &bytes[0]));
 }
 
+/// A `torch.save`d state dict whose `nn.Sequential` indices have gaps (`op.1`, `op.2` after a
+/// ReLU at `op.0`, as in every cell network and VGG) loads under its own names.
+#[test]
+fn torch_save_names_with_index_gaps_load() {
+    let path = fixtures().join("tiny_cellnet.pt");
+    let model = load_pytorch(common::tiny(), &path).expect("tiny_cellnet.pt loads");
+    let names: Vec<String> = tensors(&model).into_iter().map(|(n, _)| n).collect();
+    assert!(names.contains(&"cells.0.preprocess0.op.1.weight".to_string()));
+}
+
 /// Weights holding a NaN are refused, naming the file and the tensor.
 #[test]
 fn non_finite_weights_are_an_error() {

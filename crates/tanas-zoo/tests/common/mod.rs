@@ -57,3 +57,13 @@ pub fn randomise<B: Backend, M: Module<B>>(model: M) -> M {
     }
     model.map(&mut Randomise)
 }
+
+/// A tiny cell network (2 classes, C = 2, L = 1, parameter-free cell ops: 23 tensors), the
+/// network of `fixtures/tiny_cellnet.pt`.
+pub fn tiny() -> ZooModel<Cpu> {
+    let text = std::fs::read_to_string(fixtures().join("tiny_genotype.json")).expect("genotype");
+    let spec = ModelSpec::new(Arch::CellNet, 2)
+        .with_genotype(Genotype::from_json(&text).expect("genotype"))
+        .with_skeleton(CellSkeleton::new(2, 1));
+    ZooModel::new(&spec, &Default::default()).expect("tiny cell network")
+}
