@@ -452,6 +452,47 @@ fn an_output_directory_has_one_writer() {
     assert!(stale.iter().all(|p| !p.exists()) && kept.exists());
 }
 
+/// A full disk while training: one error line that says so (ENOSPC in words), not a
+/// recorder's wrapped string. Needs a small tmpfs, which only root can mount: elsewhere the test
+/// says it is skipped.
+#[test]
+fn a_full_disk_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("full");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        .arg(&mnt)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !mounted {
+        eprintln!("a_full_disk_is_named: skipped, cannot mount a tmpfs here (needs root)");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&mnt);
+    let out = mnt.join("net");
+    let e = error_line(&tanas(&[
+        "-q",
+        "train",
+        "--tasks",
+        "configs/tasks/mnist.toml",
+        "--task",
+        "mnist-1",
+        "--epochs",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(e.contains("No space left on device"), "{e}");
+    assert!(e.contains(out.to_str().unwrap()), "{e}");
+}
+
 /// Dataset images of a size the network input cannot take: an error naming file and size.
 #[test]
 fn dataset_images_of_the_wrong_size_are_an_error() {
@@ -522,6 +563,16 @@ fn train_fisher_distance_stages() {
         "--json",
     ]));
     assert!(m["test"]["accuracy"].as_f64().unwrap() > 0.8, "{m}");
+    // Every output is an ordinary rw-r--r-- file (temporary files are created rw-------).
+    #[cfg(unix)]
+    for f in ["metrics.json", "weights.safetensors", "checkpoint/state.json"] {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(dir.path().join("net").join(f))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o644, "{f}");
+    }
     // A rerun finds the finished run.
     assert!(
         tanas(&[
