@@ -565,7 +565,11 @@ fn train_fisher_distance_stages() {
     assert!(m["test"]["accuracy"].as_f64().unwrap() > 0.8, "{m}");
     // Every output is an ordinary rw-r--r-- file (temporary files are created rw-------).
     #[cfg(unix)]
-    for f in ["metrics.json", "weights.safetensors", "checkpoint/state.json"] {
+    for f in [
+        "metrics.json",
+        "weights.safetensors",
+        "checkpoint/state.json",
+    ] {
         use std::os::unix::fs::PermissionsExt as _;
         let mode = std::fs::metadata(dir.path().join("net").join(f))
             .unwrap()
