@@ -1,6 +1,7 @@
 //! The burn-free bottom of tanas: what every stage that writes files shares.
 //!
 //! - [`fsio`]: the atomic file writer (temporary file, sync, rename; ordinary permissions).
+//! - [`hash`]: the one content hash (FNV-1a 64).
 //! - [`out_dir`]: an output directory is written by one command at a time (an exclusive
 //!   advisory lock), and the temporary files an interrupted writer left there are removed when
 //!   the next writer starts.
@@ -9,7 +10,9 @@
 pub mod fsio;
 #[cfg(feature = "fuzz")]
 pub mod fuzz;
+pub mod hash;
 pub mod out_dir;
 
 pub use fsio::write_atomic;
+pub use hash::Fnv1a;
 pub use out_dir::{OutDirError, OutDirLock};

@@ -277,10 +277,7 @@ fn file_hash(path: &Path) -> Result<String> {
         path: path.into(),
         source,
     })?;
-    let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    Ok(format!("{h:016x}"))
+    Ok(tanas_core::Fnv1a::new().bytes(&bytes).hex())
 }
 
 /// Writes pretty JSON atomically.

@@ -20,6 +20,9 @@ pub struct SearchData<'a> {
     pub val: &'a TaskSplit,
     /// Number of classes (network outputs); every label must be below it.
     pub num_classes: usize,
+    /// The task's id ("" if none): part of the seed path of the candidate draws, so that two
+    /// tasks searched with one config draw different candidates.
+    pub task: &'a str,
 }
 
 impl<'a> SearchData<'a> {
@@ -29,12 +32,18 @@ impl<'a> SearchData<'a> {
             train,
             val,
             num_classes,
+            task: "",
         }
+    }
+
+    /// The same data, drawing candidates for task `id`.
+    pub fn for_task(self, id: &'a str) -> Self {
+        SearchData { task: id, ..self }
     }
 
     /// The train and val splits of a task (its test split is left out).
     pub fn from_task(data: &'a TaskData) -> Self {
-        SearchData::new(&data.train, &data.val, data.num_labels)
+        SearchData::new(&data.train, &data.val, data.num_labels).for_task(&data.spec.id)
     }
 }
 
@@ -44,6 +53,7 @@ pub(crate) struct Splits {
     pub train: TaskSplit,
     pub val: TaskSplit,
     pub classes: usize,
+    pub task: String,
 }
 
 impl Splits {
@@ -60,6 +70,7 @@ impl Splits {
             train: limit(data.train, train_limit),
             val: limit(data.val, val_limit),
             classes: data.num_classes,
+            task: data.task.to_string(),
         };
         if splits.classes == 0 {
             return Err(SearchError::config("num_classes", "must be at least 1"));
@@ -90,6 +101,7 @@ impl Splits {
             train_fingerprint: fingerprint(&self.train),
             val_samples: self.val.len(),
             val_fingerprint: fingerprint(&self.val),
+            task: self.task.clone(),
         }
     }
 
@@ -117,19 +129,19 @@ pub struct DataIdentity {
     pub val_samples: usize,
     /// Fingerprint of the val samples (hex).
     pub val_fingerprint: String,
+    /// The task the candidates were drawn for (absent: none).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub task: String,
 }
 
 /// FNV-1a (64 bit) over the little-endian indices and labels of a split, as hex.
 fn fingerprint(split: &TaskSplit) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let values = split.indices().iter().chain(split.labels());
-    for v in values {
-        for byte in (*v as u64).to_le_bytes() {
-            h ^= u64::from(byte);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    format!("{h:016x}")
+    split
+        .indices()
+        .iter()
+        .chain(split.labels())
+        .fold(tanas_core::Fnv1a::new(), |h, &v| h.u64(v as u64))
+        .hex()
 }
 
 /// One split followed by an optional second one, as one dataset.

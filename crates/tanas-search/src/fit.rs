@@ -55,6 +55,22 @@ pub(crate) fn derive_seed(seed: u64, path: &[u64]) -> u64 {
     path.iter().fold(mix(seed), |h, &p| mix(h ^ mix(p)))
 }
 
+/// The seed of a search's candidate draws: `(seed, tag)`, then the task id's hash where there
+/// is one, so that tasks searched with one config draw different candidates.
+pub(crate) fn draw_seed(seed: u64, tag: u64, task: &str) -> u64 {
+    if task.is_empty() {
+        derive_seed(seed, &[tag])
+    } else {
+        derive_seed(
+            seed,
+            &[
+                tag,
+                tanas_core::Fnv1a::new().bytes(task.as_bytes()).finish(),
+            ],
+        )
+    }
+}
+
 /// Forward passes (train mode, no backward) that bring BatchNorm's running statistics to
 /// the final weights: burn updates them with momentum 0.1, so after a short training run
 /// they still carry much of their initial (0, 1); [`BN_CALIBRATION_BATCHES`] passes leave

@@ -41,7 +41,8 @@ use tanas_zoo::{Arch, ModelSpec, ZooError, ZooModel};
 use crate::data::{DataIdentity, SearchData, Splits};
 use crate::error::{Result, SearchError};
 use crate::fit::{
-    BnMode, all_logits, bars_hidden, derive_seed, labels_of, progress_bar, score, train_epoch,
+    BnMode, all_logits, bars_hidden, derive_seed, draw_seed, labels_of, progress_bar, score,
+    train_epoch,
 };
 use crate::result::{Algorithm, FinalConfig, SearchResult, cell_spec, retrain_and_test};
 use crate::space::SearchSpace;
@@ -344,11 +345,18 @@ impl Fuse {
     }
 
     /// The candidates of `stage` (1-based): the incumbent (if any) then fresh samples up to
-    /// `candidates`, drawn with ChaCha8 seeded from (seed, stage), so a resumed search draws
-    /// the same. A sample equal to a candidate already chosen is redrawn (up to 64 times;
-    /// a space with fewer genotypes than candidates then repeats one).
-    pub fn stage_candidates(&self, stage: usize, incumbent: Option<&Genotype>) -> Vec<Genotype> {
-        let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(self.config.seed, &[TAG_SAMPLE]));
+    /// `candidates`, drawn with ChaCha8 seeded from (seed, task, stage), so a resumed search
+    /// draws the same and another task other candidates. A sample equal to a candidate already
+    /// chosen is redrawn (up to 64 times; a space with fewer genotypes than candidates then
+    /// repeats one).
+    pub fn stage_candidates(
+        &self,
+        task: &str,
+        stage: usize,
+        incumbent: Option<&Genotype>,
+    ) -> Vec<Genotype> {
+        let seed = draw_seed(self.config.seed, TAG_SAMPLE, task);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(stage as u64);
         let mut chosen: Vec<Genotype> = incumbent.cloned().into_iter().collect();
         while chosen.len() < self.config.candidates {
@@ -607,7 +615,7 @@ impl Fuse {
         for stage in done + 1..=cfg.stages {
             let last = ckpt.stages.last();
             let incumbent = last.and_then(StageRecord::winner_genotype);
-            let candidates = self.stage_candidates(stage, incumbent);
+            let candidates = self.stage_candidates(&splits.task, stage, incumbent);
             let epochs_before = last.map_or(0, |s| s.candidate_epochs);
             let record = self.run_stage::<B>(
                 &candidates,

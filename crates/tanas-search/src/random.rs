@@ -27,7 +27,9 @@ use tanas_zoo::{Arch, ModelSpec, ZooModel};
 
 use crate::data::{DataIdentity, SearchData, Splits};
 use crate::error::{Result, SearchError};
-use crate::fit::{BnMode, bars_hidden, derive_seed, evaluate, progress_bar, train_epoch};
+use crate::fit::{
+    BnMode, bars_hidden, derive_seed, draw_seed, evaluate, progress_bar, train_epoch,
+};
 use crate::fuse::{FuseConfig, read_checkpoint};
 use crate::result::{Algorithm, FinalConfig, SearchResult, cell_spec, retrain_and_test};
 use crate::space::SearchSpace;
@@ -254,9 +256,11 @@ impl RandomSearch {
         &self.config
     }
 
-    /// Candidate `index` (1-based): drawn with ChaCha8 seeded from (seed, index).
-    pub fn candidate(&self, index: usize) -> Genotype {
-        let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(self.config.seed, &[TAG_SAMPLE]));
+    /// Candidate `index` (1-based) for `task`: drawn with ChaCha8 seeded from (seed, task,
+    /// index).
+    pub fn candidate(&self, task: &str, index: usize) -> Genotype {
+        let seed = draw_seed(self.config.seed, TAG_SAMPLE, task);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(index as u64);
         self.space.sample(&mut rng)
     }
@@ -326,7 +330,7 @@ impl RandomSearch {
     ) -> Result<CandidateRecord> {
         let cfg = &self.config;
         let t0 = Instant::now();
-        let genotype = self.candidate(index);
+        let genotype = self.candidate(&splits.task, index);
         let spec = ModelSpec::new(Arch::CellNet, splits.classes)
             .with_genotype(genotype.clone())
             .with_skeleton(self.space.skeleton());

@@ -384,6 +384,42 @@ fn resume_with_other_settings_is_refused() {
     );
 }
 
+/// Two tasks searched with one config draw different candidates (the task id is on the seed
+/// path); one task draws the same ones every time.
+#[test]
+fn candidate_draws_depend_on_the_task() {
+    let space = SearchSpace::general();
+    let fuse = Fuse::new(fuse_config(), space.clone()).unwrap();
+    let tasks = [
+        "mnist-0",
+        "mnist-1",
+        "mnist-2",
+        "fashion-0",
+        "fashion-1",
+        "fashion-2",
+    ];
+    let firsts: Vec<Vec<Genotype>> = tasks
+        .iter()
+        .map(|t| fuse.stage_candidates(t, 1, None))
+        .collect();
+    for (i, a) in firsts.iter().enumerate() {
+        assert_eq!(a, &fuse.stage_candidates(tasks[i], 1, None), "{}", tasks[i]);
+        for (j, b) in firsts.iter().enumerate().skip(i + 1) {
+            assert_ne!(a, b, "{} and {} draw the same", tasks[i], tasks[j]);
+        }
+    }
+    let random =
+        RandomSearch::new(RandomSearchConfig::equal_budget(&fuse_config()), space).unwrap();
+    assert_ne!(
+        random.candidate("mnist-0", 1),
+        random.candidate("mnist-1", 1)
+    );
+    assert_eq!(
+        random.candidate("mnist-0", 1),
+        random.candidate("mnist-0", 1)
+    );
+}
+
 #[test]
 fn random_search_respects_its_budget() {
     let fuse = fuse_config();
@@ -405,7 +441,7 @@ fn random_search_respects_its_budget() {
         assert_eq!(c.index, i + 1);
         assert_eq!(c.candidate_epochs, (i + 1) * cfg.epochs);
         assert!(space().contains(&c.genotype));
-        assert_eq!(c.genotype, random.candidate(i + 1));
+        assert_eq!(c.genotype, random.candidate("mnist-0", i + 1));
     }
     assert_eq!(result.candidate_epochs, cfg.budget());
     let best = trace.iter().fold(&trace[0], |b, c| {

@@ -140,21 +140,14 @@ fn json<T: Serialize>(v: &T) -> String {
 
 /// FNV-1a over the (index, label) pairs of each split, split lengths included.
 fn fingerprint(splits: &[&TaskSplit]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |v: u64| {
-        for b in v.to_le_bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    };
+    let mut h = tanas_core::Fnv1a::new();
     for s in splits {
-        eat(s.len() as u64);
+        h = h.u64(s.len() as u64);
         for (&i, &l) in s.indices().iter().zip(s.labels()) {
-            eat(i as u64);
-            eat(l as u64);
+            h = h.u64(i as u64).u64(l as u64);
         }
     }
-    format!("{h:016x}")
+    h.hex()
 }
 
 /// `metrics.json`: everything about a finished run.
