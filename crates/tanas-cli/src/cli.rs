@@ -132,6 +132,9 @@ pub enum DictCommand {
         /// ftd, logdet, cosine.
         #[arg(long, default_value = "ftd", value_parser = crate::commands::stages::parse_metric)]
         metric: tanas_distance::TaskDistance,
+        /// Heads of different sizes: exclude (default) or pad.
+        #[arg(long, default_value = "exclude", value_parser = crate::commands::stages::parse_head)]
+        head: tanas_distance::HeadRule,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -167,6 +170,9 @@ pub struct SearchArgs {
     /// The distance that picks the closest task.
     #[arg(long, default_value = "ftd", value_parser = crate::commands::stages::parse_metric)]
     pub metric: tanas_distance::TaskDistance,
+    /// Heads of different sizes in that distance: exclude (default) or pad.
+    #[arg(long, default_value = "exclude", value_parser = crate::commands::stages::parse_head)]
+    pub head: tanas_distance::HeadRule,
     /// Output directory (final.json, genotype.dot, search/ with trace and checkpoint).
     #[arg(long)]
     pub out: PathBuf,
@@ -386,8 +392,9 @@ pub struct DistanceArgs {
     /// sigma^2 of the log-det distance.
     #[arg(long, default_value_t = 1e-8, value_parser = crate::limits::positive_real())]
     pub sigma2: f64,
-    /// Heads of different sizes: pad (zero-pad, default) or exclude.
-    #[arg(long, default_value = "pad", value_parser = crate::commands::stages::parse_head)]
+    /// Heads of different sizes: exclude (leave them out, default) or pad (zero-pad, the
+    /// authors' rule).
+    #[arg(long, default_value = "exclude", value_parser = crate::commands::stages::parse_head)]
     pub head: tanas_distance::HeadRule,
     /// Print JSON.
     #[arg(long)]

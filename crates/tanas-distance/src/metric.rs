@@ -141,10 +141,12 @@ impl FromStr for TaskDistance {
 #[serde(rename_all = "lowercase")]
 pub enum HeadRule {
     /// Zero-pad the smaller tensor along dimension 0 to the larger one's size (the authors'
-    /// rule; the default).
-    #[default]
+    /// rule). It compares output rows of unrelated classes (an indicator task's row 1 with
+    /// another task's class 1), which adds a floor that grows with the difference in label
+    /// counts.
     Pad,
-    /// Leave such tensors out of both diagonals, before normalisation.
+    /// Leave such tensors out of both diagonals, before normalisation (the default).
+    #[default]
     Exclude,
 }
 

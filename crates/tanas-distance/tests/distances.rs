@@ -331,7 +331,6 @@ fn metric_and_head_names_round_trip() {
     for head in HEADS {
         assert_eq!(head.to_string().parse::<HeadRule>().unwrap(), head);
     }
-    assert_eq!(HeadRule::default(), HeadRule::Pad);
     assert!("crop".parse::<HeadRule>().is_err());
     assert_eq!(
         TaskDistance::logdet().with_sigma2(1e-4),
@@ -384,4 +383,24 @@ fn files_compare_and_a_corrupt_file_is_named() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("nope.safetensors"), "{e}");
+}
+
+/// `exclude` is the default head rule: padding compares output rows of unrelated classes.
+#[test]
+fn the_default_head_rule_is_exclude() {
+    assert_eq!(HeadRule::default(), HeadRule::Exclude);
+    assert_eq!("EXCLUDE".parse::<HeadRule>().unwrap(), HeadRule::Exclude);
+    // A 2-class head against a 10-class one: padding counts the 8 missing rows as zeros,
+    // excluding leaves the heads out.
+    let a = diag(&[
+        ("conv.weight", &[2], &[1.0, 1.0]),
+        ("fc.weight", &[2], &[1.0, 1.0]),
+    ]);
+    let b = diag(&[
+        ("conv.weight", &[2], &[1.0, 1.0]),
+        ("fc.weight", &[10], &[1.0; 10]),
+    ]);
+    let excluded = distance(&a, &b, TaskDistance::Ftd, HeadRule::default()).unwrap();
+    assert!(excluded.abs() < 1e-9, "{excluded}");
+    assert!(distance(&a, &b, TaskDistance::Ftd, HeadRule::Pad).unwrap() > 0.1);
 }

@@ -6,7 +6,7 @@
 //! arch = "small-cnn"
 //! seeds = [0, 1]
 //! metrics = ["ftd", "logdet"]             # ftd | logdet | cosine
-//! head = "pad"                            # pad | exclude
+//! head = "exclude"                        # exclude | pad
 //!
 //! [train]                                 # tanas_train::TrainConfig, seed excluded
 //! epochs = 3

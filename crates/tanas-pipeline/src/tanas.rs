@@ -82,6 +82,7 @@ pub fn search_target<B: AutodiffBackend>(
     algorithm: Algorithm,
     choice: &SpaceChoice,
     metric: TaskDistance,
+    head: HeadRule,
     out: &Path,
     device_name: &str,
     device: &B::Device,
@@ -89,7 +90,7 @@ pub fn search_target<B: AutodiffBackend>(
     let settings = &dict.manifest().settings;
     let t0 = Instant::now();
     let distances = match choice {
-        SpaceChoice::Closest => dict.closest::<B>(target, metric, HeadRule::Pad, device)?,
+        SpaceChoice::Closest => dict.closest::<B>(target, metric, head, device)?,
         _ => Vec::new(),
     };
     let distance_seconds = t0.elapsed().as_secs_f64();
@@ -147,6 +148,7 @@ pub fn search_target<B: AutodiffBackend>(
 /// target = "mnist-2"
 /// algorithm = "fuse"        # fuse | random
 /// metric = "ftd"
+/// head = "exclude"          # exclude | pad (heads of different sizes)
 ///
 /// [dictionary]              # DictSettings: arch, seeds, train, fisher, search, skeleton
 /// ```
@@ -165,6 +167,9 @@ pub struct TanasExperiment {
     /// The task distance.
     #[serde(default = "default_metric")]
     pub metric: String,
+    /// How the distance matches heads of different sizes (default `exclude`).
+    #[serde(default)]
+    pub head: HeadRule,
     /// Settings of the dictionary.
     pub dictionary: DictSettings,
 }
@@ -250,6 +255,7 @@ pub fn run_tanas<B: AutodiffBackend>(
         exp.algorithm,
         &SpaceChoice::Closest,
         metric,
+        exp.head,
         &out.join("target"),
         device_name,
         device,

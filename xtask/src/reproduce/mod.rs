@@ -431,6 +431,8 @@ fn run_stage(t: &Tanas, out: &Path, stage: &Stage) -> Result<()> {
                 (*file).into(),
                 "--task".into(),
                 target.into(),
+                "--head".into(),
+                study.head.into(),
                 "--out".into(),
                 run.clone().into(),
             ]);

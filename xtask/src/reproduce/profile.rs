@@ -32,6 +32,8 @@ pub struct Study {
     pub targets: Vec<&'static str>,
     /// Hand-designed networks trained like the found ones.
     pub baselines: Vec<&'static str>,
+    /// How the FTD matches heads of different sizes (`exclude` or `pad`).
+    pub head: &'static str,
 }
 
 /// A profile: its studies and the estimated seconds of each kind of stage on the reference
@@ -116,6 +118,7 @@ impl Profile {
                 skeleton: (4, 3),
                 targets: vec!["mnist-2", "fashion-2"],
                 baselines: vec!["small-cnn", "resnet18", "vgg16"],
+                head: "exclude",
             }],
             estimate: Estimate {
                 matrix: 600.0,
@@ -143,6 +146,7 @@ impl Profile {
             skeleton: (16, 8),
             targets: vec![target],
             baselines: vec!["vgg16", "resnet18", "densenet121"],
+            head: "exclude",
         };
         Profile {
             name: "paper",
@@ -182,9 +186,10 @@ impl Study {
             .map(|f| format!("{:?}", root.join(f).display().to_string()))
             .collect();
         format!(
-            "# Written by `cargo xtask reproduce`.\ntask_files = [{}]\narch = \"{arch}\"\nseeds = {}\nmetrics = [\"ftd\", \"logdet\"]\nhead = \"pad\"\n\n{}\n{}",
+            "# Written by `cargo xtask reproduce`.\ntask_files = [{}]\narch = \"{arch}\"\nseeds = {}\nmetrics = [\"ftd\", \"logdet\"]\nhead = \"{}\"\n\n{}\n{}",
             files.join(", "),
             self.seeds_toml(),
+            self.head,
             self.train_toml(),
             self.fisher_toml(),
         )

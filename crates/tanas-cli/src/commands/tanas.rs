@@ -86,6 +86,7 @@ pub fn dict(cmd: DictCommand, dirs: &DataDirs, device: DeviceArg) -> Result<()> 
             tasks,
             task,
             metric,
+            head,
             json,
         } => {
             let d = TaskDictionary::open(&dict)?;
@@ -96,6 +97,7 @@ pub fn dict(cmd: DictCommand, dirs: &DataDirs, device: DeviceArg) -> Result<()> 
                     dict: &d,
                     data,
                     metric,
+                    head,
                 },
             )?;
             if json {
@@ -125,6 +127,7 @@ struct ClosestJob<'a> {
     dict: &'a TaskDictionary,
     data: TaskData,
     metric: TaskDistance,
+    head: HeadRule,
 }
 
 impl BackendJob for ClosestJob<'_> {
@@ -132,7 +135,7 @@ impl BackendJob for ClosestJob<'_> {
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<Self::Output> {
         Ok(self
             .dict
-            .closest::<B>(&self.data, self.metric, HeadRule::Pad, &device)?)
+            .closest::<B>(&self.data, self.metric, self.head, &device)?)
     }
 }
 
@@ -147,6 +150,7 @@ pub fn search(args: SearchArgs, dirs: &DataDirs, device: DeviceArg) -> Result<()
         algorithm: args.algo,
         space: args.space,
         metric: args.metric,
+        head: args.head,
         out: &args.out,
         device_name: device.to_string(),
     };
@@ -160,6 +164,7 @@ struct SearchJob<'a> {
     algorithm: Algorithm,
     space: SpaceChoice,
     metric: TaskDistance,
+    head: HeadRule,
     out: &'a std::path::Path,
     device_name: String,
 }
@@ -173,6 +178,7 @@ impl BackendJob for SearchJob<'_> {
             self.algorithm,
             &self.space,
             self.metric,
+            self.head,
             self.out,
             &self.device_name,
             &device,

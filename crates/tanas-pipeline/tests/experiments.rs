@@ -1,0 +1,29 @@
+//! Experiment files: the committed ones parse, with the documented defaults.
+
+use std::path::Path;
+
+use tanas_distance::HeadRule;
+use tanas_pipeline::{Experiment, TanasExperiment};
+
+fn config(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../configs/experiments")
+        .join(name)
+}
+
+/// The FTD leaves heads of different sizes out unless a file says `head = "pad"`.
+#[test]
+fn the_head_rule_defaults_to_exclude() {
+    let tanas = TanasExperiment::read(&config("tanas-mnist2.toml")).unwrap();
+    assert_eq!(tanas.head, HeadRule::Exclude);
+    let matrix = Experiment::read(&config("mnist-small.toml")).unwrap();
+    assert_eq!(matrix.head, HeadRule::Exclude);
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(config("tanas-mnist2.toml"))
+        .unwrap()
+        .replace("../tasks/", &format!("{}/", config("../tasks").display()))
+        .replace("metric = \"ftd\"", "metric = \"ftd\"\nhead = \"pad\"");
+    let padded = dir.path().join("padded.toml");
+    std::fs::write(&padded, text).unwrap();
+    assert_eq!(TanasExperiment::read(&padded).unwrap().head, HeadRule::Pad);
+}
