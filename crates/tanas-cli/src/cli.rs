@@ -173,6 +173,10 @@ pub struct SearchArgs {
     /// Heads of different sizes in that distance: exclude (default) or pad.
     #[arg(long, default_value = "exclude", value_parser = crate::commands::stages::parse_head)]
     pub head: tanas_distance::HeadRule,
+    /// Draw every candidate of FUSE's first stage instead of starting from the closest task's
+    /// best cell (the ablation of the warm start).
+    #[arg(long)]
+    pub no_warm_start: bool,
     /// Output directory (final.json, genotype.dot, search/ with trace and checkpoint).
     #[arg(long)]
     pub out: PathBuf,

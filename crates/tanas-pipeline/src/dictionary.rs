@@ -18,7 +18,9 @@ use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 use tanas_data::{TaskData, TaskSpec};
 use tanas_distance::{HeadRule, TaskDistance, distance};
-use tanas_search::{Fuse, FuseConfig, SearchResult, SearchSpace};
+use tanas_search::{
+    Fuse, FuseConfig, SearchResult, SearchSpace, SpaceRule, StageRecord, TRACE_FILE, read_trace,
+};
 use tanas_zoo::Arch;
 use tanas_zoo::cell::{CellSkeleton, Genotype};
 
@@ -49,6 +51,11 @@ pub struct DictSettings {
     /// Skeleton (C, L) of searched cell networks (default [`tanas_search::SEARCH_SKELETON`]).
     #[serde(default = "search_skeleton")]
     pub skeleton: CellSkeleton,
+    /// How a task's learned space is built from its search (default: the best cell's node
+    /// counts and the 4 operations of most evidence; `{ rule = "union" }` for every operation
+    /// of the best cell).
+    #[serde(default)]
+    pub space: SpaceRule,
 }
 
 fn search_skeleton() -> CellSkeleton {
@@ -227,9 +234,12 @@ impl TaskDictionary {
         let space = SearchSpace::general()
             .with_skeleton(s.skeleton)
             .map_err(search_error)?;
-        let result = run_search::<B>(&s.search, space, task, &dir.join("search"), device)?;
-        let learned =
-            SearchSpace::from_genotype(&result.genotype, s.skeleton).map_err(search_error)?;
+        let search_dir = dir.join("search");
+        let result = run_search::<B>(&s.search, space.clone(), None, task, &search_dir, device)?;
+        let stages: Vec<StageRecord> =
+            read_trace(&search_dir.join(TRACE_FILE)).map_err(search_error)?;
+        let learned = SearchSpace::learned(s.space, &result.genotype, &stages, &space, s.skeleton)
+            .map_err(search_error)?;
         let space_rel = Path::new("tasks").join(&task.spec.id).join("space.json");
         std::fs::create_dir_all(&dir).map_err(|source| PipelineError::Io {
             path: dir.clone(),
@@ -363,20 +373,23 @@ impl TaskDictionary {
     }
 }
 
-/// FUSE on `task` in `space`, into `out` (resumes).
+/// FUSE on `task` in `space`, into `out` (resumes); the first stage starts from `warm_start`
+/// where given.
 pub fn run_search<B: AutodiffBackend>(
     cfg: &FuseConfig,
     space: SearchSpace,
+    warm_start: Option<Genotype>,
     task: &TaskData,
     out: &Path,
     device: &B::Device,
 ) -> Result<SearchResult> {
     let mut cfg = cfg.clone();
     cfg.quiet = true;
-    Fuse::new(cfg, space)
-        .map_err(search_error)?
-        .run_task::<B>(task, out, device)
-        .map_err(search_error)
+    let mut fuse = Fuse::new(cfg, space).map_err(search_error)?;
+    if let Some(incumbent) = warm_start {
+        fuse = fuse.with_warm_start(incumbent);
+    }
+    fuse.run_task::<B>(task, out, device).map_err(search_error)
 }
 
 /// Search errors become pipeline errors (boxed).

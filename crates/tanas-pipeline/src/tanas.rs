@@ -53,6 +53,12 @@ pub struct FinalReport {
     pub distances: Vec<Closeness>,
     /// The searched space.
     pub space: SearchSpace,
+    /// Its size in distinct genotypes ([`SearchSpace::size`]).
+    #[serde(default)]
+    pub space_size: f64,
+    /// Whether FUSE's first stage started from the closest task's best cell.
+    #[serde(default)]
+    pub warm_start: bool,
     /// The found cell.
     pub genotype: tanas_zoo::cell::Genotype,
     /// Its trainable parameters.
@@ -83,6 +89,7 @@ pub fn search_target<B: AutodiffBackend>(
     choice: &SpaceChoice,
     metric: TaskDistance,
     head: HeadRule,
+    warm_start: bool,
     out: &Path,
     device_name: &str,
     device: &B::Device,
@@ -105,7 +112,23 @@ pub fn search_target<B: AutodiffBackend>(
     let search_dir = out.join("search");
     let result: SearchResult = match algorithm {
         Algorithm::Fuse => {
-            run_search::<B>(&settings.search, space.clone(), target, &search_dir, device)?
+            {
+                // Algorithm 2's c*: the closest task's best cell starts the first stage.
+                let incumbent = match (warm_start, choice, &closest_task) {
+                    (true, SpaceChoice::Closest, Some(task)) => {
+                        dict.get(task).map(|e| e.genotype.clone())
+                    }
+                    _ => None,
+                };
+                run_search::<B>(
+                    &settings.search,
+                    space.clone(),
+                    incumbent,
+                    target,
+                    &search_dir,
+                    device,
+                )?
+            }
         }
         Algorithm::Random => {
             let mut cfg = RandomSearchConfig::equal_budget(&settings.search);
@@ -116,11 +139,17 @@ pub fn search_target<B: AutodiffBackend>(
                 .map_err(search_error)?
         }
     };
+    let warm_start = warm_start
+        && algorithm == Algorithm::Fuse
+        && matches!(choice, SpaceChoice::Closest)
+        && closest_task.is_some();
     let report = FinalReport {
         target: target.spec.id.clone(),
         algorithm,
         closest_task,
         distances,
+        space_size: space.size(),
+        warm_start,
         space,
         genotype: result.genotype.clone(),
         params: result.params,
@@ -170,12 +199,20 @@ pub struct TanasExperiment {
     /// How the distance matches heads of different sizes (default `exclude`).
     #[serde(default)]
     pub head: HeadRule,
+    /// Whether FUSE's first stage starts from the closest task's best cell (default true;
+    /// false for the ablation).
+    #[serde(default = "yes")]
+    pub warm_start: bool,
     /// Settings of the dictionary.
     pub dictionary: DictSettings,
 }
 
 fn default_algorithm() -> Algorithm {
     Algorithm::Fuse
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_metric() -> String {
@@ -256,6 +293,7 @@ pub fn run_tanas<B: AutodiffBackend>(
         &SpaceChoice::Closest,
         metric,
         exp.head,
+        exp.warm_start,
         &out.join("target"),
         device_name,
         device,

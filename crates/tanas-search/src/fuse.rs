@@ -278,6 +278,9 @@ struct FuseCheckpoint {
     config: FuseConfig,
     space: SearchSpace,
     data: DataIdentity,
+    /// The first stage's incumbent ([`Fuse::with_warm_start`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    warm_start: Option<Genotype>,
     stages: Vec<StageRecord>,
 }
 
@@ -311,6 +314,7 @@ fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
 pub struct Fuse {
     config: FuseConfig,
     space: SearchSpace,
+    warm_start: Option<Genotype>,
     interrupt: Option<Arc<AtomicBool>>,
 }
 
@@ -321,8 +325,18 @@ impl Fuse {
         Ok(Fuse {
             config,
             space,
+            warm_start: None,
             interrupt: None,
         })
+    }
+
+    /// Starts the first stage with `incumbent` as candidate 0 (Algorithm 2's `c*`: TA-NAS
+    /// starts from the closest task's best cell), instead of drawing every candidate. The
+    /// incumbent need not lie in the space; a checkpoint made with another start (or none) is
+    /// not resumed ([`SearchError::ConfigMismatch`] on `warm_start`).
+    pub fn with_warm_start(mut self, incumbent: Genotype) -> Self {
+        self.warm_start = Some(incumbent);
+        self
     }
 
     /// Stops the search after the stage that is running when `flag` becomes true (checked
@@ -590,6 +604,7 @@ impl Fuse {
             config: cfg.clone(),
             space: self.space.clone(),
             data: splits.identity(),
+            warm_start: self.warm_start.clone(),
             stages: Vec::new(),
         };
         let mut ckpt = match read_checkpoint::<FuseCheckpoint>(&ckpt_path, FUSE_CHECKPOINT_FORMAT)?
@@ -598,6 +613,7 @@ impl Fuse {
                 check_same(out, "config", &stored.config, &requested.config)?;
                 check_same(out, "space", &stored.space, &requested.space)?;
                 check_same(out, "data", &stored.data, &requested.data)?;
+                check_same(out, "warm_start", &stored.warm_start, &requested.warm_start)?;
                 if !stored.stages.is_empty() {
                     tracing::info!(dir = %out.display(), completed = stored.stages.len(), "resuming FUSE");
                 }
@@ -614,7 +630,10 @@ impl Fuse {
         bar.set_position(done as u64);
         for stage in done + 1..=cfg.stages {
             let last = ckpt.stages.last();
-            let incumbent = last.and_then(StageRecord::winner_genotype);
+            let incumbent = match last {
+                Some(last) => last.winner_genotype(),
+                None => self.warm_start.as_ref(),
+            };
             let candidates = self.stage_candidates(&splits.task, stage, incumbent);
             let epochs_before = last.map_or(0, |s| s.candidate_epochs);
             let record = self.run_stage::<B>(

@@ -157,6 +157,26 @@ impl SearchSpace {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
 
+    /// The number of distinct genotypes the space holds: for each node count `n`, the wirings
+    /// of a cell times `|ops|` per edge, squared (normal and reduction cell). A float: the
+    /// general space holds about 10^28.
+    pub fn size(&self) -> f64 {
+        let ops = self.ops.len() as f64;
+        self.nodes
+            .iter()
+            .map(|&n| {
+                let cell: f64 = (INPUT_NODES..INPUT_NODES + n)
+                    .map(|to| match self.style {
+                        CellStyle::Dense => ops.powi(to as i32),
+                        // 2 distinct inputs among `to` earlier nodes, one op on each.
+                        CellStyle::Darts => (to * (to - 1) / 2) as f64 * ops * ops,
+                    })
+                    .product();
+                cell * cell
+            })
+            .sum()
+    }
+
     /// The allowed operations, in table order.
     pub fn ops(&self) -> &[Op] {
         &self.ops

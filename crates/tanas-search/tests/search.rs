@@ -349,6 +349,54 @@ fn resume_after_an_interruption_gives_the_same_result() {
     assert_eq!(again, result);
 }
 
+/// A warm start puts the given cell first in stage 1 (as its incumbent), even outside the
+/// space; a checkpoint made without it is not resumed with it.
+#[test]
+fn warm_start_is_the_first_incumbent() {
+    let cfg = FuseConfig {
+        stages: 1,
+        ..fuse_config()
+    };
+    let start = Genotype::dense(
+        1,
+        &[Op::Conv3x3, Op::Conv3x3],
+        &[Op::AvgPool3x3, Op::Conv3x3],
+    )
+    .unwrap();
+    assert!(
+        !space().contains(&start),
+        "the start lies outside the space"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let search = |fuse: Fuse| {
+        fuse.search::<B>(
+            tanas_search::SearchData::from_task(data()),
+            dir.path(),
+            &Default::default(),
+        )
+    };
+    let warm = Fuse::new(cfg.clone(), space())
+        .unwrap()
+        .with_warm_start(start.clone());
+    let outcome = search(warm).unwrap();
+    let first = &outcome.stages[0];
+    assert!(first.incumbent);
+    assert_eq!(first.candidates[0], start);
+    assert_eq!(first.candidates.len(), cfg.candidates);
+    assert!(space().contains(&first.candidates[1]));
+    // Drawn candidates after the incumbent are those of a cold start's stage 1.
+    let cold = Fuse::new(cfg.clone(), space()).unwrap();
+    assert_eq!(
+        first.candidates[1..],
+        cold.stage_candidates("mnist-0", 1, Some(&start))[1..]
+    );
+    let err = search(cold).unwrap_err();
+    assert!(
+        matches!(&err, SearchError::ConfigMismatch { field, .. } if field.starts_with("warm_start")),
+        "{err:?}"
+    );
+}
+
 #[test]
 fn resume_with_other_settings_is_refused() {
     let reference_dir = &reference().dir;

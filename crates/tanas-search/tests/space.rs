@@ -151,3 +151,104 @@ fn unknown_op_message_lists_the_known_ones() {
         "{message}"
     );
 }
+
+/// A dense 3-node genotype whose 18 edges carry `ops` in turn.
+fn cycling(ops: &[Op]) -> Genotype {
+    let edges: Vec<Op> = ops.iter().copied().cycle().take(9).collect();
+    Genotype::dense(3, &edges, &edges).expect("a dense 3-node genotype")
+}
+
+/// A stage that weighs `candidates` by `weights` (softmax(alpha)).
+fn stage(candidates: Vec<Genotype>, weights: Vec<f64>) -> tanas_search::StageRecord {
+    tanas_search::StageRecord {
+        stage: 1,
+        incumbent: false,
+        alpha: weights.iter().map(|w| w.ln()).collect(),
+        val_accuracy: vec![0.5; candidates.len()],
+        weights,
+        candidates,
+        winner: 0,
+        converged: true,
+        rounds: Vec::new(),
+        seconds: 0.0,
+        candidate_epochs: 1,
+    }
+}
+
+/// The learned space keeps the best cell's node count and the operations the architecture
+/// weights favour over uniform sampling (the evidence is worked out by hand below).
+#[test]
+fn learned_space_keeps_the_operations_of_most_evidence() {
+    use tanas_search::{SpaceRule, op_evidence};
+    let general = SearchSpace::general();
+    // Shares of the 18 edges: good 2/3 conv_3x3, 1/3 conv_5x5; bad 2/3 max_pool, 1/3 none;
+    // mixed 1/3 each of skip_connect, conv_3x3, avg_pool.
+    let good = cycling(&[Op::Conv3x3, Op::Conv5x5, Op::Conv3x3]);
+    let bad = cycling(&[Op::MaxPool3x3, Op::None, Op::MaxPool3x3]);
+    let mixed = cycling(&[Op::SkipConnect, Op::Conv3x3, Op::AvgPool3x3]);
+    let stages = vec![
+        stage(vec![good.clone(), bad.clone()], vec![0.9, 0.1]),
+        stage(vec![mixed, bad.clone(), good.clone()], vec![0.5, 0.2, 0.3]),
+    ];
+    let evidence = op_evidence(&stages, general.ops());
+    let of = |op: Op| evidence.iter().find(|(o, _)| *o == op).unwrap().1;
+    // Weighted shares minus 2 stages / 10 operations.
+    let expected = [
+        (
+            Op::Conv3x3,
+            0.9 * 2.0 / 3.0 + 0.5 / 3.0 + 0.3 * 2.0 / 3.0 - 0.2,
+        ),
+        (Op::Conv5x5, 0.9 / 3.0 + 0.3 / 3.0 - 0.2),
+        (Op::MaxPool3x3, 0.1 * 2.0 / 3.0 + 0.2 * 2.0 / 3.0 - 0.2),
+        (Op::SkipConnect, 0.5 / 3.0 - 0.2),
+        (Op::None, 0.1 / 3.0 + 0.2 / 3.0 - 0.2),
+        (Op::Conv7x7, -0.2),
+    ];
+    for (op, e) in expected {
+        assert!((of(op) - e).abs() < 1e-12, "{op}: {} vs {e}", of(op));
+    }
+    let learned = SearchSpace::learned(
+        SpaceRule::Evidence { ops: 3 },
+        &good,
+        &stages,
+        &general,
+        general.skeleton(),
+    )
+    .unwrap();
+    let ops: BTreeSet<Op> = learned.ops().iter().copied().collect();
+    assert_eq!(
+        ops,
+        BTreeSet::from([Op::Conv3x3, Op::Conv5x5, Op::MaxPool3x3])
+    );
+    assert_eq!(learned.nodes(), [3]);
+    assert!(learned.contains(&good) && !learned.contains(&bad));
+    // 3 ops on a dense 3-node cell: (3^9)^2 genotypes, far below 1 % of the general space.
+    assert_eq!(learned.size(), 3f64.powi(18));
+    assert!(learned.size() < 0.01 * general.size());
+    // The union rule keeps every operation of the best cell.
+    let union = SearchSpace::learned(
+        SpaceRule::Union,
+        &good,
+        &stages,
+        &general,
+        general.skeleton(),
+    )
+    .unwrap();
+    assert_eq!(union.ops().len(), 2);
+}
+
+/// Sizes in distinct genotypes: the general space, a DARTS-style space.
+#[test]
+fn space_sizes_count_genotypes() {
+    let general = SearchSpace::general();
+    assert_eq!(general.size(), 1e28 + 1e18);
+    let darts = SearchSpace::new(
+        [Op::Conv3x3, Op::None],
+        [2],
+        CellStyle::Darts,
+        general.skeleton(),
+    )
+    .unwrap();
+    // Node 2: inputs {0, 1} (1 way) x 2^2 ops; node 3: 3 pairs x 2^2; per cell 48, squared.
+    assert_eq!(darts.size(), 48.0 * 48.0);
+}

@@ -47,6 +47,7 @@ pub fn dict(cmd: DictCommand, dirs: &DataDirs, device: DeviceArg) -> Result<()> 
                     fisher: FisherSettings::default(),
                     search: FuseConfig::default(),
                     skeleton: SEARCH_SKELETON,
+                    space: Default::default(),
                 },
             };
             let mut d = TaskDictionary::open_or_create(&dict, settings)?;
@@ -151,6 +152,7 @@ pub fn search(args: SearchArgs, dirs: &DataDirs, device: DeviceArg) -> Result<()
         space: args.space,
         metric: args.metric,
         head: args.head,
+        warm_start: !args.no_warm_start,
         out: &args.out,
         device_name: device.to_string(),
     };
@@ -165,6 +167,7 @@ struct SearchJob<'a> {
     space: SpaceChoice,
     metric: TaskDistance,
     head: HeadRule,
+    warm_start: bool,
     out: &'a std::path::Path,
     device_name: String,
 }
@@ -179,6 +182,7 @@ impl BackendJob for SearchJob<'_> {
             &self.space,
             self.metric,
             self.head,
+            self.warm_start,
             self.out,
             &self.device_name,
             &device,
