@@ -848,6 +848,12 @@ fn distance_matrix_experiment() {
     ] {
         assert!(out.join("distance").join(f).exists(), "{f}");
     }
+    // The Fisher probe is the val split (disjoint from the test split accuracies use).
+    let fisher = std::fs::read(out.join("fisher/seed-0/mnist-0--on--mnist-1.safetensors")).unwrap();
+    let len = u64::from_le_bytes(fisher[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&fisher[8..8 + len]).unwrap();
+    assert_eq!(header["__metadata__"]["split"], "val", "{header}");
+    assert_eq!(header["__metadata__"]["samples"], "48", "{header}");
     // Bad experiment file: one error line naming it.
     std::fs::write(&exp, "task_files = []\n").unwrap();
     let e = error_line(&tanas(&[

@@ -13,13 +13,15 @@
 //!
 //! [fisher]
 //! estimator = "exact"                     # exact | mc | batch
-//! samples = 500                           # first N test samples of the target task
+//! split = "val"                           # val (default) | test (the papers')
+//! samples = 500                           # first N samples of the data task's split
 //! batch_size = 128
 //! ```
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use tanas_data::Split;
 use tanas_distance::{HeadRule, TaskDistance};
 use tanas_fisher::Estimator;
 use tanas_zoo::Arch;
@@ -71,7 +73,10 @@ impl TrainSettings {
 pub struct FisherSettings {
     /// The estimator.
     pub estimator: Estimator,
-    /// The first N samples of the target task's test split (all if larger).
+    /// The split of the data task the Fisher is taken on (default `val`: disjoint from the
+    /// test split every reported accuracy is measured on; `test` is the papers' choice).
+    pub split: Split,
+    /// The first N samples of that split (all if larger).
     pub samples: usize,
     /// Samples per pass.
     pub batch_size: usize,
@@ -83,6 +88,7 @@ impl Default for FisherSettings {
     fn default() -> Self {
         Self {
             estimator: Estimator::Exact,
+            split: Split::Val,
             samples: 500,
             batch_size: 128,
             mc_samples: 1,

@@ -213,8 +213,8 @@ impl<'a> From<&'a TaskData> for NetOf<'a> {
     }
 }
 
-/// `F[a,b]`: the Fisher of network `a` (`model`, from `weights`) on task `b`'s test data,
-/// stored at `path`; reused from that file when it was made from the same weights and
+/// `F[a,b]`: the Fisher of network `a` (`model`, from `weights`) on task `b`'s data (the
+/// split of `settings`), stored at `path`; reused from that file when it was made from the same weights and
 /// settings.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn fisher_at<B: AutodiffBackend>(
@@ -228,12 +228,12 @@ pub(crate) fn fisher_at<B: AutodiffBackend>(
     path: &Path,
     device: &B::Device,
 ) -> Result<FisherDiag> {
-    let samples = b.test.truncated(settings.samples);
+    let samples = b.split(settings.split).truncated(settings.samples);
     let mut meta = FisherMeta {
         arch: arch.to_string(),
         task: b.spec.id.clone(),
         net_task: a.task.to_string(),
-        split: "test".into(),
+        split: settings.split.to_string(),
         samples: samples.len(),
         estimator: settings.estimator.to_string(),
         num_classes: a.num_labels,

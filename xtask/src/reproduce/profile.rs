@@ -22,7 +22,7 @@ pub struct Study {
     pub seeds: u64,
     /// Training epochs of the epsilon-networks.
     pub epochs: usize,
-    /// Fisher samples (the first N test samples of the target task).
+    /// Fisher samples (the first N val samples of the data task).
     pub fisher_samples: usize,
     /// The `[search]` table of the dictionary (FUSE settings, TOML).
     pub search: &'static str,
@@ -131,7 +131,7 @@ impl Profile {
 
     /// `paper`: the papers' settings (paper 003 section V) for MNIST, CIFAR-10 and
     /// CIFAR-100 where the data is present: VGG-16, ResNet-18 and DenseNet-121
-    /// epsilon-networks, 10 seeds, 100 epochs, the Fisher on the whole test split; meant
+    /// epsilon-networks, 10 seeds, 100 epochs, the Fisher on the whole val split; meant
     /// for `--device cuda`.
     pub fn paper() -> Self {
         let study = |name, file, dataset, target| Study {

@@ -143,7 +143,7 @@ fn study_section(s: &mut String, study: &Study, dirs: &Dirs, tasks: &[Value]) ->
     let datasets = datasets_of(study, tasks);
     let _ = writeln!(
         s,
-        "\n## Study `{}`\n\nEpsilon-networks {}, seeds 0..{}, {} training epoch(s) (Adam, lr 1e-3, batch 128), exact Fisher on the first {} test samples of the target task. Dictionary: every task of the study, built with the first network; searched cells on a C={}, L={} skeleton with the FUSE settings below (also used for the final training of the found and the hand-designed networks: the first `train_limit` train + `val_limit` val samples, `final_epochs` epochs).\n\n```toml\n{}```",
+        "\n## Study `{}`\n\nEpsilon-networks {}, seeds 0..{}, {} training epoch(s) (Adam, lr 1e-3, batch 128), exact Fisher on the first {} val samples (disjoint from the test split) of the data task. Dictionary: every task of the study, built with the first network; searched cells on a C={}, L={} skeleton with the FUSE settings below (also used for the final training of the found and the hand-designed networks: the first `train_limit` train + `val_limit` val samples, `final_epochs` epochs).\n\n```toml\n{}```",
         study.name,
         study.archs.join(", "),
         study.seeds,
