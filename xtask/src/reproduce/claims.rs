@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::Method;
 use super::matrix::{Matrix, Ranked};
+use super::stats::{Verdict, greater};
 
 /// One checked claim.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,8 +16,8 @@ pub struct Claim {
     pub source: String,
     /// The distance it was checked with (empty for search claims).
     pub metric: String,
-    /// Held, not held, or not checkable with this run's data.
-    pub held: Option<bool>,
+    /// Held, not held, not shown (within the noise), or not checkable with this run's data.
+    pub verdict: Verdict,
     /// The numbers behind the verdict.
     pub numbers: String,
 }
@@ -35,6 +36,8 @@ pub struct DatasetTasks {
 pub struct TargetRuns {
     /// The target task.
     pub target: String,
+    /// The share of its most frequent test class (what a constant predictor scores).
+    pub majority: Option<f64>,
     /// `final.json` of each search method that ran.
     pub searches: Vec<(Method, Value)>,
     /// `baseline.json` of each hand-designed network.
@@ -112,7 +115,7 @@ fn mutual_closest(m: &Matrix, d: &DatasetTasks) -> Option<Claim> {
         ),
         source: source_for(&d.dataset, &["mnist"], "003 §V-B.1"),
         metric: m.metric.clone(),
-        held: Some(&c0.task == t1 && &c1.task == t0),
+        verdict: (&c0.task == t1 && &c1.task == t0).into(),
         numbers: format!(
             "closest to {t0}: {}; closest to {t1}: {}",
             fmt(&c0),
@@ -138,7 +141,7 @@ fn full_closest_to_multi(m: &Matrix, d: &DatasetTasks) -> Option<Claim> {
             "003 §V-B.1, §V-C",
         ),
         metric: m.metric.clone(),
-        held: Some(&first.task == t3),
+        verdict: (&first.task == t3).into(),
         numbers: format!(
             "to {t2}: {}",
             ranked.iter().map(fmt).collect::<Vec<_>>().join(", ")
@@ -170,13 +173,20 @@ fn same_dataset_closer(m: &Matrix, datasets: &[DatasetTasks]) -> Claim {
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     let (ms, mc) = (mean(&same), mean(&cross));
+    // Across-dataset distances must be greater than within-dataset ones beyond their spread.
+    let (verdict, why) = greater(&cross, &same, None);
     Claim {
         text: "tasks of the same dataset are closer than tasks of the other dataset".into(),
         source: "002 §4".into(),
         metric: m.metric.clone(),
-        held: Some(ms < mc),
+        verdict,
         numbers: format!(
-            "mean distance {ms:.3} within a dataset vs {mc:.3} across; the closest task is from the same dataset for {closest_same}/{} targets",
+            "mean distance {ms:.3} within a dataset vs {mc:.3} across{}; the closest task is from the same dataset for {closest_same}/{} targets",
+            if why.is_empty() {
+                String::new()
+            } else {
+                format!(" ({why})")
+            },
             m.tasks.len()
         ),
     }
@@ -204,7 +214,7 @@ fn full_closest_across(m: &Matrix, datasets: &[DatasetTasks]) -> Option<Claim> {
         ),
         source: "002 §4".into(),
         metric: m.metric.clone(),
-        held: Some(others.contains(&&closest.task)),
+        verdict: (others.contains(&&closest.task)).into(),
         numbers: format!("closest to {t3}: {}", fmt(&closest)),
     })
 }
@@ -229,7 +239,7 @@ fn std_small(m: &Matrix) -> Claim {
         text: "the std over seeds is small next to the gaps between tasks: for every target the closest task's mean ± std does not overlap the runner-up's".into(),
         source: "003 §V-B".into(),
         metric: m.metric.clone(),
-        held: Some(!gaps.is_empty() && separated == gaps.len()),
+        verdict: (!gaps.is_empty() && separated == gaps.len()).into(),
         numbers: format!(
             "separated for {separated}/{} targets; median std {:.3}, median gap closest to runner-up {:.3} ({} seeds)",
             gaps.len(),
@@ -262,16 +272,27 @@ fn params(v: &Value) -> Option<f64> {
 fn beats_random(t: &TargetRuns) -> Claim {
     let fuse = t.search(Method::FuseClosest);
     let random = t.search(Method::RandomGeneral);
-    let (held, numbers) = match (fuse.and_then(acc), random.and_then(acc)) {
-        (Some(f), Some(r)) => (
-            Some(f > r),
-            format!(
-                "test accuracy {f:.4} (FUSE, closest space, {} candidate-epochs) vs {r:.4} (random, general space, {} candidate-epochs)",
-                fuse.map_or(Value::Null, |v| v["candidate_epochs"].clone()),
-                random.map_or(Value::Null, |v| v["candidate_epochs"].clone()),
-            ),
-        ),
-        _ => (None, "a search did not run".into()),
+    let (verdict, numbers) = match (fuse.and_then(acc), random.and_then(acc)) {
+        (Some(f), Some(r)) => {
+            let (verdict, why) = greater(&[f], &[r], t.majority);
+            let majority = t
+                .majority
+                .map_or(String::new(), |m| format!("; majority-class rate {m:.4}"));
+            (
+                verdict,
+                format!(
+                    "test accuracy {f:.4} (FUSE, closest space, {} candidate-epochs) vs {r:.4} (random, general space, {} candidate-epochs){majority}{}",
+                    fuse.map_or(Value::Null, |v| v["candidate_epochs"].clone()),
+                    random.map_or(Value::Null, |v| v["candidate_epochs"].clone()),
+                    if why.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; {why}")
+                    },
+                ),
+            )
+        }
+        _ => (Verdict::Unchecked, "a search did not run".into()),
     };
     Claim {
         text: format!(
@@ -280,7 +301,7 @@ fn beats_random(t: &TargetRuns) -> Claim {
         ),
         source: "003 Tables 1-4".into(),
         metric: String::new(),
-        held,
+        verdict,
         numbers,
     }
 }
@@ -294,7 +315,7 @@ fn fewer_params(t: &TargetRuns) -> Claim {
         .iter()
         .filter_map(|(a, v)| Some((a.as_str(), acc(v)?, params(v)?)))
         .collect();
-    let (held, numbers) = match (found.and_then(acc), found.and_then(params)) {
+    let (verdict, numbers) = match (found.and_then(acc), found.and_then(params)) {
         (Some(fa), Some(fp)) if !hand.is_empty() => {
             let best = hand.iter().map(|h| h.1).fold(f64::MIN, f64::max);
             let fewest = hand.iter().map(|h| h.2).fold(f64::MAX, f64::min);
@@ -302,17 +323,35 @@ fn fewer_params(t: &TargetRuns) -> Claim {
                 .iter()
                 .map(|(a, x, p)| format!("{a} {x:.4} / {:.3} M", p / 1e6))
                 .collect();
+            // A network a constant predictor beats has no accuracy to compare.
+            let learned = t.majority.is_none_or(|m| fa > m);
+            let verdict = if learned {
+                (fp < fewest && fa >= best - COMPARABLE).into()
+            } else {
+                Verdict::NotShown
+            };
             (
-                Some(fp < fewest && fa >= best - COMPARABLE),
+                verdict,
                 format!(
-                    "found {fa:.4} / {:.3} M; hand-designed {} (comparable: within {:.0} point of the best)",
+                    "found {fa:.4} / {:.3} M; hand-designed {} (comparable: within {:.0} point of the best){}",
                     fp / 1e6,
                     list.join(", "),
-                    COMPARABLE * 100.0
+                    COMPARABLE * 100.0,
+                    if learned {
+                        String::new()
+                    } else {
+                        format!(
+                            "; the found network is not above the majority-class rate {:.4}",
+                            t.majority.unwrap_or(0.0)
+                        )
+                    }
                 ),
             )
         }
-        _ => (None, "the search or the baselines did not run".into()),
+        _ => (
+            Verdict::Unchecked,
+            "the search or the baselines did not run".into(),
+        ),
     };
     Claim {
         text: format!(
@@ -321,7 +360,7 @@ fn fewer_params(t: &TargetRuns) -> Claim {
         ),
         source: "003 Tables 1-4".into(),
         metric: String::new(),
-        held,
+        verdict,
         numbers,
     }
 }
@@ -376,7 +415,19 @@ mod tests {
         claims
             .iter()
             .filter(|c| c.text.contains(needle))
-            .map(|c| c.held)
+            .map(|c| match c.verdict {
+                Verdict::Held => Some(true),
+                Verdict::NotHeld => Some(false),
+                Verdict::NotShown | Verdict::Unchecked => None,
+            })
+            .collect()
+    }
+
+    fn verdicts(claims: &[Claim], needle: &str) -> Vec<Verdict> {
+        claims
+            .iter()
+            .filter(|c| c.text.contains(needle))
+            .map(|c| c.verdict)
             .collect()
     }
 
@@ -414,6 +465,7 @@ mod tests {
     fn search_claims_compare_accuracy_and_parameters() {
         let run = |fa: f64, fp: f64, ra: f64| TargetRuns {
             target: "m2".into(),
+            majority: Some(0.6),
             searches: vec![
                 (
                     Method::FuseClosest,
@@ -435,18 +487,25 @@ mod tests {
                 ),
             ],
         };
+        // One search seed per method: a higher accuracy is not shown to be better.
         let c = check(None, None, &datasets()[..1], &[run(0.945, 5e4, 0.9)]);
-        assert_eq!(held(&c, "beats random"), [Some(true)]);
+        assert_eq!(verdicts(&c, "beats random"), [Verdict::NotShown]);
         assert_eq!(held(&c, "fewer parameters"), [Some(true)]);
         let c = check(None, None, &datasets()[..1], &[run(0.90, 5e4, 0.92)]);
         assert_eq!(held(&c, "beats random"), [Some(false)]);
         assert_eq!(held(&c, "fewer parameters"), [Some(false)]);
+        // Both below the majority-class rate: never held; a found network below it has no
+        // accuracy to compare.
+        let c = check(None, None, &datasets()[..1], &[run(0.358, 5e4, 0.318)]);
+        assert_eq!(verdicts(&c, "beats random"), [Verdict::NotShown]);
+        assert_eq!(verdicts(&c, "fewer parameters"), [Verdict::NotShown]);
         let missing = TargetRuns {
             target: "m2".into(),
+            majority: None,
             searches: Vec::new(),
             baselines: Vec::new(),
         };
         let c = check(None, None, &datasets()[..1], &[missing]);
-        assert_eq!(held(&c, "beats random"), [None]);
+        assert_eq!(verdicts(&c, "beats random"), [Verdict::Unchecked]);
     }
 }

@@ -18,6 +18,7 @@ mod matrix;
 mod profile;
 mod report;
 mod share;
+mod stats;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

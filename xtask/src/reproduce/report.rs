@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::claims::{self, Claim, DatasetTasks, TargetRuns};
 use super::matrix::Matrix;
 use super::profile::{Profile, Study};
+use super::stats::{Verdict, mean_std};
 use super::{Dirs, Method, hms, read_json, str_of};
 
 /// A row of a paper's search table: method, test accuracy (%), parameters (M), GPU days.
@@ -189,7 +190,7 @@ fn study_section(s: &mut String, study: &Study, dirs: &Dirs, tasks: &[Value]) ->
     let runs: Vec<TargetRuns> = study
         .targets
         .iter()
-        .map(|t| target_runs(dirs, t, study))
+        .map(|t| target_runs(dirs, t, study, tasks))
         .collect();
     for t in &runs {
         search_table(s, t);
@@ -250,17 +251,6 @@ fn nets_table(s: &mut String, arch: &str, nets: &Value) {
         let (m, sd) = mean_std(&accs);
         let _ = writeln!(s, "| {id} | {} | {epochs} | {m:.4} ± {sd:.4} |", accs.len());
     }
-}
-
-fn mean_std(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    let m = v.iter().sum::<f64>() / n.max(1.0);
-    let var = if v.len() > 1 {
-        v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)
-    } else {
-        0.0
-    };
-    (m, var.sqrt())
 }
 
 fn matrix_table(s: &mut String, m: &Matrix) {
@@ -330,9 +320,10 @@ fn dictionary_table(s: &mut String, study: &str, dict: &Value) {
     }
 }
 
-fn target_runs(dirs: &Dirs, target: &str, study: &Study) -> TargetRuns {
+fn target_runs(dirs: &Dirs, target: &str, study: &Study, tasks: &[Value]) -> TargetRuns {
     TargetRuns {
         target: target.into(),
+        majority: majority_rate(tasks, target),
         searches: Method::ALL
             .iter()
             .filter_map(|&m| Some((m, read_json(&dirs.target_report(target, m.id())).ok()?)))
@@ -346,6 +337,18 @@ fn target_runs(dirs: &Dirs, target: &str, study: &Study) -> TargetRuns {
             })
             .collect(),
     }
+}
+
+/// The share of the most frequent class in `task`'s test split (from `tanas task show`).
+fn majority_rate(tasks: &[Value], task: &str) -> Option<f64> {
+    let t = tasks.iter().find(|t| t["id"] == task)?;
+    let counts: Vec<f64> = t["test"]
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_f64)
+        .collect();
+    let total: f64 = counts.iter().sum();
+    (total > 0.0).then(|| counts.iter().copied().fold(0.0, f64::max) / total)
 }
 
 fn search_table(s: &mut String, t: &TargetRuns) {
@@ -400,10 +403,11 @@ fn search_table(s: &mut String, t: &TargetRuns) {
 fn claims_table(s: &mut String, claims: &[Claim]) {
     s.push_str("\n### Claims of the papers, checked on this run\n\n| # | claim | source | metric | verdict | numbers |\n|---|---|---|---|---|---|\n");
     for (i, c) in claims.iter().enumerate() {
-        let verdict = match c.held {
-            Some(true) => "held",
-            Some(false) => "**not held**",
-            None => "not checked",
+        let verdict = match c.verdict {
+            Verdict::Held => "held",
+            Verdict::NotHeld => "**not held**",
+            Verdict::NotShown => "not shown",
+            Verdict::Unchecked => "not checked",
         };
         let metric = if c.metric.is_empty() { "-" } else { &c.metric };
         let _ = writeln!(
@@ -415,11 +419,14 @@ fn claims_table(s: &mut String, claims: &[Claim]) {
             c.numbers
         );
     }
-    let held = claims.iter().filter(|c| c.held == Some(true)).count();
+    let count = |v: Verdict| claims.iter().filter(|c| c.verdict == v).count();
     let _ = writeln!(
         s,
-        "\n{held} of {} claims held. Comparable accuracy means at most {:.0} percentage point below the best hand-designed network.",
+        "\n{} of {} claims held, {} not held, {} not shown. A comparison of accuracies is held only when Welch's t-test over the search seeds says so (one-sided, 5 %), and never when both sides are at or below the task's majority-class rate (the accuracy of always predicting the most frequent test class); with one seed per side it is not shown. Comparable accuracy means at most {:.0} percentage point below the best hand-designed network.",
+        count(Verdict::Held),
         claims.len(),
+        count(Verdict::NotHeld),
+        count(Verdict::NotShown),
         claims::COMPARABLE * 100.0
     );
 }
