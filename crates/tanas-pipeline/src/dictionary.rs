@@ -22,7 +22,7 @@ use tanas_search::{
     Fuse, FuseConfig, SearchResult, SearchSpace, SpaceRule, StageRecord, TRACE_FILE, read_trace,
 };
 use tanas_zoo::Arch;
-use tanas_zoo::cell::{CellSkeleton, Genotype};
+use tanas_zoo::cell::{CellSkeleton, Genotype, Op};
 
 use crate::error::{PipelineError, Result};
 use crate::experiment::{FisherSettings, TrainSettings};
@@ -88,6 +88,12 @@ pub struct DictEntry {
     pub genotype: Genotype,
     /// Its search space, relative to the dictionary (`tasks/<id>/space.json`).
     pub space: PathBuf,
+    /// The operations of that space (a copy, for readers of the manifest).
+    #[serde(default)]
+    pub space_ops: Vec<Op>,
+    /// The number of distinct genotypes of that space ([`SearchSpace::size`]).
+    #[serde(default)]
+    pub space_size: f64,
     /// Test accuracy of the searched network.
     pub test_accuracy: f64,
     /// Mean test accuracy of the epsilon-networks.
@@ -251,6 +257,8 @@ impl TaskDictionary {
             num_labels: task.num_labels,
             genotype: result.genotype,
             space: space_rel,
+            space_ops: learned.ops().to_vec(),
+            space_size: learned.size(),
             test_accuracy: result.test_accuracy,
             net_test_accuracy: accuracies.iter().sum::<f64>() / accuracies.len().max(1) as f64,
         };

@@ -292,10 +292,10 @@ fn closest_table(s: &mut String, m: &Matrix, datasets: &[DatasetTasks]) {
 fn dictionary_table(s: &mut String, study: &str, dict: &Value) {
     let _ = write!(
         s,
-        "\n### Task dictionary\n\nPer task: the epsilon-networks' mean test accuracy, and the cell FUSE found in the general space (the task's learned space: the cell's ops and node count) with its test accuracy. Raw: [`dictionary.json`]({study}/dictionary.json).\n\n| task | networks (test accuracy) | found cell (test accuracy) | cell nodes | cell ops |\n|---|---|---|---|---|\n"
+        "\n### Task dictionary\n\nPer task: the epsilon-networks' mean test accuracy, the cell FUSE found in the general space (about 1.0e28 genotypes) with its test accuracy, and the task's learned space S(a*): the found cell's node count and the operations of most evidence over the task's whole search (docs/search.md), with its size in genotypes. Raw: [`dictionary.json`]({study}/dictionary.json).\n\n| task | networks (test accuracy) | found cell (test accuracy) | distinct ops in the cell | nodes | learned space: ops | genotypes |\n|---|---|---|---|---|---|---|\n"
     );
     for t in dict["tasks"].as_array().into_iter().flatten() {
-        let mut ops: Vec<&str> = Vec::new();
+        let mut cell_ops: Vec<&str> = Vec::new();
         for cell in ["normal", "reduce"] {
             for e in t["genotype"][cell]["edges"]
                 .as_array()
@@ -303,19 +303,27 @@ fn dictionary_table(s: &mut String, study: &str, dict: &Value) {
                 .flatten()
             {
                 let op = str_of(&e["op"]);
-                if !ops.contains(&op) {
-                    ops.push(op);
+                if !cell_ops.contains(&op) {
+                    cell_ops.push(op);
                 }
             }
         }
+        let space_ops: Vec<&str> = t["space_ops"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(str_of)
+            .collect();
         let _ = writeln!(
             s,
-            "| {} | {:.4} | {:.4} | {} | {} |",
+            "| {} | {:.4} | {:.4} | {} | {} | {} | {:.1e} |",
             str_of(&t["spec"]["id"]),
             t["net_test_accuracy"].as_f64().unwrap_or(f64::NAN),
             t["test_accuracy"].as_f64().unwrap_or(f64::NAN),
+            cell_ops.len(),
             t["genotype"]["normal"]["nodes"],
-            ops.join(", ")
+            space_ops.join(", "),
+            t["space_size"].as_f64().unwrap_or(f64::NAN)
         );
     }
 }
@@ -357,8 +365,10 @@ fn search_table(s: &mut String, t: &TargetRuns) {
         .map_or("?".to_string(), |v| str_of(&v["closest_task"]).to_string());
     let _ = writeln!(
         s,
-        "\n### Search for `{}`\n\nThe dictionary's closest task to `{}`: **{closest}**. Every network is trained the same way after the search (same samples, epochs and seed) and then tested once, on the first samples of the test split (as many as the column `test samples` says). Search seconds: the search phase only; candidate-epochs: networks trained for one epoch over the (limited) train split during the search.\n\n| method | space | test accuracy | test samples | params (M) | search s | candidate-epochs | final training + test s |\n|---|---|---|---|---|---|---|---|",
-        t.target, t.target
+        "\n### Search for `{}`\n\nThe dictionary's closest task to `{}`: **{closest}**. Every network is trained the same way after the search (same samples, epochs and seed) and then tested once, on the first samples of the test split (as many as the column `test samples` says). Search seconds: the search phase only; candidate-epochs: networks trained for one epoch over the (limited) train split during the search. Genotypes: the size of the searched space. Always predicting the most frequent class scores {} on the whole test split.\n\n| method | space | genotypes | warm start | test accuracy | test samples | params (M) | search s | candidate-epochs | final training + test s |\n|---|---|---|---|---|---|---|---|---|---|",
+        t.target,
+        t.target,
+        t.majority.map_or("?".into(), |m| format!("{m:.4}"))
     );
     for (m, v) in &t.searches {
         let (name, space) = match m {
@@ -368,7 +378,9 @@ fn search_table(s: &mut String, t: &TargetRuns) {
         };
         let _ = writeln!(
             s,
-            "| {name} | {space} | {:.4} | {} | {:.3} | {:.0} | {} | {:.0} |",
+            "| {name} | {space} | {:.1e} | {} | {:.4} | {} | {:.3} | {:.0} | {} | {:.0} |",
+            v["space_size"].as_f64().unwrap_or(f64::NAN),
+            if v["warm_start"].as_bool() == Some(true) { "yes" } else { "no" },
             v["test_accuracy"].as_f64().unwrap_or(f64::NAN),
             v["test_samples"],
             v["params"].as_f64().unwrap_or(f64::NAN) / 1e6,
@@ -380,7 +392,7 @@ fn search_table(s: &mut String, t: &TargetRuns) {
     for (arch, v) in &t.baselines {
         let _ = writeln!(
             s,
-            "| hand-designed {arch} | - | {:.4} | {} | {:.3} | - | - | {:.0} |",
+            "| hand-designed {arch} | - | - | - | {:.4} | {} | {:.3} | - | - | {:.0} |",
             v["test_accuracy"].as_f64().unwrap_or(f64::NAN),
             v["test_samples"],
             v["params"].as_f64().unwrap_or(f64::NAN) / 1e6,
