@@ -380,7 +380,11 @@ fn search_table(s: &mut String, t: &TargetRuns) {
             s,
             "| {name} | {space} | {:.1e} | {} | {:.4} | {} | {:.3} | {:.0} | {} | {:.0} |",
             v["space_size"].as_f64().unwrap_or(f64::NAN),
-            if v["warm_start"].as_bool() == Some(true) { "yes" } else { "no" },
+            if v["warm_start"].as_bool() == Some(true) {
+                "yes"
+            } else {
+                "no"
+            },
             v["test_accuracy"].as_f64().unwrap_or(f64::NAN),
             v["test_samples"],
             v["params"].as_f64().unwrap_or(f64::NAN) / 1e6,
