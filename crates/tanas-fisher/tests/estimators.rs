@@ -42,6 +42,16 @@ fn seeded_model(spec: &ModelSpec, seed: u64) -> ZooModel<B> {
     ZooModel::<B>::new(spec, &Default::default()).unwrap()
 }
 
+/// Runs the tests of this file one at a time. Two Fisher computations in parallel threads of
+/// one process were seen to interfere: the naive estimator's total on DenseNet-121 moved by up
+/// to 0.2 % when another test ran the naive, batch or mc estimator at the same time (never when
+/// run alone, with `--test-threads=1`, or next to the exact estimator), an open problem noted
+/// in docs/fisher.md. The comparisons here are of estimators, so they run in isolation.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn run(
     model: &ZooModel<B>,
     split: &TaskSplit,
@@ -83,6 +93,7 @@ fn rel_l2(a: &FisherDiag, b: &FisherDiag) -> f64 {
 }
 
 fn exact_matches_naive(spec: ModelSpec, n: usize, batch: usize) {
+    let _serial = serial();
     let model = seeded_model(&spec, 7);
     let split = mnist_split(n, spec.num_classes);
     let naive = run(&model, &split, spec.num_classes, Estimator::Naive, batch);
@@ -132,6 +143,7 @@ fn exact_matches_naive_cell_network_with_every_op() {
 /// Logits of a network with fewer outputs than the task has labels are zero-padded.
 #[test]
 fn padding_rule_for_smaller_heads() {
+    let _serial = serial();
     let model = seeded_model(&ModelSpec::new(Arch::SmallCnn, 2), 3);
     let split = mnist_split(6, 10);
     let naive = run(&model, &split, 10, Estimator::Naive, 3);
@@ -156,6 +168,7 @@ fn padding_rule_for_smaller_heads() {
 /// real held-out digits (fixtures/torch/README.md).
 #[test]
 fn exact_matches_pytorch_fisher() {
+    let _serial = serial();
     let inputs = std::fs::read(fixtures().join("fisher_input_u8.safetensors")).unwrap();
     let st = safetensors::SafeTensors::deserialize(&inputs).unwrap();
     let images = st.tensor("images").unwrap();
@@ -204,6 +217,7 @@ fn exact_matches_pytorch_fisher() {
 
 #[test]
 fn mc_is_seeded_and_batch_differs_from_exact() {
+    let _serial = serial();
     let model = seeded_model(&ModelSpec::new(Arch::SmallCnn, 10), 11);
     let split = mnist_split(16, 10);
     let mc = |seed| {
