@@ -160,7 +160,7 @@ fn study_section(s: &mut String, study: &Study, dirs: &Dirs, tasks: &[Value]) ->
         let Ok(nets) = read_json(&dir.join("nets.json")) else {
             continue;
         };
-        nets_table(s, arch, &nets);
+        nets_table(s, arch, &nets, tasks);
         let mut pair = Vec::new();
         for (metric, title) in [
             ("ftd", "Fisher Task Distance"),
@@ -225,10 +225,14 @@ fn datasets_of(study: &Study, tasks: &[Value]) -> Vec<DatasetTasks> {
     out
 }
 
-fn nets_table(s: &mut String, arch: &str, nets: &Value) {
+/// A network is "clearly above" the majority-class rate when it beats it by this much.
+const CLEARLY_ABOVE: f64 = 0.01;
+
+fn nets_table(s: &mut String, arch: &str, nets: &Value, tasks: &[Value]) {
     let _ = writeln!(
         s,
-        "\n### Epsilon-networks ({arch})\n\n| task | seeds | epochs | test accuracy (mean ± std) |\n|---|---|---|---|"
+        "\n### Epsilon-networks ({arch})\n\nEach task's networks are epsilon-approximations with eps = 1 - their lowest test accuracy (paper 003, Def. 2). Majority: the test accuracy of always predicting the task's most frequent test class; a network not above it by {:.0} point is flagged.\n\n| task | seeds | epochs | test accuracy (mean ± std) | eps | majority | above it |\n|---|---|---|---|---|---|---|",
+        CLEARLY_ABOVE * 100.0
     );
     let list = nets.as_array().cloned().unwrap_or_default();
     let mut ids: Vec<&str> = list.iter().map(|n| str_of(&n["task"])).collect();
@@ -249,7 +253,20 @@ fn nets_table(s: &mut String, arch: &str, nets: &Value) {
             .find(|n| n["task"] == id)
             .map_or(Value::Null, |n| n["epochs"].clone());
         let (m, sd) = mean_std(&accs);
-        let _ = writeln!(s, "| {id} | {} | {epochs} | {m:.4} ± {sd:.4} |", accs.len());
+        let min = accs.iter().copied().fold(f64::INFINITY, f64::min);
+        let majority = majority_rate(tasks, id);
+        let above = match majority {
+            Some(r) if min > r + CLEARLY_ABOVE => "yes".to_string(),
+            Some(_) => "**no**".to_string(),
+            None => "?".to_string(),
+        };
+        let _ = writeln!(
+            s,
+            "| {id} | {} | {epochs} | {m:.4} ± {sd:.4} | {:.4} | {} | {above} |",
+            accs.len(),
+            1.0 - min,
+            majority.map_or("?".into(), |r| format!("{r:.4}"))
+        );
     }
 }
 
