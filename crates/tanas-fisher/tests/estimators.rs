@@ -42,11 +42,9 @@ fn seeded_model(spec: &ModelSpec, seed: u64) -> ZooModel<B> {
     ZooModel::<B>::new(spec, &Default::default()).unwrap()
 }
 
-/// Runs the tests of this file one at a time. Two Fisher computations in parallel threads of
-/// one process were seen to interfere: the naive estimator's total on DenseNet-121 moved by up
-/// to 0.2 % when another test ran the naive, batch or mc estimator at the same time (never when
-/// run alone, with `--test-threads=1`, or next to the exact estimator), an open problem noted
-/// in docs/fisher.md. The comparisons here are of estimators, so they run in isolation.
+/// Runs the tests of this file one at a time: burn-autodiff 0.21 loses gradient contributions
+/// when two backward passes run in parallel threads of one process (burn issue 5573; the
+/// naive estimator's DenseNet-121 total came out up to 0.2 % low, docs/fisher.md).
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
     ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
