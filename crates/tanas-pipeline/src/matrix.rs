@@ -214,8 +214,8 @@ impl<'a> From<&'a TaskData> for NetOf<'a> {
 }
 
 /// `F[a,b]`: the Fisher of network `a` (`model`, from `weights`) on task `b`'s data (the
-/// split of `settings`), stored at `path`; reused from that file when it was made from the same weights and
-/// settings.
+/// split of `settings`), stored at `path`; reused from that file when it was made from the
+/// same weights and settings.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn fisher_at<B: AutodiffBackend>(
     arch: tanas_zoo::Arch,

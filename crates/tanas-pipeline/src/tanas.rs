@@ -110,26 +110,23 @@ pub fn search_target<B: AutodiffBackend>(
         (SpaceChoice::File(path), _) => SearchSpace::load(path).map_err(search_error)?,
     };
     let search_dir = out.join("search");
-    let result: SearchResult = match algorithm {
-        Algorithm::Fuse => {
-            {
-                // Algorithm 2's c*: the closest task's best cell starts the first stage.
-                let incumbent = match (warm_start, choice, &closest_task) {
-                    (true, SpaceChoice::Closest, Some(task)) => {
-                        dict.get(task).map(|e| e.genotype.clone())
-                    }
-                    _ => None,
-                };
-                run_search::<B>(
-                    &settings.search,
-                    space.clone(),
-                    incumbent,
-                    target,
-                    &search_dir,
-                    device,
-                )?
-            }
+    // Algorithm 2's c*: the closest task's best cell starts FUSE's first stage.
+    let incumbent = match (warm_start, algorithm, choice, &closest_task) {
+        (true, Algorithm::Fuse, SpaceChoice::Closest, Some(task)) => {
+            dict.get(task).map(|e| e.genotype.clone())
         }
+        _ => None,
+    };
+    let warm_start = incumbent.is_some();
+    let result: SearchResult = match algorithm {
+        Algorithm::Fuse => run_search::<B>(
+            &settings.search,
+            space.clone(),
+            incumbent,
+            target,
+            &search_dir,
+            device,
+        )?,
         Algorithm::Random => {
             let mut cfg = RandomSearchConfig::equal_budget(&settings.search);
             cfg.quiet = true;
@@ -139,10 +136,6 @@ pub fn search_target<B: AutodiffBackend>(
                 .map_err(search_error)?
         }
     };
-    let warm_start = warm_start
-        && algorithm == Algorithm::Fuse
-        && matches!(choice, SpaceChoice::Closest)
-        && closest_task.is_some();
     let report = FinalReport {
         target: target.spec.id.clone(),
         algorithm,

@@ -21,7 +21,7 @@ use tanas_zoo::cell::{CellSkeleton, Genotype, Op};
 
 use crate::error::SpaceError;
 use crate::fuse::StageRecord;
-use crate::space::{CellStyle, SearchSpace};
+use crate::space::SearchSpace;
 
 /// How a learned task's space is built from its search.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,24 +77,18 @@ impl SearchSpace {
         searched: &SearchSpace,
         skeleton: CellSkeleton,
     ) -> Result<Self, SpaceError> {
+        // The best cell's node counts and wiring style, and its operations for `Union`.
+        let union = SearchSpace::from_genotype(best, skeleton)?;
         match rule {
-            SpaceRule::Union => SearchSpace::from_genotype(best, skeleton),
+            SpaceRule::Union => Ok(union),
             SpaceRule::Evidence { ops } => {
-                best.validate().map_err(SpaceError::Genotype)?;
                 let mut ranked = op_evidence(stages, searched.ops());
                 // Stable: equal evidence keeps table order.
                 ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
-                let style = if best.normal.is_dense() && best.reduce.is_dense() {
-                    CellStyle::Dense
-                } else {
-                    CellStyle::Darts
-                };
                 SearchSpace::new(
                     ranked.into_iter().take(ops.max(1)).map(|(op, _)| op),
-                    [best.normal.nodes, best.reduce.nodes]
-                        .into_iter()
-                        .collect::<std::collections::BTreeSet<_>>(),
-                    style,
+                    union.nodes().iter().copied(),
+                    union.style(),
                     skeleton,
                 )
             }

@@ -209,8 +209,11 @@ fn safetensors_dtype(dtype: DType) -> Option<Dtype> {
 
 /// Reads every tensor of a weights file, keyed by name.
 fn read_snapshots(path: &Path) -> Result<BTreeMap<String, TensorSnapshot>, ZooError> {
-    let snapshots = if is_torch_pickle(path)? {
-        check_archive_sizes(path)?;
+    let format = weights_format(path)?;
+    let snapshots = if format != WeightsFormat::Safetensors {
+        if format == WeightsFormat::TorchZip {
+            check_archive_sizes(path)?;
+        }
         let mut all = torch_snapshots(path, None)?;
         let prefix = "state_dict.";
         if !all.is_empty() && all.keys().all(|k| k.starts_with(prefix)) {
@@ -249,11 +252,8 @@ const MAX_DEFLATE_RATIO: u64 = 1032;
 
 /// In a `torch.save` zip archive, the sizes the entries declare must be possible for the file
 /// at hand: burn-store allocates each entry's declared size before reading it, so a corrupt
-/// size field would otherwise ask for gigabytes. Other formats pass unchecked.
+/// size field would otherwise ask for gigabytes.
 fn check_archive_sizes(path: &Path) -> Result<(), ZooError> {
-    if !is_zip(path)? {
-        return Ok(());
-    }
     let file = std::fs::File::open(path).map_err(|e| ZooError::io(path, e))?;
     let file_len = file.metadata().map_err(|e| ZooError::io(path, e))?.len();
     let mut archive = zip::ZipArchive::new(std::io::BufReader::new(file))
@@ -281,26 +281,32 @@ fn check_archive_sizes(path: &Path) -> Result<(), ZooError> {
     Ok(())
 }
 
-/// Whether `path` starts with a zip archive's local-header magic.
-fn is_zip(path: &Path) -> Result<bool, ZooError> {
-    let mut head = [0u8; 4];
-    let mut file = std::fs::File::open(path).map_err(|e| ZooError::io(path, e))?;
-    let n = file.read(&mut head).map_err(|e| ZooError::io(path, e))?;
-    Ok(n == 4 && &head == b"PK\x03\x04")
+/// How a weights file is laid out, from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WeightsFormat {
+    /// Safetensors (8-byte header length, then a JSON header), or anything unrecognised.
+    Safetensors,
+    /// A `torch.save` zip archive.
+    TorchZip,
+    /// A legacy `torch.save` pickle stream.
+    TorchLegacy,
 }
 
-/// Whether `path` looks like a `torch.save` file (a zip archive, or a legacy pickle
-/// stream) rather than safetensors (8-byte header length, then a JSON header).
-fn is_torch_pickle(path: &Path) -> Result<bool, ZooError> {
+fn weights_format(path: &Path) -> Result<WeightsFormat, ZooError> {
     let file = std::fs::File::open(path).map_err(|e| ZooError::io(path, e))?;
     let mut head = Vec::with_capacity(9);
     file.take(9)
         .read_to_end(&mut head)
         .map_err(|e| ZooError::io(path, e))?;
-    if head.get(8) == Some(&b'{') {
-        return Ok(false);
-    }
-    Ok(head.starts_with(b"PK\x03\x04") || head.first() == Some(&0x80))
+    Ok(if head.get(8) == Some(&b'{') {
+        WeightsFormat::Safetensors
+    } else if head.starts_with(b"PK\x03\x04") {
+        WeightsFormat::TorchZip
+    } else if head.first() == Some(&0x80) {
+        WeightsFormat::TorchLegacy
+    } else {
+        WeightsFormat::Safetensors
+    })
 }
 
 /// Compares names and shapes before anything is applied.
