@@ -275,9 +275,11 @@ fn beats_random(t: &TargetRuns) -> Claim {
     let (verdict, numbers) = match (fuse.and_then(acc), random.and_then(acc)) {
         (Some(f), Some(r)) => {
             let (verdict, why) = greater(&[f], &[r], t.majority);
-            let majority = t
-                .majority
-                .map_or(String::new(), |m| format!("; majority-class rate {m:.4}"));
+            // The rate once: the verdict's reason may already name it.
+            let majority = match t.majority {
+                Some(m) if !why.contains("majority") => format!("; majority-class rate {m:.4}"),
+                _ => String::new(),
+            };
             (
                 verdict,
                 format!(
