@@ -878,7 +878,8 @@ fn tiny_tanas_experiment(dir: &Path) -> PathBuf {
              [dictionary]\narch = \"small-cnn\"\nseeds = [0]\nskeleton = {{ channels = 4, layers = 2 }}\n\
              [dictionary.train]\nepochs = 1\n[dictionary.fisher]\nsamples = 32\nbatch_size = 32\n\
              [dictionary.search]\ncandidates = 2\nstages = 1\nmax_rounds = 1\nbatch_size = 32\n\
-             train_limit = 96\nval_limit = 32\ntest_limit = 500\nfinal_epochs = 1\n"
+             train_limit = 96\nval_limit = 32\ntest_limit = 500\nfinal_epochs = 1\n\
+             final_train_limit = 96\nfinal_val_limit = 32\n"
         ),
     )
     .expect("write the experiment");

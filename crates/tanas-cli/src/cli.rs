@@ -177,6 +177,10 @@ pub struct SearchArgs {
     /// best cell (the ablation of the warm start).
     #[arg(long)]
     pub no_warm_start: bool,
+    /// The search seed (default: the dictionary's); repeated searches with other seeds give
+    /// a method's spread.
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Output directory (final.json, genotype.dot, search/ with trace and checkpoint).
     #[arg(long)]
     pub out: PathBuf,
@@ -318,6 +322,10 @@ pub struct TrainArgs {
     /// Stop once the validation accuracy reaches this (epsilon = 1 - A).
     #[arg(long, value_parser = crate::limits::accuracy())]
     pub target_accuracy: Option<f64>,
+    /// Stop after this many epochs without a new best validation accuracy (the best
+    /// epoch's weights are kept).
+    #[arg(long, value_parser = crate::limits::positive())]
+    pub patience: Option<usize>,
     /// Output directory (weights, metrics.json, checkpoint).
     #[arg(long)]
     pub out: PathBuf,

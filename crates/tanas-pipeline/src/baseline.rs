@@ -30,6 +30,9 @@ pub struct BaselineReport {
     pub params: usize,
     /// Accuracy on the target's test split (its one evaluation).
     pub test_accuracy: f64,
+    /// Balanced test accuracy: the mean over labels of each label's accuracy.
+    #[serde(default)]
+    pub balanced_accuracy: f64,
     /// Test samples evaluated.
     pub test_samples: usize,
     /// Samples per training epoch.
@@ -86,6 +89,7 @@ pub fn baseline_target<B: AutodiffBackend>(
         arch,
         params: fin.params,
         test_accuracy: fin.test.accuracy,
+        balanced_accuracy: fin.test.balanced_accuracy,
         test_samples: fin.test.samples,
         train_samples: fin.train_samples,
         training,

@@ -40,6 +40,8 @@ pub struct TrainSettings {
     pub lr: f64,
     /// Early stop once the validation accuracy reaches this.
     pub target_accuracy: Option<f64>,
+    /// Early stop after this many epochs without a new best validation accuracy.
+    pub patience: Option<usize>,
 }
 
 impl Default for TrainSettings {
@@ -49,6 +51,7 @@ impl Default for TrainSettings {
             batch_size: 128,
             lr: 1e-3,
             target_accuracy: None,
+            patience: None,
         }
     }
 }
@@ -61,6 +64,7 @@ impl TrainSettings {
             batch_size: self.batch_size,
             lr: self.lr,
             target_accuracy: self.target_accuracy,
+            patience: self.patience,
             seed,
             ..tanas_train::TrainConfig::default()
         }

@@ -21,4 +21,6 @@ pub use dictionary::{Closeness, DictSettings, TaskDictionary};
 pub use error::PipelineError;
 pub use experiment::Experiment;
 pub use matrix::{MatrixRun, run_matrix};
-pub use tanas::{FinalReport, SpaceChoice, TanasExperiment, run_tanas, search_target};
+pub use tanas::{
+    FinalReport, SpaceChoice, TanasExperiment, TargetSearch, run_tanas, search_target,
+};

@@ -21,7 +21,7 @@ use burn::tensor::backend::AutodiffBackend;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use tanas_data::{DataDirs, TaskData};
-use tanas_distance::{DistanceMatrix, MatrixFiles, TaskDistance, distance};
+use tanas_distance::{DistanceMatrix, HeadRule, MatrixFiles, TaskDistance, distance};
 use tanas_fisher::{FisherConfig, FisherDiag, FisherMeta, fisher_diag};
 use tanas_train::TrainOutcome;
 use tanas_zoo::{ModelSpec, ZooModel};
@@ -120,23 +120,35 @@ pub fn run_matrix<B: AutodiffBackend>(
     bar.finish_and_clear();
     write_json(&out.join("nets.json"), &nets)?;
 
-    let mut matrices = Vec::new();
-    for &metric in &exp.metrics {
-        let mut m = DistanceMatrix::new(ids.iter().cloned(), metric, exp.head)?;
+    let fill = |metric: TaskDistance, head: HeadRule| -> Result<DistanceMatrix> {
+        let mut m = DistanceMatrix::new(ids.iter().cloned(), metric, head)?;
         for (s, &seed) in exp.seeds.iter().enumerate() {
             for (i, a) in ids.iter().enumerate() {
                 for (j, b) in ids.iter().enumerate() {
-                    let d = distance(&fishers[s][i][j], &fishers[s][j][j], metric, exp.head)?;
+                    let d = distance(&fishers[s][i][j], &fishers[s][j][j], metric, head)?;
                     m.set(seed, a, b, d)?;
                 }
             }
         }
-        let files = m.write_all(out.join("distance"), metric_stem(metric))?;
-        tracing::info!(
-            "{} matrix written to {}",
-            metric_stem(metric),
-            files.json.display()
-        );
+        Ok(m)
+    };
+    // The other head rule, for comparison: the same Fishers, so it costs only the distances.
+    let other_head = match exp.head {
+        HeadRule::Exclude => HeadRule::Pad,
+        HeadRule::Pad => HeadRule::Exclude,
+    };
+    let mut matrices = Vec::new();
+    for &metric in &exp.metrics {
+        let stem = metric_stem(metric);
+        let m = fill(metric, exp.head)?;
+        let files = m.write_all(out.join("distance"), stem)?;
+        fill(metric, other_head)?
+            .write_all(out.join("distance"), &format!("{stem}-head-{other_head}"))?;
+        write_json(
+            &out.join("distance").join(format!("{stem}-noise.json")),
+            &noise_floor(&ids, &fishers, metric, exp.head)?,
+        )?;
+        tracing::info!("{stem} matrix written to {}", files.json.display());
         matrices.push((m, files));
     }
     Ok(MatrixRun {
@@ -144,6 +156,52 @@ pub fn run_matrix<B: AutodiffBackend>(
         nets,
         matrices,
     })
+}
+
+/// The distance between two networks of one task trained with different seeds, each
+/// Fisher taken on the task's own data: what the distance gives for "the same task" (the
+/// matrix's diagonal is 0 by construction, since it compares a network with itself).
+#[derive(Debug, Clone, Serialize)]
+pub struct NoiseFloor {
+    /// The task.
+    pub task: String,
+    /// Mean over the ordered pairs of different seeds.
+    pub mean: f64,
+    /// Sample standard deviation over those pairs (0 for one pair).
+    pub std: f64,
+    /// Number of seed pairs.
+    pub pairs: usize,
+}
+
+/// The [`NoiseFloor`] of every task, from the Fishers `[seed][a][b]`.
+fn noise_floor(
+    ids: &[String],
+    fishers: &[Vec<Vec<FisherDiag>>],
+    metric: TaskDistance,
+    head: HeadRule,
+) -> Result<Vec<NoiseFloor>> {
+    ids.iter()
+        .enumerate()
+        .map(|(i, task)| {
+            let mut d = Vec::new();
+            for (s, fs) in fishers.iter().enumerate() {
+                for (t, ft) in fishers.iter().enumerate() {
+                    if s != t {
+                        d.push(distance(&fs[i][i], &ft[i][i], metric, head)?);
+                    }
+                }
+            }
+            let n = d.len() as f64;
+            let mean = d.iter().sum::<f64>() / n.max(1.0);
+            let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+            Ok(NoiseFloor {
+                task: task.clone(),
+                mean,
+                std: var.sqrt(),
+                pairs: d.len(),
+            })
+        })
+        .collect()
 }
 
 /// The file stem of a metric's outputs.

@@ -59,12 +59,18 @@ pub struct FinalReport {
     /// Whether FUSE's first stage started from the closest task's best cell.
     #[serde(default)]
     pub warm_start: bool,
+    /// The search seed.
+    #[serde(default)]
+    pub seed: u64,
     /// The found cell.
     pub genotype: tanas_zoo::cell::Genotype,
     /// Its trainable parameters.
     pub params: usize,
     /// Test accuracy after the final retraining.
     pub test_accuracy: f64,
+    /// Balanced test accuracy: the mean over labels of each label's accuracy.
+    #[serde(default)]
+    pub balanced_accuracy: f64,
     /// Test samples it was measured on.
     pub test_samples: usize,
     /// Seconds of the search (FUSE stages or random candidates).
@@ -79,25 +85,58 @@ pub struct FinalReport {
     pub device: String,
 }
 
-/// Searches a network for `target` in the space `choice` names, into `out`
-/// (`final.json`, `genotype.dot`, and the search's own trace and checkpoint in `out/search`).
-#[allow(clippy::too_many_arguments)]
+/// How a target is searched (`tanas search`'s options).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetSearch {
+    /// The search algorithm.
+    pub algorithm: Algorithm,
+    /// The space searched.
+    pub space: SpaceChoice,
+    /// The distance that picks the closest task.
+    pub metric: TaskDistance,
+    /// How that distance matches heads of different sizes.
+    pub head: HeadRule,
+    /// Start FUSE's first stage from the closest task's best cell (Algorithm 2's c*).
+    pub warm_start: bool,
+    /// The search seed (default: the dictionary's search seed): repeated searches of one
+    /// target with other seeds give the spread of a method's result.
+    pub seed: Option<u64>,
+}
+
+impl TargetSearch {
+    /// TA-NAS: FUSE in the closest task's space by the FTD (heads excluded), warm-started,
+    /// with the dictionary's seed.
+    pub fn tanas() -> Self {
+        TargetSearch {
+            algorithm: Algorithm::Fuse,
+            space: SpaceChoice::Closest,
+            metric: TaskDistance::Ftd,
+            head: HeadRule::Exclude,
+            warm_start: true,
+            seed: None,
+        }
+    }
+}
+
+/// Searches a network for `target` as `how` says, into `out` (`final.json`, `genotype.dot`,
+/// and the search's own trace and checkpoint in `out/search`).
 pub fn search_target<B: AutodiffBackend>(
     dict: &TaskDictionary,
     target: &TaskData,
-    algorithm: Algorithm,
-    choice: &SpaceChoice,
-    metric: TaskDistance,
-    head: HeadRule,
-    warm_start: bool,
+    how: &TargetSearch,
     out: &Path,
     device_name: &str,
     device: &B::Device,
 ) -> Result<FinalReport> {
     let settings = &dict.manifest().settings;
+    let mut config = settings.search.clone();
+    if let Some(seed) = how.seed {
+        config.seed = seed;
+    }
+    let (algorithm, choice) = (how.algorithm, &how.space);
     let t0 = Instant::now();
     let distances = match choice {
-        SpaceChoice::Closest => dict.closest::<B>(target, metric, head, device)?,
+        SpaceChoice::Closest => dict.closest::<B>(target, how.metric, how.head, device)?,
         _ => Vec::new(),
     };
     let distance_seconds = t0.elapsed().as_secs_f64();
@@ -111,7 +150,7 @@ pub fn search_target<B: AutodiffBackend>(
     };
     let search_dir = out.join("search");
     // Algorithm 2's c*: the closest task's best cell starts FUSE's first stage.
-    let incumbent = match (warm_start, algorithm, choice, &closest_task) {
+    let incumbent = match (how.warm_start, algorithm, choice, &closest_task) {
         (true, Algorithm::Fuse, SpaceChoice::Closest, Some(task)) => {
             dict.get(task).map(|e| e.genotype.clone())
         }
@@ -120,7 +159,7 @@ pub fn search_target<B: AutodiffBackend>(
     let warm_start = incumbent.is_some();
     let result: SearchResult = match algorithm {
         Algorithm::Fuse => run_search::<B>(
-            &settings.search,
+            &config,
             space.clone(),
             incumbent,
             target,
@@ -128,7 +167,7 @@ pub fn search_target<B: AutodiffBackend>(
             device,
         )?,
         Algorithm::Random => {
-            let mut cfg = RandomSearchConfig::equal_budget(&settings.search);
+            let mut cfg = RandomSearchConfig::equal_budget(&config);
             cfg.quiet = true;
             RandomSearch::new(cfg, space.clone())
                 .map_err(search_error)?
@@ -143,10 +182,12 @@ pub fn search_target<B: AutodiffBackend>(
         distances,
         space_size: space.size(),
         warm_start,
+        seed: config.seed,
         space,
         genotype: result.genotype.clone(),
         params: result.params,
         test_accuracy: result.test_accuracy,
+        balanced_accuracy: result.balanced_accuracy,
         test_samples: result.test_samples,
         search_seconds: result.search_seconds,
         candidate_epochs: result.candidate_epochs,
@@ -279,14 +320,17 @@ pub fn run_tanas<B: AutodiffBackend>(
             path: exp_path.into(),
             problem: e.to_string(),
         })?;
+    let how = TargetSearch {
+        algorithm: exp.algorithm,
+        metric,
+        head: exp.head,
+        warm_start: exp.warm_start,
+        ..TargetSearch::tanas()
+    };
     search_target::<B>(
         &dict,
         target,
-        exp.algorithm,
-        &SpaceChoice::Closest,
-        metric,
-        exp.head,
-        exp.warm_start,
+        &how,
         &out.join("target"),
         device_name,
         device,

@@ -14,7 +14,7 @@ use burn::tensor::backend::AutodiffBackend;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tanas_data::{Split, TaskItem};
 use tanas_train::Eval;
-use tanas_train::eval::{correct, cross_entropy};
+use tanas_train::eval::{Tally, cross_entropy};
 use tanas_zoo::ZooModel;
 use tanas_zoo::hooks::{LayerHooks, batch_statistics};
 
@@ -191,34 +191,12 @@ pub(crate) fn labels_of<B: Backend, D: Dataset<TaskItem> + ?Sized>(
     Tensor::from_data(TensorData::new(labels, [n]), device)
 }
 
-/// Summed cross-entropy and number of correct predictions of `logits` `[N, K]` against
+/// Mean cross-entropy, accuracy and balanced accuracy of `logits` `[N, K]` against
 /// `labels` `[N]`.
-fn sums<B: Backend>(logits: Tensor<B, 2>, labels: Tensor<B, 1, Int>) -> (f64, f64) {
-    let loss = cross_entropy(logits.clone(), labels.clone()).sum();
-    let hits = correct(logits, labels).float();
-    let stats: Vec<f64> = Tensor::cat(vec![loss, hits], 0)
-        .into_data()
-        .iter::<f64>()
-        .collect();
-    (stats[0], stats[1])
-}
-
-/// Mean cross-entropy and accuracy of `logits` `[N, K]` against `labels` `[N]`.
 pub(crate) fn score<B: Backend>(logits: Tensor<B, 2>, labels: Tensor<B, 1, Int>) -> Eval {
-    let n = labels.dims()[0];
-    if n == 0 {
-        return Eval {
-            samples: 0,
-            loss: 0.0,
-            accuracy: 0.0,
-        };
-    }
-    let (loss, hits) = sums(logits, labels);
-    Eval {
-        samples: n,
-        loss: loss / n as f64,
-        accuracy: hits / n as f64,
-    }
+    let mut tally = Tally::default();
+    tally.add(logits, labels);
+    tally.finish()
 }
 
 /// Evaluates one inference model on every sample of `ds`, in batches.
@@ -234,21 +212,13 @@ pub(crate) fn evaluate<B: Backend, D: Dataset<TaskItem> + ?Sized>(
     bar: &ProgressBar,
 ) -> Result<Eval> {
     let order: Vec<usize> = (0..ds.len()).collect();
-    let (mut loss, mut hits, mut n) = (0.0f64, 0.0f64, 0usize);
+    let mut tally = Tally::default();
     for chunk in order.chunks(batch_size.max(1)) {
         let batch = batch_of::<B, D>(ds, chunk, classes, split, device)?;
-        let (l, h) = sums(forward_in(model, batch.images, mode), batch.labels);
-        loss += l;
-        hits += h;
-        n += chunk.len();
+        tally.add(forward_in(model, batch.images, mode), batch.labels);
         bar.inc(chunk.len() as u64);
     }
-    let d = n.max(1) as f64;
-    Ok(Eval {
-        samples: n,
-        loss: loss / d,
-        accuracy: hits / d,
-    })
+    Ok(tally.finish())
 }
 
 /// How BatchNorm normalises in a forward pass without gradients.

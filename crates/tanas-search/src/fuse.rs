@@ -93,9 +93,9 @@ pub struct FuseConfig {
     pub eval_batch_size: usize,
     /// Seed of every random choice: samples, initial weights, epoch orders (default 0).
     pub seed: u64,
-    /// Use only the first `n` train samples (search and final training; default: all).
+    /// Search on only the first `n` train samples (default: all).
     pub train_limit: Option<usize>,
-    /// Use only the first `n` val samples (search and final training; default: all).
+    /// Search on only the first `n` val samples (default: all).
     pub val_limit: Option<usize>,
     /// Test the final network on only the first `n` test samples (default: all).
     pub test_limit: Option<usize>,
@@ -103,6 +103,16 @@ pub struct FuseConfig {
     pub final_epochs: usize,
     /// Retrain the final network on train + val (default true) or on train alone.
     pub final_with_val: bool,
+    /// Retrain the final network on only the first `n` train samples (default: all; the
+    /// search's `train_limit` does not apply).
+    pub final_train_limit: Option<usize>,
+    /// Retrain the final network on only the first `n` val samples (default: all).
+    pub final_val_limit: Option<usize>,
+    /// Mini-batch size of the final retraining (default: `batch_size`).
+    pub final_batch_size: Option<usize>,
+    /// Anneal the final retraining's learning rate to 0 on a cosine, epoch by epoch
+    /// (default true, as DARTS trains its final networks); false keeps it constant.
+    pub final_cosine: bool,
     /// Hide the progress bars (also hidden when stderr is not a terminal). Not stored, not
     /// compared on resume.
     #[serde(skip)]
@@ -128,6 +138,10 @@ impl Default for FuseConfig {
             test_limit: None,
             final_epochs: 10,
             final_with_val: true,
+            final_train_limit: None,
+            final_val_limit: None,
+            final_batch_size: None,
+            final_cosine: true,
             quiet: false,
         }
     }
@@ -169,6 +183,9 @@ impl FuseConfig {
             ("train_limit", self.train_limit),
             ("val_limit", self.val_limit),
             ("test_limit", self.test_limit),
+            ("final_train_limit", self.final_train_limit),
+            ("final_val_limit", self.final_val_limit),
+            ("final_batch_size", self.final_batch_size),
         ] {
             if v == Some(0) {
                 return Err(SearchError::config(field, "must be at least 1 when given"));
@@ -189,12 +206,13 @@ impl FuseConfig {
             epochs: self.final_epochs,
             with_val: self.final_with_val,
             lr: self.lr_w,
-            batch_size: self.batch_size,
+            batch_size: self.final_batch_size.unwrap_or(self.batch_size),
             eval_batch_size: self.eval_batch_size,
             seed: derive_seed(self.seed, &[TAG_FINAL]),
-            train_limit: self.train_limit,
-            val_limit: self.val_limit,
+            train_limit: self.final_train_limit,
+            val_limit: self.final_val_limit,
             test_limit: self.test_limit,
+            cosine: self.final_cosine,
             quiet: self.quiet,
         }
     }
@@ -696,6 +714,7 @@ impl Fuse {
             params: fin.params,
             val_accuracy: outcome.val_accuracy,
             test_accuracy: fin.test.accuracy,
+            balanced_accuracy: fin.test.balanced_accuracy,
             test_loss: fin.test.loss,
             test_samples: fin.test.samples,
             search_seconds: outcome.search_seconds,
@@ -795,6 +814,34 @@ mod tests {
     fn argmax_takes_the_first_maximum() {
         assert_eq!(argmax_first(&[0.2, 0.5, 0.5]), 1);
         assert_eq!(argmax_first(&[0.5, 0.5]), 0);
+    }
+
+    #[test]
+    fn the_final_step_uses_the_whole_splits_unless_told() {
+        let cfg = FuseConfig {
+            train_limit: Some(128),
+            val_limit: Some(64),
+            batch_size: 16,
+            ..FuseConfig::default()
+        };
+        let fin = cfg.final_config();
+        assert_eq!(
+            (fin.train_limit, fin.val_limit, fin.batch_size),
+            (None, None, 16)
+        );
+        assert!(fin.cosine);
+        let fin = FuseConfig {
+            final_train_limit: Some(500),
+            final_val_limit: Some(50),
+            final_batch_size: Some(64),
+            final_cosine: false,
+            ..cfg
+        }
+        .final_config();
+        assert_eq!(
+            (fin.train_limit, fin.val_limit, fin.batch_size, fin.cosine),
+            (Some(500), Some(50), 64, false)
+        );
     }
 
     #[test]

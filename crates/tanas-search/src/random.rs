@@ -63,9 +63,9 @@ pub struct RandomSearchConfig {
     pub eval_batch_size: usize,
     /// Seed of every random choice (default 0).
     pub seed: u64,
-    /// Use only the first `n` train samples (search and final training; default: all).
+    /// Search on only the first `n` train samples (default: all).
     pub train_limit: Option<usize>,
-    /// Use only the first `n` val samples (search and final training; default: all).
+    /// Search on only the first `n` val samples (default: all).
     pub val_limit: Option<usize>,
     /// Test the final network on only the first `n` test samples (default: all).
     pub test_limit: Option<usize>,
@@ -73,6 +73,16 @@ pub struct RandomSearchConfig {
     pub final_epochs: usize,
     /// Retrain the final network on train + val (default true) or on train alone.
     pub final_with_val: bool,
+    /// Retrain the final network on only the first `n` train samples (default: all; the
+    /// search's `train_limit` does not apply).
+    pub final_train_limit: Option<usize>,
+    /// Retrain the final network on only the first `n` val samples (default: all).
+    pub final_val_limit: Option<usize>,
+    /// Mini-batch size of the final retraining (default: `batch_size`).
+    pub final_batch_size: Option<usize>,
+    /// Anneal the final retraining's learning rate to 0 on a cosine, epoch by epoch
+    /// (default true, as DARTS trains its final networks); false keeps it constant.
+    pub final_cosine: bool,
     /// Hide the progress bars. Not stored, not compared on resume.
     #[serde(skip)]
     pub quiet: bool,
@@ -92,6 +102,10 @@ impl Default for RandomSearchConfig {
             test_limit: None,
             final_epochs: 10,
             final_with_val: true,
+            final_train_limit: None,
+            final_val_limit: None,
+            final_batch_size: None,
+            final_cosine: true,
             quiet: false,
         }
     }
@@ -122,6 +136,9 @@ impl RandomSearchConfig {
             ("train_limit", self.train_limit),
             ("val_limit", self.val_limit),
             ("test_limit", self.test_limit),
+            ("final_train_limit", self.final_train_limit),
+            ("final_val_limit", self.final_val_limit),
+            ("final_batch_size", self.final_batch_size),
         ] {
             if v == Some(0) {
                 return Err(SearchError::config(field, "must be at least 1 when given"));
@@ -173,6 +190,10 @@ impl RandomSearchConfig {
             test_limit: fuse.test_limit,
             final_epochs: fuse.final_epochs,
             final_with_val: fuse.final_with_val,
+            final_train_limit: fuse.final_train_limit,
+            final_val_limit: fuse.final_val_limit,
+            final_batch_size: fuse.final_batch_size,
+            final_cosine: fuse.final_cosine,
             quiet: fuse.quiet,
         }
     }
@@ -183,12 +204,13 @@ impl RandomSearchConfig {
             epochs: self.final_epochs,
             with_val: self.final_with_val,
             lr: self.lr,
-            batch_size: self.batch_size,
+            batch_size: self.final_batch_size.unwrap_or(self.batch_size),
             eval_batch_size: self.eval_batch_size,
             seed: derive_seed(self.seed, &[TAG_FINAL]),
-            train_limit: self.train_limit,
-            val_limit: self.val_limit,
+            train_limit: self.final_train_limit,
+            val_limit: self.final_val_limit,
             test_limit: self.test_limit,
+            cosine: self.final_cosine,
             quiet: self.quiet,
         }
     }
@@ -426,6 +448,7 @@ impl RandomSearch {
             params: fin.params,
             val_accuracy: best.val_accuracy,
             test_accuracy: fin.test.accuracy,
+            balanced_accuracy: fin.test.balanced_accuracy,
             test_loss: fin.test.loss,
             test_samples: fin.test.samples,
             search_seconds: records.iter().map(|r| r.seconds).sum(),

@@ -58,6 +58,9 @@ pub struct FinalConfig {
     /// Only the first `n` test samples.
     #[serde(default)]
     pub test_limit: Option<usize>,
+    /// Anneal the learning rate to 0 on a cosine over the epochs ([`cosine_lr`]).
+    #[serde(default)]
+    pub cosine: bool,
     /// Hide the progress bars.
     #[serde(skip)]
     pub quiet: bool,
@@ -76,6 +79,13 @@ pub struct FinalOutcome {
     pub train_loss: f64,
     /// Wall-clock seconds of training and testing.
     pub seconds: f64,
+}
+
+/// The learning rate of epoch `epoch` (1-based) of `epochs` on a cosine from `lr` to 0:
+/// `lr * (1 + cos(pi * (epoch - 1) / epochs)) / 2`, so the first epoch trains at `lr`.
+pub fn cosine_lr(lr: f64, epoch: usize, epochs: usize) -> f64 {
+    let t = (epoch.saturating_sub(1)) as f64 / epochs.max(1) as f64;
+    lr * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
 }
 
 /// Trains the network `spec` names (a searched cell, or a hand-designed network trained the
@@ -129,10 +139,15 @@ pub fn retrain_and_test<B: AutodiffBackend, D: Dataset<TaskItem> + ?Sized>(
             hidden,
         );
         let during = format!("final training, epoch {epoch}");
+        let lr = if cfg.cosine {
+            cosine_lr(cfg.lr, epoch, cfg.epochs)
+        } else {
+            cfg.lr
+        };
         let (m, loss) = train_epoch(
             model,
             &mut optim,
-            cfg.lr,
+            lr,
             &train,
             &order,
             cfg.batch_size,
@@ -236,6 +251,9 @@ pub struct SearchResult {
     pub val_accuracy: f64,
     /// Accuracy of the final network on the test split (its one evaluation).
     pub test_accuracy: f64,
+    /// Balanced test accuracy: the mean over labels of each label's accuracy.
+    #[serde(default)]
+    pub balanced_accuracy: f64,
     /// Mean cross-entropy of the final network on the test split.
     pub test_loss: f64,
     /// Test samples evaluated.
@@ -266,5 +284,20 @@ impl SearchResult {
                 std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cosine_lr;
+
+    #[test]
+    fn cosine_starts_at_lr_and_decreases_towards_zero() {
+        let lrs: Vec<f64> = (1..=4).map(|e| cosine_lr(0.1, e, 4)).collect();
+        assert_eq!(lrs[0], 0.1);
+        assert!((lrs[2] - 0.05).abs() < 1e-12, "half-way: {lrs:?}");
+        assert!(lrs.windows(2).all(|w| w[1] < w[0]), "{lrs:?}");
+        assert!(lrs[3] > 0.0 && lrs[3] < 0.02, "{lrs:?}");
+        assert_eq!(cosine_lr(0.1, 1, 1), 0.1);
     }
 }

@@ -60,6 +60,8 @@ fn fuse_config() -> FuseConfig {
         train_limit: Some(128),
         val_limit: Some(64),
         final_epochs: 1,
+        final_train_limit: Some(128),
+        final_val_limit: Some(64),
         quiet: true,
         ..FuseConfig::default()
     }

@@ -23,6 +23,10 @@ pub struct TrainConfig {
     /// Stop as soon as the validation accuracy reaches this value, in [0, 1]: the network is
     /// then an epsilon-approximation with epsilon = 1 - A (default: none, train all epochs).
     pub target_accuracy: Option<f64>,
+    /// Early stopping: stop after this many epochs in a row without a new best validation
+    /// accuracy (the best epoch's weights are kept either way; default: none, train all
+    /// epochs).
+    pub patience: Option<usize>,
     /// Seed of the weight initialisation and of the per-epoch shuffles (default 0).
     pub seed: u64,
     /// Batch size of the validation and test evaluations (default 512); it changes no
@@ -41,6 +45,7 @@ impl Default for TrainConfig {
             batch_size: 128,
             lr: 1e-3,
             target_accuracy: None,
+            patience: None,
             seed: 0,
             eval_batch_size: 512,
             quiet: false,
@@ -63,6 +68,9 @@ impl TrainConfig {
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return invalid("lr", format!("must be a positive number, got {}", self.lr));
+        }
+        if self.patience == Some(0) {
+            return invalid("patience", "must be at least 1".into());
         }
         match self.target_accuracy {
             Some(a) if !(0.0..=1.0).contains(&a) => {
@@ -89,6 +97,14 @@ impl TrainConfig {
                 "target_accuracy",
                 opt(stored.target_accuracy),
                 opt(self.target_accuracy),
+            ),
+            (
+                "patience",
+                stored
+                    .patience
+                    .map_or_else(|| "none".to_string(), |p| p.to_string()),
+                self.patience
+                    .map_or_else(|| "none".to_string(), |p| p.to_string()),
             ),
             ("seed", stored.seed.to_string(), self.seed.to_string()),
             (
@@ -142,10 +158,14 @@ mod tests {
                 target_accuracy: Some(1.5),
                 ..Default::default()
             },
+            TrainConfig {
+                patience: Some(0),
+                ..Default::default()
+            },
         ];
-        for (c, field) in bad
-            .iter()
-            .zip(["epochs", "batch_size", "lr", "target_accuracy"])
+        for (c, field) in
+            bad.iter()
+                .zip(["epochs", "batch_size", "lr", "target_accuracy", "patience"])
         {
             let e = c.validate().unwrap_err().to_string();
             assert!(e.contains(field), "{e}");

@@ -40,6 +40,8 @@ pub struct EpochMetrics {
 pub enum StopReason {
     /// The validation accuracy reached `target_accuracy`.
     TargetReached,
+    /// `patience` epochs in a row brought no new best validation accuracy.
+    NoImprovement,
     /// All `epochs` epochs were trained.
     MaxEpochs,
 }
@@ -48,6 +50,7 @@ impl fmt::Display for StopReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::TargetReached => "target accuracy reached",
+            Self::NoImprovement => "no improvement for `patience` epochs",
             Self::MaxEpochs => "epoch budget used",
         })
     }

@@ -116,7 +116,7 @@ pub fn train<B: AutodiffBackend>(
         check_resumable(out, cfg, &run, &done.config, &done.run)?;
         let n = done.epochs.len();
         let finished = match done.stop_reason {
-            StopReason::TargetReached => n <= cfg.epochs,
+            StopReason::TargetReached | StopReason::NoImprovement => n <= cfg.epochs,
             StopReason::MaxEpochs => n == cfg.epochs,
         };
         if finished && weights_path.is_file() {
@@ -174,12 +174,7 @@ pub fn train<B: AutodiffBackend>(
         tracing::info!(dir = %out.display(), epoch = s.epochs.len(), "resuming from checkpoint");
     }
 
-    let reached = |acc: f64| cfg.target_accuracy.is_some_and(|t| acc >= t);
-    let mut stop = state
-        .as_ref()
-        .and_then(|s| s.epochs.last())
-        .filter(|m| reached(m.val_accuracy))
-        .map(|_| StopReason::TargetReached);
+    let mut stop = state.as_ref().and_then(|s| early_stop(cfg, s));
     let first = state.as_ref().map_or(0, |s| s.epochs.len()) + 1;
     if stop.is_none() {
         for epoch in first..=cfg.epochs {
@@ -244,9 +239,9 @@ pub fn train<B: AutodiffBackend>(
             };
             ckpt.write_state(&next)?;
             ckpt.clean(&[&next.model_file, &next.optim_file, &next.best_file])?;
+            stop = early_stop(cfg, &next);
             state = Some(next);
-            if reached(m.val_accuracy) {
-                stop = Some(StopReason::TargetReached);
+            if stop.is_some() {
                 break;
             }
         }
@@ -382,6 +377,22 @@ fn epoch_seed(seed: u64, epoch: usize) -> u64 {
 }
 
 /// Refuses to resume a run made with other settings.
+/// Why training stops after the last epoch of `state`, if it stops before the epoch
+/// budget: the target validation accuracy reached, or `patience` epochs since the best one.
+fn early_stop(cfg: &TrainConfig, state: &CheckpointState) -> Option<StopReason> {
+    let last = state.epochs.last()?;
+    if cfg.target_accuracy.is_some_and(|t| last.val_accuracy >= t) {
+        Some(StopReason::TargetReached)
+    } else if cfg
+        .patience
+        .is_some_and(|p| last.epoch >= state.best_epoch + p)
+    {
+        Some(StopReason::NoImprovement)
+    } else {
+        None
+    }
+}
+
 fn check_resumable(
     dir: &Path,
     cfg: &TrainConfig,

@@ -383,3 +383,30 @@ fn weights_do_not_depend_on_the_thread_count() {
         same_weights(dirs[0].path(), dirs[1].path());
     }
 }
+
+#[test]
+fn patience_stops_after_epochs_without_a_new_best() {
+    let dir = tmp();
+    // A learning rate this small leaves the weights as they are (only BatchNorm's running
+    // statistics move, and settle within a few epochs): the val accuracy stops improving
+    // and patience 2 stops two epochs after the best one.
+    let c = TrainConfig {
+        lr: 1e-12,
+        patience: Some(2),
+        ..cfg(10)
+    };
+    let out = run(&c, dir.path()).unwrap();
+    let m = &out.metrics;
+    assert_eq!(m.stop_reason, StopReason::NoImprovement);
+    assert_eq!(m.epochs.len(), m.best_epoch + 2);
+    assert!(m.epochs.len() < 10, "stopped at the budget");
+    // No epoch after the best one improved on it (ties do not count as improvements).
+    assert!(
+        m.epochs
+            .iter()
+            .all(|e| e.val_accuracy <= m.best_val_accuracy)
+    );
+    // Stopped within any larger budget: nothing to do.
+    let again = run(&TrainConfig { epochs: 20, ..c }, dir.path()).unwrap();
+    assert_eq!(again.status, RunStatus::AlreadyFinished);
+}

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::Method;
 use super::matrix::{Matrix, Ranked};
-use super::stats::{Verdict, greater};
+use super::stats::{Verdict, greater, mean_std};
 
 /// One checked claim.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,19 +38,19 @@ pub struct TargetRuns {
     pub target: String,
     /// The share of its most frequent test class (what a constant predictor scores).
     pub majority: Option<f64>,
-    /// `final.json` of each search method that ran.
-    pub searches: Vec<(Method, Value)>,
+    /// `final.json` of each search method that ran, one per search seed.
+    pub searches: Vec<(Method, Vec<Value>)>,
     /// `baseline.json` of each hand-designed network.
     pub baselines: Vec<(String, Value)>,
 }
 
 impl TargetRuns {
-    /// The report of `method`.
-    pub fn search(&self, method: Method) -> Option<&Value> {
+    /// The reports of `method`, one per search seed (empty when it did not run).
+    pub fn search(&self, method: Method) -> &[Value] {
         self.searches
             .iter()
             .find(|(m, _)| *m == method)
-            .map(|(_, v)| v)
+            .map_or(&[], |(_, v)| v.as_slice())
     }
 }
 
@@ -268,33 +268,57 @@ fn params(v: &Value) -> Option<f64> {
     v["params"].as_f64()
 }
 
+/// The values of `field` over a method's seeds (the runs that have it).
+pub fn per_seed(runs: &[Value], field: &str) -> Vec<f64> {
+    runs.iter().filter_map(|v| v[field].as_f64()).collect()
+}
+
+/// `0.9512 ± 0.0040 (3 seeds)`.
+pub fn fmt_seeds(v: &[f64]) -> String {
+    let (m, sd) = mean_std(v);
+    format!(
+        "{m:.4} ± {sd:.4} ({} seed{})",
+        v.len(),
+        if v.len() == 1 { "" } else { "s" }
+    )
+}
+
 /// 003 Tables 1-4: FUSE in the closest task's space beats random search at equal budget.
 fn beats_random(t: &TargetRuns) -> Claim {
     let fuse = t.search(Method::FuseClosest);
     let random = t.search(Method::RandomGeneral);
-    let (verdict, numbers) = match (fuse.and_then(acc), random.and_then(acc)) {
-        (Some(f), Some(r)) => {
-            let (verdict, why) = greater(&[f], &[r], t.majority);
-            // The rate once: the verdict's reason may already name it.
-            let majority = match t.majority {
-                Some(m) if !why.contains("majority") => format!("; majority-class rate {m:.4}"),
-                _ => String::new(),
-            };
-            (
-                verdict,
-                format!(
-                    "test accuracy {f:.4} (FUSE, closest space, {} candidate-epochs) vs {r:.4} (random, general space, {} candidate-epochs){majority}{}",
-                    fuse.map_or(Value::Null, |v| v["candidate_epochs"].clone()),
-                    random.map_or(Value::Null, |v| v["candidate_epochs"].clone()),
-                    if why.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; {why}")
-                    },
-                ),
-            )
-        }
-        _ => (Verdict::Unchecked, "a search did not run".into()),
+    let (f, r) = (
+        per_seed(fuse, "test_accuracy"),
+        per_seed(random, "test_accuracy"),
+    );
+    let (verdict, numbers) = if f.is_empty() || r.is_empty() {
+        (Verdict::Unchecked, "a search did not run".into())
+    } else {
+        let (verdict, why) = greater(&f, &r, t.majority);
+        // The rate once: the verdict's reason may already name it.
+        let majority = match t.majority {
+            Some(m) if !why.contains("majority") => format!("; majority-class rate {m:.4}"),
+            _ => String::new(),
+        };
+        let budget = |runs: &[Value]| {
+            runs.first()
+                .map_or(Value::Null, |v| v["candidate_epochs"].clone())
+        };
+        (
+            verdict,
+            format!(
+                "test accuracy {} (FUSE, closest space, {} candidate-epochs) vs {} (random, general space, {} candidate-epochs){majority}{}",
+                fmt_seeds(&f),
+                budget(fuse),
+                fmt_seeds(&r),
+                budget(random),
+                if why.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {why}")
+                },
+            ),
+        )
     };
     Claim {
         text: format!(
@@ -312,13 +336,15 @@ fn beats_random(t: &TargetRuns) -> Claim {
 /// comparable accuracy.
 fn fewer_params(t: &TargetRuns) -> Claim {
     let found = t.search(Method::FuseClosest);
+    let (accs, sizes) = (per_seed(found, "test_accuracy"), per_seed(found, "params"));
     let hand: Vec<(&str, f64, f64)> = t
         .baselines
         .iter()
         .filter_map(|(a, v)| Some((a.as_str(), acc(v)?, params(v)?)))
         .collect();
-    let (verdict, numbers) = match (found.and_then(acc), found.and_then(params)) {
-        (Some(fa), Some(fp)) if !hand.is_empty() => {
+    let (verdict, numbers) = match (accs.is_empty(), sizes.is_empty()) {
+        (false, false) if !hand.is_empty() => {
+            let (fa, fp) = (mean_std(&accs).0, mean_std(&sizes).0);
             let best = hand.iter().map(|h| h.1).fold(f64::MIN, f64::max);
             let fewest = hand.iter().map(|h| h.2).fold(f64::MAX, f64::min);
             let list: Vec<String> = hand
@@ -335,8 +361,9 @@ fn fewer_params(t: &TargetRuns) -> Claim {
             (
                 verdict,
                 format!(
-                    "found {fa:.4} / {:.3} M; hand-designed {} (comparable: within {:.0} point of the best){}",
+                    "found {fa:.4} / {:.3} M (mean of {} seeds); hand-designed {} (comparable: within {:.0} point of the best){}",
                     fp / 1e6,
+                    accs.len(),
                     list.join(", "),
                     COMPARABLE * 100.0,
                     if learned {
@@ -465,18 +492,17 @@ mod tests {
 
     #[test]
     fn search_claims_compare_accuracy_and_parameters() {
-        let run = |fa: f64, fp: f64, ra: f64| TargetRuns {
+        let seeds = |accs: &[f64], params: f64| -> Vec<Value> {
+            accs.iter()
+                .map(|a| json!({"test_accuracy": a, "params": params, "candidate_epochs": 6}))
+                .collect()
+        };
+        let runs = |fa: &[f64], fp: f64, ra: &[f64]| TargetRuns {
             target: "m2".into(),
             majority: Some(0.6),
             searches: vec![
-                (
-                    Method::FuseClosest,
-                    json!({"test_accuracy": fa, "params": fp, "candidate_epochs": 6}),
-                ),
-                (
-                    Method::RandomGeneral,
-                    json!({"test_accuracy": ra, "params": 1e5, "candidate_epochs": 6}),
-                ),
+                (Method::FuseClosest, seeds(fa, fp)),
+                (Method::RandomGeneral, seeds(ra, 1e5)),
             ],
             baselines: vec![
                 (
@@ -489,10 +515,26 @@ mod tests {
                 ),
             ],
         };
+        let run = |fa: f64, fp: f64, ra: f64| runs(&[fa], fp, &[ra]);
         // One search seed per method: a higher accuracy is not shown to be better.
         let c = check(None, None, &datasets()[..1], &[run(0.945, 5e4, 0.9)]);
         assert_eq!(verdicts(&c, "beats random"), [Verdict::NotShown]);
         assert_eq!(held(&c, "fewer parameters"), [Some(true)]);
+        // Three seeds clearly apart: held; apart in the mean but within the spread: not shown.
+        let c = check(
+            None,
+            None,
+            &datasets()[..1],
+            &[runs(&[0.96, 0.97, 0.965], 5e4, &[0.90, 0.91, 0.905])],
+        );
+        assert_eq!(verdicts(&c, "beats random"), [Verdict::Held]);
+        let c = check(
+            None,
+            None,
+            &datasets()[..1],
+            &[runs(&[0.95, 0.80, 0.90], 5e4, &[0.85, 0.90, 0.86])],
+        );
+        assert_eq!(verdicts(&c, "beats random"), [Verdict::NotShown]);
         let c = check(None, None, &datasets()[..1], &[run(0.90, 5e4, 0.92)]);
         assert_eq!(held(&c, "beats random"), [Some(false)]);
         assert_eq!(held(&c, "fewer parameters"), [Some(false)]);

@@ -192,11 +192,12 @@ enum StageKind {
     Matrix { arch: &'static str },
     /// `tanas dict add` of one task (networks and own Fisher shared from the matrix).
     DictAdd { task: String, file: &'static str },
-    /// `tanas search` of a target.
+    /// `tanas search` of a target with one search seed.
     Search {
         target: String,
         file: &'static str,
         method: Method,
+        seed: u64,
     },
     /// `tanas baseline` of a hand-designed network on a target.
     Baseline {
@@ -221,13 +222,18 @@ impl Method {
     /// Every method, in report order.
     pub const ALL: [Method; 3] = [Self::FuseClosest, Self::FuseGeneral, Self::RandomGeneral];
 
-    /// File stem and directory name.
+    /// Method name.
     pub fn id(self) -> &'static str {
         match self {
             Self::FuseClosest => "fuse-closest",
             Self::FuseGeneral => "fuse-general",
             Self::RandomGeneral => "random-general",
         }
+    }
+
+    /// File stem and directory name of the search with `seed`.
+    pub fn run_name(self, seed: u64) -> String {
+        format!("{}-seed-{seed}", self.id())
     }
 
     fn args(self) -> [&'static str; 4] {
@@ -286,15 +292,18 @@ fn plan(study: &Study, ids: &[(String, &'static str)], profile: &Profile) -> Vec
     }
     for &target in &study.targets {
         for method in Method::ALL {
-            stages.push(stage(
-                format!("{target}: {}", method.id()),
-                e.search,
-                StageKind::Search {
-                    target: target.to_string(),
-                    file: file_of(target),
-                    method,
-                },
-            ));
+            for seed in 0..study.search_seeds {
+                stages.push(stage(
+                    format!("{target}: {} seed {seed}", method.id()),
+                    e.search,
+                    StageKind::Search {
+                        target: target.to_string(),
+                        file: file_of(target),
+                        method,
+                        seed,
+                    },
+                ));
+            }
         }
         for &arch in &study.baselines {
             stages.push(stage(
@@ -374,6 +383,13 @@ fn run_stage(t: &Tanas, out: &Path, stage: &Stage) -> Result<()> {
                     let name = format!("{metric}.{ext}");
                     publish(&run.join("distance").join(&name), &dest.join(&name))?;
                 }
+                // The other head rule's matrix and the same-task noise floor.
+                for name in [
+                    format!("{metric}-head-{}.json", study.other_head()),
+                    format!("{metric}-noise.json"),
+                ] {
+                    publish(&run.join("distance").join(&name), &dest.join(&name))?;
+                }
             }
             publish(&run.join("nets.json"), &dest.join("nets.json"))
         }
@@ -407,8 +423,10 @@ fn run_stage(t: &Tanas, out: &Path, stage: &Stage) -> Result<()> {
             target,
             file,
             method,
+            seed,
         } => {
-            let run = dirs.target(target, method.id());
+            let name = method.run_name(*seed);
+            let run = dirs.target(target, &name);
             match method {
                 Method::FuseClosest => share::target_of_dictionary(
                     &dirs.matrix(study.archs[0]).join("run"),
@@ -418,11 +436,11 @@ fn run_stage(t: &Tanas, out: &Path, stage: &Stage) -> Result<()> {
                 )?,
                 // FUSE in the general space with the dictionary's settings and seed is the
                 // search the dictionary already ran for this task: resume from it.
-                Method::FuseGeneral => share::copy_dir(
+                Method::FuseGeneral if *seed == study.dict_search_seed() => share::copy_dir(
                     &dirs.dict().join("tasks").join(target).join("search"),
                     &run.join("search"),
                 )?,
-                Method::RandomGeneral => {}
+                Method::FuseGeneral | Method::RandomGeneral => {}
             }
             let mut args: Vec<OsString> =
                 vec!["search".into(), "--dict".into(), dirs.dict().into()];
@@ -434,14 +452,13 @@ fn run_stage(t: &Tanas, out: &Path, stage: &Stage) -> Result<()> {
                 target.into(),
                 "--head".into(),
                 study.head.into(),
+                "--seed".into(),
+                seed.to_string().into(),
                 "--out".into(),
                 run.clone().into(),
             ]);
             t.run(&args)?;
-            publish(
-                &run.join("final.json"),
-                &dirs.target_report(target, method.id()),
-            )
+            publish(&run.join("final.json"), &dirs.target_report(target, &name))
         }
         StageKind::Baseline { target, file, arch } => {
             let name = format!("baseline-{arch}");

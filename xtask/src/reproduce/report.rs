@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Result;
 use serde_json::Value;
 
-use super::claims::{self, Claim, DatasetTasks, TargetRuns};
+use super::claims::{self, Claim, DatasetTasks, TargetRuns, per_seed};
 use super::matrix::Matrix;
 use super::profile::{Profile, Study};
 use super::stats::{Verdict, mean_std};
@@ -144,15 +144,19 @@ fn study_section(s: &mut String, study: &Study, dirs: &Dirs, tasks: &[Value]) ->
     let datasets = datasets_of(study, tasks);
     let _ = writeln!(
         s,
-        "\n## Study `{}`\n\nEpsilon-networks {}, seeds 0..{}, {} training epoch(s) (Adam, lr 1e-3, batch 128), exact Fisher on the first {} val samples (disjoint from the test split) of the data task. Dictionary: every task of the study, built with the first network; searched cells on a C={}, L={} skeleton with the FUSE settings below (also used for the final training of the found and the hand-designed networks: the first `train_limit` train + `val_limit` val samples, `final_epochs` epochs).\n\n```toml\n{}```",
+        "\n## Study `{}`\n\nEpsilon-networks {}, seeds 0..{}, at most {} training epochs with early stopping on the val split (patience {}; the best val epoch's weights are kept; Adam, lr 1e-3, batch 128), exact Fisher on the first {} val samples (disjoint from the test split) of the data task. Dictionary: every task of the study, built with the first network; searched cells on a C={}, L={} skeleton with the FUSE settings below: the search on the first `train_limit` train and `val_limit` val samples, then the found network and the hand-designed ones retrained from scratch on the train + val split (its first `final_train_limit` + `final_val_limit` samples where given) for `final_epochs` epochs (cosine learning rate), tested once.\n\n```toml\n{}```{}",
         study.name,
         study.archs.join(", "),
         study.seeds,
         study.epochs,
+        study.patience,
         study.fisher_samples,
         study.skeleton.0,
         study.skeleton.1,
-        study.search
+        study.search,
+        study
+            .baselines_note
+            .map_or(String::new(), |n| format!("\n\n{n}")),
     );
     let mut first: Option<(Matrix, Matrix)> = None;
     for &arch in &study.archs {
@@ -174,13 +178,18 @@ fn study_section(s: &mut String, study: &Study, dirs: &Dirs, tasks: &[Value]) ->
                 study = study.name
             );
             matrix_table(s, &m);
+            if let Ok(noise) = read_json(&dir.join(format!("{metric}-noise.json"))) {
+                noise_row(s, &m, &noise);
+            }
             pair.push(m);
         }
         if first.is_none()
             && let [ftd, logdet] =
                 <[Matrix; 2]>::try_from(pair).map_err(|_| anyhow::anyhow!("matrices"))?
         {
-            closest_table(s, &ftd, &datasets);
+            let other =
+                Matrix::read(&dir.join(format!("ftd-head-{}.json", study.other_head()))).ok();
+            closest_table(s, &ftd, other.as_ref(), study, &datasets);
             first = Some((ftd, logdet));
         }
     }
@@ -231,7 +240,7 @@ const CLEARLY_ABOVE: f64 = 0.01;
 fn nets_table(s: &mut String, arch: &str, nets: &Value, tasks: &[Value]) {
     let _ = writeln!(
         s,
-        "\n### Epsilon-networks ({arch})\n\nEach task's networks are epsilon-approximations with eps = 1 - their lowest test accuracy (paper 003, Def. 2). Majority: the test accuracy of always predicting the task's most frequent test class; a network not above it by {:.0} point is flagged.\n\n| task | seeds | epochs | test accuracy (mean ± std) | eps | majority | above it |\n|---|---|---|---|---|---|---|",
+        "\n### Epsilon-networks ({arch})\n\nEach task's networks are epsilon-approximations with eps = 1 - their lowest test accuracy (paper 003, Def. 2). Majority: the test accuracy of always predicting the task's most frequent test class; a network not above it by {:.0} point is flagged.\n\n| task | seeds | epochs trained | test accuracy (mean ± std) | eps | majority | above it |\n|---|---|---|---|---|---|---|",
         CLEARLY_ABOVE * 100.0
     );
     let list = nets.as_array().cloned().unwrap_or_default();
@@ -248,10 +257,20 @@ fn nets_table(s: &mut String, arch: &str, nets: &Value, tasks: &[Value]) {
             .filter(|n| n["task"] == id)
             .filter_map(|n| n["test_accuracy"].as_f64())
             .collect();
-        let epochs = list
+        let trained: Vec<u64> = list
             .iter()
-            .find(|n| n["task"] == id)
-            .map_or(Value::Null, |n| n["epochs"].clone());
+            .filter(|n| n["task"] == id)
+            .filter_map(|n| n["epochs"].as_u64())
+            .collect();
+        let (lo, hi) = (
+            trained.iter().min().copied().unwrap_or(0),
+            trained.iter().max().copied().unwrap_or(0),
+        );
+        let epochs = if lo == hi {
+            lo.to_string()
+        } else {
+            format!("{lo}-{hi}")
+        };
         let (m, sd) = mean_std(&accs);
         let min = accs.iter().copied().fold(f64::INFINITY, f64::min);
         let majority = majority_rate(tasks, id);
@@ -281,11 +300,54 @@ fn matrix_table(s: &mut String, m: &Matrix) {
     }
 }
 
-fn closest_table(s: &mut String, m: &Matrix, datasets: &[DatasetTasks]) {
+/// The same-task row under a matrix: two networks of one task (different seeds), each
+/// Fisher on the task's own data.
+fn noise_row(s: &mut String, m: &Matrix, noise: &Value) {
+    let cells: Vec<String> = m
+        .tasks
+        .iter()
+        .map(|t| {
+            noise
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|n| n["task"] == t.as_str())
+                .map_or("-".into(), |n| {
+                    format!(
+                        "{:.3} ± {:.3}",
+                        n["mean"].as_f64().unwrap_or(f64::NAN),
+                        n["std"].as_f64().unwrap_or(f64::NAN)
+                    )
+                })
+        })
+        .collect();
     let _ = writeln!(
         s,
-        "\n### Closest task to each target ({})\n\n| target | closest of all tasks | closest of its dataset |\n|---|---|---|",
-        m.metric
+        "\nNoise floor (the same task, another seed): the distance between two networks of the column's task trained with different seeds, each Fisher on that task's data (mean ± std over the seed pairs). The diagonal above is 0 because it compares a network with itself; a distance between tasks says something only where it is above this row.\n\n| | {} |\n|---|{}\n| **same task, another seed** | {} |",
+        m.tasks.join(" | "),
+        "---|".repeat(m.tasks.len()),
+        cells.join(" | ")
+    );
+}
+
+fn closest_table(
+    s: &mut String,
+    m: &Matrix,
+    other: Option<&Matrix>,
+    study: &Study,
+    datasets: &[DatasetTasks],
+) {
+    let other_name = study.other_head();
+    let _ = writeln!(
+        s,
+        "\n### Closest task to each target ({})\n\nUnder the study's head rule (`{}`: {}) and, for comparison, under `{other_name}`.\n\n| target | closest of all tasks | closest of its dataset | closest of all tasks, head `{other_name}` |\n|---|---|---|---|",
+        m.metric,
+        study.head,
+        if study.head == "exclude" {
+            "the classification heads, whose rows mean different classes in different tasks, are left out"
+        } else {
+            "the smaller head is zero-padded, the authors' rule"
+        },
     );
     for d in datasets {
         for t in &d.tasks {
@@ -296,11 +358,13 @@ fn closest_table(s: &mut String, m: &Matrix, datasets: &[DatasetTasks]) {
             };
             let all = m.ranked(t, |_| true);
             let same = m.ranked(t, |x| d.tasks.iter().any(|y| y == x));
+            let other_all = other.map(|o| o.ranked(t, |_| true)).unwrap_or_default();
             let _ = writeln!(
                 s,
-                "| {t} | {} | {} |",
+                "| {t} | {} | {} | {} |",
                 show(all.first()),
-                show(same.first())
+                show(same.first()),
+                show(other_all.first())
             );
         }
     }
@@ -351,7 +415,15 @@ fn target_runs(dirs: &Dirs, target: &str, study: &Study, tasks: &[Value]) -> Tar
         majority: majority_rate(tasks, target),
         searches: Method::ALL
             .iter()
-            .filter_map(|&m| Some((m, read_json(&dirs.target_report(target, m.id())).ok()?)))
+            .map(|&m| {
+                let runs = (0..study.search_seeds)
+                    .filter_map(|seed| {
+                        read_json(&dirs.target_report(target, &m.run_name(seed))).ok()
+                    })
+                    .collect();
+                (m, runs)
+            })
+            .filter(|(_, runs): &(Method, Vec<Value>)| !runs.is_empty())
             .collect(),
         baselines: study
             .baselines
@@ -379,42 +451,76 @@ fn majority_rate(tasks: &[Value], task: &str) -> Option<f64> {
 fn search_table(s: &mut String, t: &TargetRuns) {
     let closest = t
         .search(Method::FuseClosest)
+        .first()
         .map_or("?".to_string(), |v| str_of(&v["closest_task"]).to_string());
     let _ = writeln!(
         s,
-        "\n### Search for `{}`\n\nThe dictionary's closest task to `{}`: **{closest}**. Every network is trained the same way after the search (same samples, epochs and seed) and then tested once, on the first samples of the test split (as many as the column `test samples` says). Search seconds: the search phase only; candidate-epochs: networks trained for one epoch over the (limited) train split during the search. Genotypes: the size of the searched space. Always predicting the most frequent class scores {} on the whole test split.\n\n| method | space | genotypes | warm start | test accuracy | test samples | params (M) | search s | candidate-epochs | final training + test s |\n|---|---|---|---|---|---|---|---|---|---|",
+        "\n### Search for `{}`\n\nThe dictionary's closest task to `{}`: **{closest}**. Each method ran with every search seed; the found network of each is retrained from scratch the same way (the train + val split as above, `final_epochs` epochs) and tested once, on the first samples of the test split (as many as the column `test samples` says): mean ± std over the seeds, then each seed's accuracy. Balanced: the mean over labels of each label's test accuracy (a constant predictor scores 1 / labels). Search seconds: the search phase only, mean per seed; candidate-epochs: networks trained for one epoch over the (limited) train split during one search. Genotypes: the size of the searched space. Always predicting the most frequent class scores {} on the whole test split.\n\n| method | space | genotypes | warm start | seeds | test accuracy | per seed | balanced | above majority | test samples | params (M) | search s | candidate-epochs | final training + test s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         t.target,
         t.target,
         t.majority.map_or("?".into(), |m| format!("{m:.4}"))
     );
-    for (m, v) in &t.searches {
+    let above = |accs: &[f64]| match t.majority {
+        Some(m) => {
+            let n = accs.iter().filter(|&&a| a > m + CLEARLY_ABOVE).count();
+            if n == accs.len() {
+                format!("{n}/{}", accs.len())
+            } else {
+                format!("**{n}/{}**", accs.len())
+            }
+        }
+        None => "?".into(),
+    };
+    for (m, runs) in &t.searches {
         let (name, space) = match m {
             Method::FuseClosest => ("TA-NAS (FUSE)", format!("closest task ({closest})")),
             Method::FuseGeneral => ("FUSE", "general".into()),
             Method::RandomGeneral => ("random search, equal budget", "general".into()),
         };
+        let first = &runs[0];
+        let accs = per_seed(runs, "test_accuracy");
+        let (acc, acc_sd) = mean_std(&accs);
+        let balanced: Vec<f64> = runs
+            .iter()
+            .filter_map(|v| v["balanced_accuracy"].as_f64())
+            .collect();
+        let mean = |field: &str| mean_std(&per_seed(runs, field)).0;
         let _ = writeln!(
             s,
-            "| {name} | {space} | {:.1e} | {} | {:.4} | {} | {:.3} | {:.0} | {} | {:.0} |",
-            v["space_size"].as_f64().unwrap_or(f64::NAN),
-            if v["warm_start"].as_bool() == Some(true) {
+            "| {name} | {space} | {:.1e} | {} | {} | {acc:.4} ± {acc_sd:.4} | {} | {} | {} | {} | {:.3} | {:.0} | {} | {:.0} |",
+            first["space_size"].as_f64().unwrap_or(f64::NAN),
+            if first["warm_start"].as_bool() == Some(true) {
                 "yes"
             } else {
                 "no"
             },
-            v["test_accuracy"].as_f64().unwrap_or(f64::NAN),
-            v["test_samples"],
-            v["params"].as_f64().unwrap_or(f64::NAN) / 1e6,
-            v["search_seconds"].as_f64().unwrap_or(f64::NAN),
-            v["candidate_epochs"],
-            v["final_seconds"].as_f64().unwrap_or(f64::NAN),
+            runs.len(),
+            accs.iter()
+                .map(|a| format!("{a:.3}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if balanced.is_empty() {
+                "-".to_string()
+            } else {
+                format!("{:.4}", mean_std(&balanced).0)
+            },
+            above(&accs),
+            first["test_samples"],
+            mean("params") / 1e6,
+            mean("search_seconds"),
+            first["candidate_epochs"],
+            mean("final_seconds"),
         );
     }
     for (arch, v) in &t.baselines {
+        let acc = v["test_accuracy"].as_f64().unwrap_or(f64::NAN);
         let _ = writeln!(
             s,
-            "| hand-designed {arch} | - | - | - | {:.4} | {} | {:.3} | - | - | {:.0} |",
-            v["test_accuracy"].as_f64().unwrap_or(f64::NAN),
+            "| hand-designed {arch} | - | - | - | 1 | {acc:.4} | - | {} | {} | {} | {:.3} | - | - | {:.0} |",
+            v["balanced_accuracy"]
+                .as_f64()
+                .map_or("-".into(), |b| format!("{b:.4}")),
+            above(&[acc]),
             v["test_samples"],
             v["params"].as_f64().unwrap_or(f64::NAN) / 1e6,
             v["seconds"].as_f64().unwrap_or(f64::NAN),

@@ -41,6 +41,7 @@ pub fn train(args: TrainArgs, dirs: &DataDirs, device: DeviceArg) -> Result<()> 
         batch_size: args.batch_size,
         lr: args.lr,
         target_accuracy: args.target_accuracy,
+        patience: args.patience,
         seed: args.seed,
         ..TrainConfig::default()
     };

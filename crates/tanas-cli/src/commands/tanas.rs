@@ -9,10 +9,10 @@ use tanas_distance::{HeadRule, TaskDistance};
 use tanas_pipeline::dictionary::{DictSettings, TaskDictionary};
 use tanas_pipeline::experiment::{FisherSettings, TrainSettings};
 use tanas_pipeline::{
-    BaselineReport, FinalReport, SpaceChoice, TanasExperiment, baseline_target, run_tanas,
+    BaselineReport, FinalReport, TanasExperiment, TargetSearch, baseline_target, run_tanas,
     search_target,
 };
-use tanas_search::{Algorithm, FuseConfig, SEARCH_SKELETON};
+use tanas_search::{FuseConfig, SEARCH_SKELETON};
 
 use crate::backend::{BackendJob, dispatch};
 use crate::cli::{BaselineArgs, DictCommand, RunArgs, SearchArgs};
@@ -148,11 +148,14 @@ pub fn search(args: SearchArgs, dirs: &DataDirs, device: DeviceArg) -> Result<()
     let job = SearchJob {
         dict: &dict,
         data,
-        algorithm: args.algo,
-        space: args.space,
-        metric: args.metric,
-        head: args.head,
-        warm_start: !args.no_warm_start,
+        how: TargetSearch {
+            algorithm: args.algo,
+            space: args.space,
+            metric: args.metric,
+            head: args.head,
+            warm_start: !args.no_warm_start,
+            seed: args.seed,
+        },
         out: &args.out,
         device_name: device.to_string(),
     };
@@ -163,11 +166,7 @@ pub fn search(args: SearchArgs, dirs: &DataDirs, device: DeviceArg) -> Result<()
 struct SearchJob<'a> {
     dict: &'a TaskDictionary,
     data: TaskData,
-    algorithm: Algorithm,
-    space: SpaceChoice,
-    metric: TaskDistance,
-    head: HeadRule,
-    warm_start: bool,
+    how: TargetSearch,
     out: &'a std::path::Path,
     device_name: String,
 }
@@ -178,11 +177,7 @@ impl BackendJob for SearchJob<'_> {
         Ok(search_target::<B>(
             self.dict,
             &self.data,
-            self.algorithm,
-            &self.space,
-            self.metric,
-            self.head,
-            self.warm_start,
+            &self.how,
             self.out,
             &self.device_name,
             &device,
