@@ -303,27 +303,32 @@ fn matrix_table(s: &mut String, m: &Matrix) {
 /// The same-task row under a matrix: two networks of one task (different seeds), each
 /// Fisher on the task's own data.
 fn noise_row(s: &mut String, m: &Matrix, noise: &Value) {
+    let floor = |t: &str| {
+        noise
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|n| n["task"] == t)
+            .and_then(|n| Some((n["mean"].as_f64()?, n["std"].as_f64()?)))
+    };
     let cells: Vec<String> = m
         .tasks
         .iter()
-        .map(|t| {
-            noise
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|n| n["task"] == t.as_str())
-                .map_or("-".into(), |n| {
-                    format!(
-                        "{:.3} ± {:.3}",
-                        n["mean"].as_f64().unwrap_or(f64::NAN),
-                        n["std"].as_f64().unwrap_or(f64::NAN)
-                    )
-                })
-        })
+        .map(|t| floor(t).map_or("-".into(), |(mean, sd)| format!("{mean:.3} ± {sd:.3}")))
         .collect();
+    // Targets whose closest task is nearer than two networks of the target itself.
+    let below = m
+        .tasks
+        .iter()
+        .filter(|t| {
+            let closest = m.ranked(t, |_| true).first().map(|r| r.mean);
+            matches!((closest, floor(t)), (Some(c), Some((f, _))) if c < f)
+        })
+        .count();
     let _ = writeln!(
         s,
-        "\nNoise floor (the same task, another seed): the distance between two networks of the column's task trained with different seeds, each Fisher on that task's data (mean ± std over the seed pairs). The diagonal above is 0 because it compares a network with itself; a distance between tasks says something only where it is above this row.\n\n| | {} |\n|---|{}\n| **same task, another seed** | {} |",
+        "\nNoise floor (the same task, another seed): the distance between two networks of the column's task trained with different seeds, each Fisher on that task's data (mean ± std over the seed pairs). The diagonal above is 0 because it compares a network with itself; the other entries compare networks of different tasks trained with the same seed, which start from the same initial weights up to the head. For {below} of {} targets the closest task is nearer than this floor: there the distance reflects the shared initialisation at least as much as the tasks.\n\n| | {} |\n|---|{}\n| **same task, another seed** | {} |",
+        m.tasks.len(),
         m.tasks.join(" | "),
         "---|".repeat(m.tasks.len()),
         cells.join(" | ")
