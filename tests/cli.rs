@@ -813,7 +813,7 @@ fn distance_matrix_experiment() {
     std::fs::write(
         &exp,
         format!(
-            "task_files = [{tasks:?}]\ntasks = [\"mnist-0\", \"mnist-1\"]\nseeds = [0]\nmetrics = [\"ftd\", \"cosine\"]\n\
+            "task_files = [{tasks:?}]\ntasks = [\"mnist-0\", \"mnist-1\"]\nseeds = [0, 1]\nmetrics = [\"ftd\", \"cosine\"]\n\
              [train]\nepochs = 1\n[fisher]\nsamples = 48\nbatch_size = 16\n"
         ),
     )
@@ -847,6 +847,21 @@ fn distance_matrix_experiment() {
         "../fisher/seed-0/mnist-0--on--mnist-1.safetensors",
     ] {
         assert!(out.join("distance").join(f).exists(), "{f}");
+    }
+    // The other head rule's matrix: the same as the heads have the same size here.
+    let pad: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("distance/ftd-head-pad.json")).unwrap())
+            .unwrap();
+    assert_eq!(pad["head"], "pad");
+    assert_eq!(pad["mean"], m["mean"]);
+    // The noise floor: two networks of one task with different seeds, (0, 1) and (1, 0).
+    let noise: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("distance/ftd-noise.json")).unwrap())
+            .unwrap();
+    for row in noise.as_array().unwrap() {
+        assert_eq!(row["pairs"], 2, "{row}");
+        let mean = row["mean"].as_f64().unwrap();
+        assert!(mean > 0.0 && mean <= 1.0, "{row}");
     }
     // The Fisher probe is the val split (disjoint from the test split accuracies use).
     let fisher = std::fs::read(out.join("fisher/seed-0/mnist-0--on--mnist-1.safetensors")).unwrap();
