@@ -418,12 +418,12 @@ fn grid_json<T: Serialize>(g: &[Vec<T>], indent: &str) -> Result<String> {
 }
 
 /// The mean of `v`, `None` if empty.
-fn mean(v: &[f64]) -> Option<f64> {
+pub fn mean(v: &[f64]) -> Option<f64> {
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
 /// The sample standard deviation (divisor `n - 1`) of `v`: `0` for one value, `None` if empty.
-fn sample_std(v: &[f64]) -> Option<f64> {
+pub fn sample_std(v: &[f64]) -> Option<f64> {
     let m = mean(v)?;
     if v.len() < 2 {
         return Some(0.0);

@@ -151,6 +151,14 @@ pub enum HeadRule {
 }
 
 impl HeadRule {
+    /// The other rule (for a comparison of the two).
+    pub fn other(self) -> Self {
+        match self {
+            HeadRule::Pad => HeadRule::Exclude,
+            HeadRule::Exclude => HeadRule::Pad,
+        }
+    }
+
     /// The name (`pad`, `exclude`), as in [`fmt::Display`].
     pub fn name(&self) -> &'static str {
         match self {

@@ -21,6 +21,7 @@ use burn::tensor::backend::AutodiffBackend;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use tanas_data::{DataDirs, TaskData};
+use tanas_distance::matrix::{mean, sample_std};
 use tanas_distance::{DistanceMatrix, HeadRule, MatrixFiles, TaskDistance, distance};
 use tanas_fisher::{FisherConfig, FisherDiag, FisherMeta, fisher_diag};
 use tanas_train::TrainOutcome;
@@ -133,10 +134,7 @@ pub fn run_matrix<B: AutodiffBackend>(
         Ok(m)
     };
     // The other head rule, for comparison: the same Fishers, so it costs only the distances.
-    let other_head = match exp.head {
-        HeadRule::Exclude => HeadRule::Pad,
-        HeadRule::Pad => HeadRule::Exclude,
-    };
+    let other_head = exp.head.other();
     let mut matrices = Vec::new();
     for &metric in &exp.metrics {
         let stem = metric_stem(metric);
@@ -191,13 +189,10 @@ fn noise_floor(
                     }
                 }
             }
-            let n = d.len() as f64;
-            let mean = d.iter().sum::<f64>() / n.max(1.0);
-            let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
             Ok(NoiseFloor {
                 task: task.clone(),
-                mean,
-                std: var.sqrt(),
+                mean: mean(&d).unwrap_or(0.0),
+                std: sample_std(&d).unwrap_or(0.0),
                 pairs: d.len(),
             })
         })

@@ -85,7 +85,9 @@ impl TrainConfig {
     /// `stored`, as (name, stored value, requested value). These fields decide which
     /// weights a run produces, so a run may only be resumed with the same values.
     pub fn resume_mismatch(&self, stored: &TrainConfig) -> Option<(&'static str, String, String)> {
-        let opt = |v: Option<f64>| v.map_or_else(|| "none".to_string(), |v| v.to_string());
+        fn opt<T: ToString>(v: Option<T>) -> String {
+            v.map_or_else(|| "none".to_string(), |v| v.to_string())
+        }
         let fields = [
             (
                 "batch_size",
@@ -98,14 +100,7 @@ impl TrainConfig {
                 opt(stored.target_accuracy),
                 opt(self.target_accuracy),
             ),
-            (
-                "patience",
-                stored
-                    .patience
-                    .map_or_else(|| "none".to_string(), |p| p.to_string()),
-                self.patience
-                    .map_or_else(|| "none".to_string(), |p| p.to_string()),
-            ),
+            ("patience", opt(stored.patience), opt(self.patience)),
             ("seed", stored.seed.to_string(), self.seed.to_string()),
             (
                 "eval_batch_size",

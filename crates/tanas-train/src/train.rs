@@ -376,7 +376,6 @@ fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Refuses to resume a run made with other settings.
 /// Why training stops after the last epoch of `state`, if it stops before the epoch
 /// budget: the target validation accuracy reached, or `patience` epochs since the best one.
 fn early_stop(cfg: &TrainConfig, state: &CheckpointState) -> Option<StopReason> {
@@ -393,6 +392,7 @@ fn early_stop(cfg: &TrainConfig, state: &CheckpointState) -> Option<StopReason> 
     }
 }
 
+/// Refuses to resume a run made with other settings.
 fn check_resumable(
     dir: &Path,
     cfg: &TrainConfig,

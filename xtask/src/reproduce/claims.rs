@@ -274,7 +274,7 @@ pub fn per_seed(runs: &[Value], field: &str) -> Vec<f64> {
 }
 
 /// `0.9512 ± 0.0040 (3 seeds)`.
-pub fn fmt_seeds(v: &[f64]) -> String {
+fn fmt_seeds(v: &[f64]) -> String {
     let (m, sd) = mean_std(v);
     format!(
         "{m:.4} ± {sd:.4} ({} seed{})",
@@ -516,31 +516,22 @@ mod tests {
             ],
         };
         let run = |fa: f64, fp: f64, ra: f64| runs(&[fa], fp, &[ra]);
+        let claims_of = |t: TargetRuns| check(None, None, &datasets()[..1], &[t]);
         // One search seed per method: a higher accuracy is not shown to be better.
-        let c = check(None, None, &datasets()[..1], &[run(0.945, 5e4, 0.9)]);
+        let c = claims_of(run(0.945, 5e4, 0.9));
         assert_eq!(verdicts(&c, "beats random"), [Verdict::NotShown]);
         assert_eq!(held(&c, "fewer parameters"), [Some(true)]);
         // Three seeds clearly apart: held; apart in the mean but within the spread: not shown.
-        let c = check(
-            None,
-            None,
-            &datasets()[..1],
-            &[runs(&[0.96, 0.97, 0.965], 5e4, &[0.90, 0.91, 0.905])],
-        );
+        let c = claims_of(runs(&[0.96, 0.97, 0.965], 5e4, &[0.90, 0.91, 0.905]));
         assert_eq!(verdicts(&c, "beats random"), [Verdict::Held]);
-        let c = check(
-            None,
-            None,
-            &datasets()[..1],
-            &[runs(&[0.95, 0.80, 0.90], 5e4, &[0.85, 0.90, 0.86])],
-        );
+        let c = claims_of(runs(&[0.95, 0.80, 0.90], 5e4, &[0.85, 0.90, 0.86]));
         assert_eq!(verdicts(&c, "beats random"), [Verdict::NotShown]);
-        let c = check(None, None, &datasets()[..1], &[run(0.90, 5e4, 0.92)]);
+        let c = claims_of(run(0.90, 5e4, 0.92));
         assert_eq!(held(&c, "beats random"), [Some(false)]);
         assert_eq!(held(&c, "fewer parameters"), [Some(false)]);
         // Both below the majority-class rate: never held; a found network below it has no
         // accuracy to compare.
-        let c = check(None, None, &datasets()[..1], &[run(0.358, 5e4, 0.319)]);
+        let c = claims_of(run(0.358, 5e4, 0.319));
         assert_eq!(verdicts(&c, "beats random"), [Verdict::NotShown]);
         assert_eq!(verdicts(&c, "fewer parameters"), [Verdict::NotShown]);
         let missing = TargetRuns {
@@ -549,7 +540,7 @@ mod tests {
             searches: Vec::new(),
             baselines: Vec::new(),
         };
-        let c = check(None, None, &datasets()[..1], &[missing]);
+        let c = claims_of(missing);
         assert_eq!(verdicts(&c, "beats random"), [Verdict::Unchecked]);
     }
 }
