@@ -19,7 +19,7 @@ pub use batch::{TaskBatch, TaskBatcher, TaskItem};
 pub use catalog::{DataDirs, Dataset, DatasetName};
 pub use error::{DataError, Result};
 pub use image_set::ImageSet;
-pub use split::{Split, TaskData, TaskSplit};
+pub use split::{Split, TaskData, TaskSplit, prior_shift};
 pub use task::{TaskFile, TaskKind, TaskSpec};
 
 use std::path::Path;

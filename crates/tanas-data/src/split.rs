@@ -130,6 +130,10 @@ pub struct TaskData {
     pub val: TaskSplit,
     /// The dataset's test split relabelled, in file order, never subsampled.
     pub test: TaskSplit,
+    /// Per task label, its share of the dataset's training images before balancing: the
+    /// label frequencies of the data the task meets (its test split's are not read), which
+    /// the test decisions use ([`prior_shift`]).
+    pub dataset_prior: Vec<f64>,
 }
 
 impl TaskData {
@@ -172,6 +176,10 @@ impl TaskData {
                 format!("task label {l} has no training images"),
             ));
         }
+        let dataset_prior = per_label
+            .iter()
+            .map(|idx| idx.len() as f64 / pool.len() as f64)
+            .collect();
         let keep = per_label.iter().map(Vec::len).min().unwrap_or(0);
         let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
         let (mut train, mut val) = (Vec::new(), Vec::new());
@@ -192,7 +200,15 @@ impl TaskData {
             train: TaskSplit::new(train_set.clone(), train),
             val: TaskSplit::new(train_set, val),
             test: TaskSplit::new(test_set, test),
+            dataset_prior,
         })
+    }
+
+    /// The logit shift of the test decisions of a network trained on this task's train split
+    /// (and val split, which has the same label frequencies): [`prior_shift`] to
+    /// [`TaskData::dataset_prior`].
+    pub fn test_prior_shift(&self) -> Vec<f64> {
+        prior_shift(&self.dataset_prior, &[&self.train])
     }
 
     /// The split of the given kind.
@@ -203,6 +219,34 @@ impl TaskData {
             Split::Test => &self.test,
         }
     }
+}
+
+/// Per label, `ln(prior[l]) - ln(q[l])`, where `q` is the label frequencies of the samples of
+/// `trained_on`: added to the logits of a network trained on those samples, it moves its
+/// arg-max decisions from the training frequencies to `prior` (Bayes' rule for a change of
+/// label prior, Saerens et al. 2002). 0 for labels absent from either side, and a constant
+/// (no change of decisions) when `q` equals `prior`.
+pub fn prior_shift(prior: &[f64], trained_on: &[&TaskSplit]) -> Vec<f64> {
+    let mut counts = vec![0usize; prior.len()];
+    for split in trained_on {
+        for &l in split.labels() {
+            if let Some(c) = counts.get_mut(l) {
+                *c += 1;
+            }
+        }
+    }
+    let total = counts.iter().sum::<usize>().max(1) as f64;
+    prior
+        .iter()
+        .zip(&counts)
+        .map(|(&p, &c)| {
+            if p > 0.0 && c > 0 {
+                p.ln() - (c as f64 / total).ln()
+            } else {
+                0.0
+            }
+        })
+        .collect()
 }
 
 /// (index, task label) of every image of `set` that belongs to the task, in file order.
@@ -314,6 +358,33 @@ mod tests {
         assert_eq!(a.val.indices(), b.val.indices());
         assert_ne!(a.train.indices(), c.train.indices());
         assert_eq!(a.train.label_counts(2), c.train.label_counts(2));
+    }
+
+    #[test]
+    fn the_dataset_prior_is_the_share_before_balancing_and_its_shift_undoes_the_balancing() {
+        let ds = dataset();
+        // Multi {0, 1}: 20 and 23 of the 335 training images, the other 292 "anything else".
+        let data = TaskData::build(&spec("kind = \"multi\"\nclasses = [0, 1]"), &ds).unwrap();
+        let total: f64 = (0..10).map(|c| 20.0 + 3.0 * c as f64).sum();
+        let expect = [20.0 / total, 23.0 / total, (total - 43.0) / total];
+        for (p, e) in data.dataset_prior.iter().zip(expect) {
+            assert!((p - e).abs() < 1e-12, "{p} vs {e}");
+        }
+        // Trained on 1/3 each: the shift is ln(prior * 3), so shifted logits of a network
+        // whose softmax is uniform give the prior back (up to a constant).
+        let shift = data.test_prior_shift();
+        for (s, e) in shift.iter().zip(expect) {
+            assert!((s - (e * 3.0).ln()).abs() < 1e-12, "{s}");
+        }
+        // Without balancing the training frequencies are the prior's (val is stratified, so
+        // up to rounding): every label is shifted alike and no decision changes.
+        let full = TaskData::build(&spec("kind = \"full\""), &ds).unwrap();
+        let shift = prior_shift(&full.dataset_prior, &[&full.train, &full.val]);
+        assert!(shift.iter().all(|s| s.abs() < 1e-12), "{shift:?}");
+        // Labels missing on either side are left alone.
+        let shift = prior_shift(&[0.5, 0.5, 0.0], &[&data.train]);
+        assert!((shift[0] - 1.5f64.ln()).abs() < 1e-12 && shift[0] == shift[1]);
+        assert_eq!(shift[2], 0.0);
     }
 
     #[test]

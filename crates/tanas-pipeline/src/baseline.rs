@@ -28,11 +28,16 @@ pub struct BaselineReport {
     pub arch: Arch,
     /// Its trainable parameters (PyTorch count).
     pub params: usize,
-    /// Accuracy on the target's test split (its one evaluation).
+    /// Accuracy on the target's test split (its one evaluation; decisions with the
+    /// dataset's label prior).
     pub test_accuracy: f64,
     /// Balanced test accuracy: the mean over labels of each label's accuracy.
     #[serde(default)]
     pub balanced_accuracy: f64,
+    /// Test accuracy of the plain arg-max, when `test_accuracy` decides with the dataset's
+    /// label prior (docs/decisions.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argmax_accuracy: Option<f64>,
     /// Test samples evaluated.
     pub test_samples: usize,
     /// Samples per training epoch.
@@ -90,6 +95,7 @@ pub fn baseline_target<B: AutodiffBackend>(
         params: fin.params,
         test_accuracy: fin.test.accuracy,
         balanced_accuracy: fin.test.balanced_accuracy,
+        argmax_accuracy: fin.test.argmax_accuracy,
         test_samples: fin.test.samples,
         train_samples: fin.train_samples,
         training,

@@ -42,8 +42,11 @@ pub struct NetSummary {
     pub epochs: usize,
     /// Best validation accuracy.
     pub val_accuracy: f64,
-    /// Test accuracy of the kept weights.
+    /// Test accuracy of the kept weights (decisions with the dataset's label prior).
     pub test_accuracy: f64,
+    /// Test accuracy of the plain arg-max, where it differs in kind from `test_accuracy`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub argmax_accuracy: Option<f64>,
 }
 
 /// What [`run_matrix`] produced.
@@ -92,6 +95,7 @@ pub fn run_matrix<B: AutodiffBackend>(
                 epochs: run.metrics.epochs.len(),
                 val_accuracy: run.metrics.best_val_accuracy,
                 test_accuracy: run.metrics.test.accuracy,
+                argmax_accuracy: run.metrics.test.argmax_accuracy,
             });
             let model = load_net::<B>(exp.arch, a.num_labels, &run.weights, device)?;
             let row = tasks

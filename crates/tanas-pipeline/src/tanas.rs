@@ -66,11 +66,15 @@ pub struct FinalReport {
     pub genotype: tanas_zoo::cell::Genotype,
     /// Its trainable parameters.
     pub params: usize,
-    /// Test accuracy after the final retraining.
+    /// Test accuracy after the final retraining (decisions with the dataset's label prior).
     pub test_accuracy: f64,
     /// Balanced test accuracy: the mean over labels of each label's accuracy.
     #[serde(default)]
     pub balanced_accuracy: f64,
+    /// Test accuracy of the plain arg-max, when `test_accuracy` decides with the dataset's
+    /// label prior (docs/decisions.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argmax_accuracy: Option<f64>,
     /// Test samples it was measured on.
     pub test_samples: usize,
     /// Seconds of the search (FUSE stages or random candidates).
@@ -188,6 +192,7 @@ pub fn search_target<B: AutodiffBackend>(
         params: result.params,
         test_accuracy: result.test_accuracy,
         balanced_accuracy: result.balanced_accuracy,
+        argmax_accuracy: result.argmax_accuracy,
         test_samples: result.test_samples,
         search_seconds: result.search_seconds,
         candidate_epochs: result.candidate_epochs,

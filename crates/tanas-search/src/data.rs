@@ -23,6 +23,10 @@ pub struct SearchData<'a> {
     /// The task's id ("" if none): part of the seed path of the candidate draws, so that two
     /// tasks searched with one config draw different candidates.
     pub task: &'a str,
+    /// The label frequencies of the population the task's test split comes from
+    /// ([`TaskData::dataset_prior`]; empty if unknown): the final test decides with them
+    /// ([`tanas_data::prior_shift`]). Never read by a search phase.
+    pub prior: &'a [f64],
 }
 
 impl<'a> SearchData<'a> {
@@ -33,6 +37,7 @@ impl<'a> SearchData<'a> {
             val,
             num_classes,
             task: "",
+            prior: &[],
         }
     }
 
@@ -41,9 +46,13 @@ impl<'a> SearchData<'a> {
         SearchData { task: id, ..self }
     }
 
-    /// The train and val splits of a task (its test split is left out).
+    /// The train and val splits of a task (its test split is left out), its id and its
+    /// dataset prior.
     pub fn from_task(data: &'a TaskData) -> Self {
-        SearchData::new(&data.train, &data.val, data.num_labels).for_task(&data.spec.id)
+        SearchData {
+            prior: &data.dataset_prior,
+            ..SearchData::new(&data.train, &data.val, data.num_labels).for_task(&data.spec.id)
+        }
     }
 }
 
@@ -106,6 +115,13 @@ impl Splits {
     }
 
     /// The final step's training data: train, and val after it when `with_val`.
+    pub fn final_splits(&self, with_val: bool) -> Vec<&TaskSplit> {
+        std::iter::once(&self.train)
+            .chain(with_val.then_some(&self.val))
+            .collect()
+    }
+
+    /// The final network's training samples: train, then val when `with_val`.
     pub fn final_train(&self, with_val: bool) -> Concat<'_> {
         Concat {
             first: &self.train,

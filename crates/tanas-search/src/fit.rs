@@ -199,7 +199,7 @@ pub(crate) fn score<B: Backend>(logits: Tensor<B, 2>, labels: Tensor<B, 1, Int>)
     tally.finish()
 }
 
-/// Evaluates one inference model on every sample of `ds`, in batches.
+/// Evaluates one inference model on every sample of `ds`, in batches, into `tally`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn evaluate<B: Backend, D: Dataset<TaskItem> + ?Sized>(
     model: &ZooModel<B>,
@@ -209,10 +209,10 @@ pub(crate) fn evaluate<B: Backend, D: Dataset<TaskItem> + ?Sized>(
     batch_size: usize,
     mode: BnMode,
     device: &B::Device,
+    mut tally: Tally,
     bar: &ProgressBar,
 ) -> Result<Eval> {
     let order: Vec<usize> = (0..ds.len()).collect();
-    let mut tally = Tally::default();
     for chunk in order.chunks(batch_size.max(1)) {
         let batch = batch_of::<B, D>(ds, chunk, classes, split, device)?;
         tally.add(forward_in(model, batch.images, mode), batch.labels);

@@ -715,6 +715,7 @@ impl Fuse {
             val_accuracy: outcome.val_accuracy,
             test_accuracy: fin.test.accuracy,
             balanced_accuracy: fin.test.balanced_accuracy,
+            argmax_accuracy: fin.test.argmax_accuracy,
             test_loss: fin.test.loss,
             test_samples: fin.test.samples,
             search_seconds: outcome.search_seconds,

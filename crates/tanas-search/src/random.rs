@@ -21,7 +21,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tanas_data::{Split, TaskData, TaskItem, TaskSplit};
-use tanas_train::{ADAM_EPSILON, epoch_order, seeded};
+use tanas_train::{ADAM_EPSILON, Tally, epoch_order, seeded};
 use tanas_zoo::cell::Genotype;
 use tanas_zoo::{Arch, ModelSpec, ZooModel};
 
@@ -399,6 +399,7 @@ impl RandomSearch {
             cfg.eval_batch_size,
             BnMode::Batch,
             device,
+            Tally::default(),
             &bar,
         )?;
         bar.finish_and_clear();
@@ -449,6 +450,7 @@ impl RandomSearch {
             val_accuracy: best.val_accuracy,
             test_accuracy: fin.test.accuracy,
             balanced_accuracy: fin.test.balanced_accuracy,
+            argmax_accuracy: fin.test.argmax_accuracy,
             test_loss: fin.test.loss,
             test_samples: fin.test.samples,
             search_seconds: records.iter().map(|r| r.seconds).sum(),

@@ -9,8 +9,8 @@ use burn::module::AutodiffModule;
 use burn::optim::AdamConfig;
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
-use tanas_data::{Split, TaskItem};
-use tanas_train::{ADAM_EPSILON, Eval, epoch_order, seeded};
+use tanas_data::{Split, TaskItem, prior_shift};
+use tanas_train::{ADAM_EPSILON, Eval, Tally, epoch_order, seeded};
 use tanas_zoo::cell::{CellSkeleton, Genotype};
 use tanas_zoo::{Arch, ModelSpec, ZooModel, save_pytorch};
 
@@ -179,6 +179,13 @@ pub fn retrain_and_test<B: AutodiffBackend, D: Dataset<TaskItem> + ?Sized>(
         dataset: test,
         len: cfg.test_limit.map_or(test.len(), |n| n.min(test.len())),
     };
+    // The test split keeps the dataset's label frequencies, the training split may be
+    // balanced: decide with the former (docs/decisions.md).
+    let tally = if data.prior.is_empty() {
+        Tally::default()
+    } else {
+        Tally::with_prior_shift(&prior_shift(data.prior, &splits.final_splits(cfg.with_val)))
+    };
     let bar = progress_bar(test.len(), "images", "test".into(), hidden);
     let test = evaluate(
         &model,
@@ -188,6 +195,7 @@ pub fn retrain_and_test<B: AutodiffBackend, D: Dataset<TaskItem> + ?Sized>(
         cfg.eval_batch_size,
         BnMode::Running,
         device,
+        tally,
         &bar,
     )?;
     bar.finish_and_clear();
@@ -249,11 +257,16 @@ pub struct SearchResult {
     /// last stage's weight training; random search: after its training budget). The final
     /// network may be trained on val, so it is not re-measured there.
     pub val_accuracy: f64,
-    /// Accuracy of the final network on the test split (its one evaluation).
+    /// Accuracy of the final network on the test split (its one evaluation), deciding with
+    /// the dataset's label prior where the search data has one ([`SearchData::prior`]).
     pub test_accuracy: f64,
     /// Balanced test accuracy: the mean over labels of each label's accuracy.
     #[serde(default)]
     pub balanced_accuracy: f64,
+    /// Test accuracy of the plain arg-max, when `test_accuracy` decides with the dataset's
+    /// label prior (docs/decisions.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argmax_accuracy: Option<f64>,
     /// Mean cross-entropy of the final network on the test split.
     pub test_loss: f64,
     /// Test samples evaluated.

@@ -16,66 +16,95 @@ use crate::error::{Result, TrainError};
 pub struct Eval {
     /// Number of samples evaluated.
     pub samples: usize,
-    /// Mean cross-entropy loss (natural log).
+    /// Mean cross-entropy loss (natural log) of the logits.
     pub loss: f64,
-    /// Fraction of samples whose arg-max logit is the label, in [0, 1].
+    /// Fraction of samples whose decision is the label, in [0, 1]: the arg-max logit, after
+    /// the logit shift to the evaluated population's label prior where one was given
+    /// ([`Tally::with_prior_shift`]; the test evaluations of a task).
     pub accuracy: f64,
-    /// The mean over the labels present of each label's accuracy (recall), in [0, 1]: what
-    /// the accuracy would be with every label equally frequent; a constant predictor scores
-    /// 1 / labels.
+    /// The mean over the labels present of each label's accuracy (recall) of the plain
+    /// arg-max, in [0, 1]: what the accuracy would be with every label equally frequent; a
+    /// constant predictor scores 1 / labels.
     #[serde(default)]
     pub balanced_accuracy: f64,
+    /// The accuracy of the plain arg-max (the decisions of the training label frequencies),
+    /// when `accuracy` is that of shifted logits; `None` otherwise (then they are one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argmax_accuracy: Option<f64>,
 }
 
 /// Sums of an evaluation, batch by batch: the loss and, per label, samples and hits.
 #[derive(Debug, Clone, Default)]
 pub struct Tally {
     loss_sum: f64,
-    /// `(samples, hits)` per label.
-    per_label: Vec<(u64, u64)>,
+    /// Added to the logits before the decisions of [`Eval::accuracy`].
+    shift: Option<Vec<f32>>,
+    /// `(samples, arg-max hits, shifted hits)` per label.
+    per_label: Vec<(u64, u64, u64)>,
 }
 
 impl Tally {
+    /// A tally whose accuracy decides on `logits + shift` (per label; from
+    /// [`tanas_data::prior_shift`]), keeping the plain arg-max as [`Eval::argmax_accuracy`].
+    pub fn with_prior_shift(shift: &[f64]) -> Self {
+        Tally {
+            shift: Some(shift.iter().map(|&s| s as f32).collect()),
+            ..Tally::default()
+        }
+    }
+
     /// Adds a batch: `logits` `[N, K]` against `labels` `[N]`.
     pub fn add<B: Backend>(&mut self, logits: Tensor<B, 2>, labels: Tensor<B, 1, Int>) {
-        let n = labels.dims()[0];
+        let [n, k] = logits.dims();
         if n == 0 {
             return;
         }
         let loss = cross_entropy(logits.clone(), labels.clone()).sum();
-        let predicted = logits.argmax(1).reshape([n]);
-        let ints: Vec<i64> = Tensor::cat(vec![labels, predicted], 0)
-            .into_data()
-            .iter::<i64>()
-            .collect();
+        let mut parts = vec![labels, logits.clone().argmax(1).reshape([n])];
+        if let Some(shift) = &self.shift {
+            let mut row = shift.clone();
+            row.resize(k, 0.0);
+            let row = Tensor::<B, 1>::from_floats(row.as_slice(), &logits.device()).reshape([1, k]);
+            parts.push((logits + row).argmax(1).reshape([n]));
+        }
+        let ints: Vec<i64> = Tensor::cat(parts, 0).into_data().iter::<i64>().collect();
         self.loss_sum += loss.into_scalar().elem::<f64>();
-        let (labels, predicted) = ints.split_at(n);
-        for (&l, &p) in labels.iter().zip(predicted) {
+        let labels = &ints[..n];
+        let argmax = &ints[n..2 * n];
+        let shifted = ints
+            .get(2 * n..)
+            .filter(|s| !s.is_empty())
+            .unwrap_or(argmax);
+        for ((&l, &p), &q) in labels.iter().zip(argmax).zip(shifted) {
             let l = usize::try_from(l).unwrap_or(0);
             if self.per_label.len() <= l {
-                self.per_label.resize(l + 1, (0, 0));
+                self.per_label.resize(l + 1, (0, 0, 0));
             }
-            self.per_label[l].0 += 1;
-            self.per_label[l].1 += u64::from(l as i64 == p);
+            let c = &mut self.per_label[l];
+            c.0 += 1;
+            c.1 += u64::from(l as i64 == p);
+            c.2 += u64::from(l as i64 == q);
         }
     }
 
-    /// The mean loss, the accuracy and the balanced accuracy (all 0 for no samples).
+    /// The mean loss, the accuracies and the balanced accuracy (all 0 for no samples).
     pub fn finish(&self) -> Eval {
         let n: u64 = self.per_label.iter().map(|c| c.0).sum();
-        let hits: u64 = self.per_label.iter().map(|c| c.1).sum();
+        let argmax: u64 = self.per_label.iter().map(|c| c.1).sum();
+        let shifted: u64 = self.per_label.iter().map(|c| c.2).sum();
         let present: Vec<f64> = self
             .per_label
             .iter()
             .filter(|c| c.0 > 0)
-            .map(|&(k, h)| h as f64 / k as f64)
+            .map(|&(k, h, _)| h as f64 / k as f64)
             .collect();
         let d = n.max(1) as f64;
         Eval {
             samples: n as usize,
             loss: self.loss_sum / d,
-            accuracy: hits as f64 / d,
+            accuracy: shifted as f64 / d,
             balanced_accuracy: present.iter().sum::<f64>() / present.len().max(1) as f64,
+            argmax_accuracy: self.shift.is_some().then_some(argmax as f64 / d),
         }
     }
 }
@@ -119,8 +148,9 @@ pub(crate) fn check_labels(split: &TaskSplit, split_name: &str, classes: usize) 
     }
 }
 
-/// Evaluates `model` on every sample of `split`, in order, in batches of `batch_size`:
-/// mean cross-entropy and accuracy.
+/// Evaluates `model` on every sample of `split`, in order, in batches of `batch_size`, into
+/// `tally` (`Tally::default()`, or [`Tally::with_prior_shift`] for a test split): mean
+/// cross-entropy and accuracies.
 ///
 /// Call it with an inference model (`model.valid()` of an autodiff model) so that
 /// BatchNorm uses its running statistics. An empty split gives `samples = 0`, loss and
@@ -129,16 +159,26 @@ pub fn evaluate<B: Backend>(
     model: &ZooModel<B>,
     split: &TaskSplit,
     batch_size: usize,
+    tally: Tally,
     device: &B::Device,
 ) -> Result<Eval> {
-    evaluate_with_progress(model, split, batch_size, device, &ProgressBar::hidden())
+    evaluate_with_progress(
+        model,
+        split,
+        batch_size,
+        tally,
+        device,
+        &ProgressBar::hidden(),
+    )
 }
 
-/// [`evaluate`], advancing `bar` by the number of samples of each batch.
+/// [`evaluate`] into `tally` (e.g. [`Tally::with_prior_shift`]), advancing `bar` by the
+/// number of samples of each batch.
 pub fn evaluate_with_progress<B: Backend>(
     model: &ZooModel<B>,
     split: &TaskSplit,
     batch_size: usize,
+    mut tally: Tally,
     device: &B::Device,
     bar: &ProgressBar,
 ) -> Result<Eval> {
@@ -150,7 +190,6 @@ pub fn evaluate_with_progress<B: Backend>(
     }
     check_labels(split, "evaluated", model.num_classes())?;
     let order: Vec<usize> = (0..split.len()).collect();
-    let mut tally = Tally::default();
     for chunk in order.chunks(batch_size) {
         let batch = batch_of::<B>(split, chunk, device);
         tally.add(model.forward(batch.images), batch.labels);
@@ -196,5 +235,33 @@ mod tests {
         let expected = (3.0 * ce(2.0) + ce(-2.0)) / 4.0;
         assert!((e.loss - expected).abs() < 1e-5, "{} vs {expected}", e.loss);
         assert_eq!(Tally::default().finish().samples, 0);
+        assert_eq!(e.argmax_accuracy, None);
+    }
+
+    #[test]
+    fn a_prior_shift_moves_the_decisions_and_keeps_the_arg_max_beside_them() {
+        let device = Default::default();
+        // Logits favour label 0 by 0.5; a shift of +1 on label 1 (label 1 nine times as
+        // frequent in the evaluated population) turns every decision to label 1.
+        let logits = Tensor::<B, 2>::from_floats([[0.5, 0.0]; 4], &device);
+        let labels = Tensor::<B, 1, Int>::from_ints([1, 1, 1, 0], &device);
+        let mut tally = Tally::with_prior_shift(&[0.0, 1.0]);
+        tally.add(logits.clone(), labels.clone());
+        let e = tally.finish();
+        assert!((e.accuracy - 0.75).abs() < 1e-12);
+        assert_eq!(e.argmax_accuracy, Some(0.25));
+        // Balanced accuracy and loss are those of the plain logits.
+        let mut plain = Tally::default();
+        plain.add(logits.clone(), labels.clone());
+        let p = plain.finish();
+        assert_eq!((e.balanced_accuracy, e.loss), (p.balanced_accuracy, p.loss));
+        assert_eq!(p.accuracy, 0.25);
+        // A constant shift (the training frequencies were the population's) changes nothing;
+        // a shift shorter than the logits leaves the other labels alone.
+        for shift in [&[0.7, 0.7][..], &[][..]] {
+            let mut t = Tally::with_prior_shift(shift);
+            t.add(logits.clone(), labels.clone());
+            assert_eq!(t.finish().accuracy, 0.25);
+        }
     }
 }

@@ -57,7 +57,7 @@ pub mod train;
 pub use bench::throughput;
 pub use config::{ADAM_EPSILON, TrainConfig};
 pub use error::{Result, TrainError};
-pub use eval::{Eval, evaluate, evaluate_with_progress};
+pub use eval::{Eval, Tally, evaluate, evaluate_with_progress};
 pub use metrics::{EpochMetrics, RunInfo, StopReason, TrainMetrics};
 pub use train::{
     CHECKPOINT_DIR, METRICS_FILE, RunStatus, TrainOutcome, WEIGHTS_FILE, epoch_order, seeded, train,

@@ -23,7 +23,7 @@ use crate::checkpoint::{
 };
 use crate::config::{ADAM_EPSILON, TrainConfig};
 use crate::error::{Result, TrainError};
-use crate::eval::{batch_of, correct, cross_entropy, evaluate_with_progress};
+use crate::eval::{Tally, batch_of, correct, cross_entropy, evaluate_with_progress};
 use crate::metrics::{EpochMetrics, FORMAT, RunInfo, StopReason, TrainMetrics};
 
 /// The selected weights, PyTorch names and layouts.
@@ -185,7 +185,14 @@ pub fn train<B: AutodiffBackend>(
             let train_seconds = t0.elapsed().as_secs_f64();
             let valid = model.valid();
             let bar = progress_bar(data.val.len(), format!("epoch {epoch} val"), hidden);
-            let val = evaluate_with_progress(&valid, &data.val, cfg.eval_batch_size, device, &bar)?;
+            let val = evaluate_with_progress(
+                &valid,
+                &data.val,
+                cfg.eval_batch_size,
+                Tally::default(),
+                device,
+                &bar,
+            )?;
             bar.finish_and_clear();
             if !val.loss.is_finite() {
                 return Err(TrainError::NonFiniteEval {
@@ -256,7 +263,14 @@ pub fn train<B: AutodiffBackend>(
     };
 
     let bar = progress_bar(data.test.len(), "test".to_string(), hidden);
-    let test = evaluate_with_progress(&best, &data.test, cfg.eval_batch_size, device, &bar)?;
+    let test = evaluate_with_progress(
+        &best,
+        &data.test,
+        cfg.eval_batch_size,
+        Tally::with_prior_shift(&data.test_prior_shift()),
+        device,
+        &bar,
+    )?;
     bar.finish_and_clear();
     if !test.loss.is_finite() {
         return Err(TrainError::NonFiniteEval {

@@ -9,7 +9,8 @@ use burn::backend::Autodiff;
 use tanas_cpu::Cpu;
 use tanas_data::{DataDirs, DatasetName, TaskData, TaskFile};
 use tanas_train::{
-    EpochMetrics, RunStatus, StopReason, TrainConfig, TrainError, TrainOutcome, evaluate, train,
+    EpochMetrics, RunStatus, StopReason, Tally, TrainConfig, TrainError, TrainOutcome, evaluate,
+    train,
 };
 use tanas_zoo::{Arch, ModelSpec, ZooModel};
 
@@ -126,7 +127,7 @@ fn one_epoch_learns_and_writes_the_files() {
     // The untrained network of the same seed, for comparison.
     let dev = Default::default();
     let fresh = model(&spec());
-    let before = evaluate(&fresh, &data().val, 64, &dev).unwrap();
+    let before = evaluate(&fresh, &data().val, 64, Tally::default(), &dev).unwrap();
     let e = &m.epochs[0];
     assert!(
         e.val_loss < before.loss * 0.8,
@@ -161,8 +162,16 @@ fn one_epoch_learns_and_writes_the_files() {
         assert!(json.get(key).is_some(), "metrics.json lacks {key}");
     }
     let loaded = tanas_zoo::load_pytorch(model(&spec()), &out.weights).unwrap();
-    let test = evaluate(&loaded, &data().test, 100, &dev).unwrap();
+    let test = evaluate(
+        &loaded,
+        &data().test,
+        100,
+        Tally::with_prior_shift(&data().test_prior_shift()),
+        &dev,
+    )
+    .unwrap();
     assert_eq!(test.accuracy, m.test.accuracy);
+    assert_eq!(test.argmax_accuracy, m.test.argmax_accuracy);
     assert!((test.loss - m.test.loss).abs() < 1e-6);
     let ckpt: Vec<String> = std::fs::read_dir(dir.path().join("checkpoint"))
         .unwrap()
@@ -319,7 +328,7 @@ fn bad_inputs_are_errors() {
     // A network with fewer outputs than the split has labels.
     let dev = Default::default();
     let one = model(&ModelSpec::new(Arch::SmallCnn, 1));
-    let e = evaluate(&one, &data().val, 64, &dev).unwrap_err();
+    let e = evaluate(&one, &data().val, 64, Tally::default(), &dev).unwrap_err();
     assert!(
         matches!(
             e,

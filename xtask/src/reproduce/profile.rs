@@ -73,7 +73,8 @@ pub struct Estimate {
 /// The FUSE settings of the quick profile, for a 2-core CPU: the search on small subsets
 /// (FUSE compares candidates with each other), the time spent where it decides the result:
 /// the final retraining on the train + val split (measured on mnist-2: dense C=4, L=3 cells
-/// of full convolutions reach 0.96-0.98 test accuracy in 4-8 epochs, 10-20 s per epoch),
+/// of full convolutions reach 0.96-0.98 test accuracy in 3-8 epochs on a cosine schedule,
+/// 10-20 s per epoch; 3 rather than 4 epochs keep the profile within 30 minutes on 2 cores),
 /// capped at 3600 + 400 samples so that the 10-label dictionary tasks cost no more than the
 /// targets (mnist-2 and fashion-2 use their whole splits).
 const QUICK_SEARCH: &str = "candidates = 3
@@ -84,7 +85,7 @@ max_rounds = 2
 batch_size = 32
 train_limit = 256
 val_limit = 96
-final_epochs = 4
+final_epochs = 3
 final_batch_size = 64
 final_train_limit = 3600
 final_val_limit = 400
@@ -132,14 +133,14 @@ impl Profile {
                 search_seeds: 3,
                 baselines: vec!["small-cnn"],
                 baselines_note: Some(
-                    "Hand-designed baselines: small-cnn only. ResNet-18 and VGG-16 (11-15 M parameters) train at about 60 images/s on this CPU: the final-training budget of the searched networks (4 epochs of the whole split) would take them 5-8 minutes per target, more than the whole search part of the profile; the paper profile trains them.",
+                    "Hand-designed baselines: small-cnn only. ResNet-18 and VGG-16 (11-15 M parameters) train at about 60 images/s on this CPU: the final-training budget of the searched networks (3 epochs of the whole split) would take them 4-6 minutes per target, more than the whole search part of the profile; the paper profile trains them.",
                 ),
                 head: "exclude",
             }],
             estimate: Estimate {
                 matrix: 420.0,
-                dict_task: 60.0,
-                search: 50.0,
+                dict_task: 52.0,
+                search: 42.0,
                 baseline_per_mparam: 12.0,
             },
         }

@@ -6,7 +6,8 @@ use anyhow::{Context, Result, bail};
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use serde::Serialize;
-use tanas_data::{DataDirs, TaskData, TaskFile};
+use tanas_data::{DataDirs, Split, TaskData, TaskFile};
+use tanas_train::{Tally, evaluate};
 use tanas_zoo::cell::{CellSkeleton, Genotype};
 use tanas_zoo::{Arch, ModelSpec, TensorInfo, ZooModel};
 
@@ -59,6 +60,8 @@ struct EvalInfo {
     samples: usize,
     loss: f64,
     accuracy: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    argmax_accuracy: Option<f64>,
 }
 
 /// Runs `tanas model ...`.
@@ -120,20 +123,28 @@ pub fn run(cmd: ModelCommand, dirs: &DataDirs, device: DeviceArg) -> Result<()> 
                 );
             }
             let samples = data.split(split).truncated(limit.unwrap_or(usize::MAX));
+            // The test split decides with the dataset's label prior, as every test
+            // evaluation of tanas does (docs/decisions.md).
+            let prior_shift = (split == Split::Test).then(|| data.test_prior_shift());
             let eval = dispatch(
                 device,
                 EvalJob {
                     spec,
                     weights,
                     samples,
+                    prior_shift,
                     batch_size,
                 },
             )?;
             if json {
                 print_json(&eval)
             } else {
+                let argmax = eval
+                    .argmax_accuracy
+                    .map(|a| format!(" (dataset prior; arg-max {a:.4})"))
+                    .unwrap_or_default();
                 outln!(
-                    "{task} {split}: {} samples, loss {:.4}, accuracy {:.4}",
+                    "{task} {split}: {} samples, loss {:.4}, accuracy {:.4}{argmax}",
                     eval.samples,
                     eval.loss,
                     eval.accuracy
@@ -149,6 +160,8 @@ struct EvalJob {
     spec: ModelSpec,
     weights: PathBuf,
     samples: tanas_data::TaskSplit,
+    /// The logit shift of the decisions ([`TaskData::test_prior_shift`]), if any.
+    prior_shift: Option<Vec<f64>>,
     batch_size: usize,
 }
 
@@ -157,11 +170,15 @@ impl BackendJob for EvalJob {
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<EvalInfo> {
         let model = ZooModel::<B>::new(&self.spec, &device)?;
         let model = tanas_zoo::load_pytorch(model, &self.weights)?.valid();
-        let e = tanas_train::evaluate(&model, &self.samples, self.batch_size, &device)?;
+        let tally = self
+            .prior_shift
+            .map_or_else(Tally::default, |s| Tally::with_prior_shift(&s));
+        let e = evaluate(&model, &self.samples, self.batch_size, tally, &device)?;
         Ok(EvalInfo {
             samples: e.samples,
             loss: e.loss,
             accuracy: e.accuracy,
+            argmax_accuracy: e.argmax_accuracy,
         })
     }
 }
