@@ -144,7 +144,7 @@ fn study_section(s: &mut String, study: &Study, dirs: &Dirs, tasks: &[Value]) ->
     let datasets = datasets_of(study, tasks);
     let _ = writeln!(
         s,
-        "\n## Study `{}`\n\nEpsilon-networks {}, seeds 0..{}, at most {} training epochs with early stopping on the val split (patience {}; the best val epoch's weights are kept; Adam, lr 1e-3, batch 128), exact Fisher on the first {} val samples (disjoint from the test split) of the data task. Dictionary: every task of the study, built with the first network; searched cells on a C={}, L={} skeleton with the FUSE settings below: the search on the first `train_limit` train and `val_limit` val samples, then the found network and the hand-designed ones retrained from scratch on the train + val split (its first `final_train_limit` + `final_val_limit` samples where given) for `final_epochs` epochs (cosine learning rate), tested once.\n\n```toml\n{}```{}",
+        "\n## Study `{}`\n\nEpsilon-networks {}, seeds 0..{}, at most {} training epochs with early stopping on the val split (patience {}; the best val epoch's weights are kept; Adam, lr 1e-3, batch 128), exact Fisher on the first {} val samples (disjoint from the test split) of the data task. Dictionary: every task of the study, built with the first network; searched cells on a C={}, L={} skeleton with the FUSE settings below: the search on the first `train_limit` train and `val_limit` val samples, then the found network and the hand-designed ones retrained from scratch on the train + val split (its first `final_train_limit` + `final_val_limit` samples where given) for `final_epochs` epochs (cosine learning rate), tested once. {PRIOR_NOTE}\n\n```toml\n{}```{}",
         study.name,
         study.archs.join(", "),
         study.seeds,
@@ -235,7 +235,7 @@ fn datasets_of(study: &Study, tasks: &[Value]) -> Vec<DatasetTasks> {
 }
 
 /// How the report's test accuracies decide (docs/decisions.md).
-const PRIOR_NOTE: &str = "Test accuracy decides with the dataset's label frequencies (read from its training images, never from the test split): the tasks train on balanced labels while the test split keeps the dataset's frequencies, so each logit is shifted by ln(dataset frequency / training frequency) of its label before the arg-max (Bayes' rule for a change of prior; the majority-class rate uses the same frequencies); arg-max: the accuracy of the unshifted logits.";
+const PRIOR_NOTE: &str = "Every test accuracy below decides with the dataset's label frequencies (read from its training images, never from the test split): the tasks train on balanced labels while the test split keeps the dataset's frequencies, so each logit is shifted by ln(dataset frequency / training frequency) of its label before the arg-max (Bayes' rule for a change of prior; the majority-class rate uses the same frequencies); the `arg-max` columns give the accuracy of the unshifted logits.";
 
 /// The mean of `values` to 4 places, or `-` if there are none.
 fn mean_or_dash(values: &[f64]) -> String {
@@ -252,7 +252,7 @@ const CLEARLY_ABOVE: f64 = 0.01;
 fn nets_table(s: &mut String, arch: &str, nets: &Value, tasks: &[Value]) {
     let _ = writeln!(
         s,
-        "\n### Epsilon-networks ({arch})\n\nEach task's networks are epsilon-approximations with eps = 1 - their lowest test accuracy (paper 003, Def. 2). {PRIOR_NOTE} Majority: the test accuracy of always predicting the task's most frequent test class; a network not above it by {:.0} point is flagged.\n\n| task | seeds | epochs trained | test accuracy (mean ± std) | arg-max (mean) | eps | majority | above it |\n|---|---|---|---|---|---|---|---|",
+        "\n### Epsilon-networks ({arch})\n\nEach task's networks are epsilon-approximations with eps = 1 - their lowest test accuracy (paper 003, Def. 2), with the dataset's label prior (above). Majority: the test accuracy of always predicting the task's most frequent test class; a network not above it by {:.0} point is flagged.\n\n| task | seeds | epochs trained | test accuracy (mean ± std) | arg-max (mean) | eps | majority | above it |\n|---|---|---|---|---|---|---|---|",
         CLEARLY_ABOVE * 100.0
     );
     let list = nets.as_array().cloned().unwrap_or_default();
@@ -478,7 +478,7 @@ fn search_table(s: &mut String, t: &TargetRuns) {
         .map_or("?".to_string(), |v| str_of(&v["closest_task"]).to_string());
     let _ = writeln!(
         s,
-        "\n### Search for `{}`\n\nThe dictionary's closest task to `{}`: **{closest}**. Each method ran with every search seed; the found network of each is retrained from scratch the same way (the train + val split as above, `final_epochs` epochs) and tested once, on the first samples of the test split (as many as the column `test samples` says): mean ± std over the seeds, then each seed's accuracy. {PRIOR_NOTE} Balanced: the mean over labels of each label's arg-max test accuracy (a constant predictor scores 1 / labels). Search seconds: the search phase only, mean per seed; candidate-epochs: networks trained for one epoch over the (limited) train split during one search. Genotypes: the size of the searched space. Always predicting the most frequent class scores {} on the whole test split.\n\n| method | space | genotypes | warm start | seeds | test accuracy | per seed | arg-max | balanced | above majority | test samples | params (M) | search s | candidate-epochs | final training + test s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "\n### Search for `{}`\n\nThe dictionary's closest task to `{}`: **{closest}**. Each method ran with every search seed; the found network of each is retrained from scratch the same way (the train + val split as above, `final_epochs` epochs) and tested once, on the first samples of the test split (as many as the column `test samples` says): mean ± std over the seeds, then each seed's accuracy (decisions with the dataset's label prior, above; arg-max: without it). Balanced: the mean over labels of each label's arg-max test accuracy (a constant predictor scores 1 / labels). Search seconds: the search phase only, mean per seed; candidate-epochs: networks trained for one epoch over the (limited) train split during one search. Genotypes: the size of the searched space. Always predicting the most frequent class scores {} on the whole test split.\n\n| method | space | genotypes | warm start | seeds | test accuracy | per seed | arg-max | balanced | above majority | test samples | params (M) | search s | candidate-epochs | final training + test s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         t.target,
         t.target,
         t.majority.map_or("?".into(), |m| format!("{m:.4}"))
