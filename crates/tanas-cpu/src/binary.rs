@@ -12,6 +12,7 @@ use rayon::prelude::*;
 
 use crate::Cpu;
 use crate::copy::tensor;
+use crate::simd::vectorized;
 
 /// Output elements below which the work stays on the calling thread.
 const PARALLEL_MIN: usize = 1 << 15;
@@ -253,12 +254,20 @@ fn run_all(
         out.par_chunks_mut(per * len)
             .enumerate()
             .for_each(|(t, chunk)| {
-                chunk
-                    .chunks_mut(len)
-                    .enumerate()
-                    .for_each(|(j, o)| fill((t * per + j, o)));
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        chunk
+                            .chunks_mut(len)
+                            .enumerate()
+                            .for_each(|(j, o)| fill((t * per + j, o)))
+                    },
+                )
             });
     } else {
-        out.chunks_mut(len).enumerate().for_each(fill);
+        vectorized(
+            #[inline(always)]
+            || out.chunks_mut(len).enumerate().for_each(fill),
+        );
     }
 }

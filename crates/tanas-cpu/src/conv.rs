@@ -18,6 +18,7 @@ use rayon::prelude::*;
 
 use crate::buffer::with_scratch;
 use crate::gemm::{MatMut, MatRef, Threads, matmul};
+use crate::simd::vectorized;
 
 /// The sizes of one convolution.
 #[derive(Clone, Copy, Debug)]
@@ -124,6 +125,7 @@ impl ConvGeom {
 
     /// Calls `f` with every [`Run`] of the kernel taps over output rows `ohs`: tap by tap
     /// (row-major over the kernel), rows in order, runs that read no input left out.
+    #[inline(always)]
     fn for_each_run(&self, ohs: std::ops::Range<usize>, mut f: impl FnMut(Run)) {
         for ki in 0..self.kh {
             let (oh0, oh1) = self.valid(0, ki * self.dilation[0], self.h);
@@ -168,6 +170,7 @@ impl Run {
 }
 
 /// The `n` elements `src[0], src[stride], ...` of a strided run.
+#[inline(always)]
 fn strided(src: &[f32], stride: usize, n: usize) -> impl Iterator<Item = &f32> {
     src.iter().step_by(stride).take(n)
 }
@@ -192,49 +195,55 @@ fn block_rows(g: &ConvGeom) -> usize {
 /// buffer; every output row of every tap is then one copy of `wo` elements from it, with
 /// no bounds to check and no zeros to write.
 fn im2col(g: &ConvGeom, x: &[f32], ohs: std::ops::Range<usize>, cols: &mut [f32], ld: usize) {
-    if ohs.is_empty() || g.wo == 0 {
-        return;
-    }
-    let (s, d, p) = (g.stride, g.dilation, g.padding);
-    let taps = g.kh * g.kw;
-    let width = ohs.len() * g.wo;
-    // Padded row r holds input row `first + r - p[0]`, padded column c input column
-    // `c - p[1]`; zero where those lie outside the input.
-    let rows = (ohs.len() - 1) * s[0] + (g.kh - 1) * d[0] + 1;
-    let wp = (g.wo - 1) * s[1] + (g.kw - 1) * d[1] + 1;
-    let first = ohs.start * s[0];
-    let (lo, hi) = (p[1].min(wp), (p[1] + g.w).min(wp));
-    let inside = |r: usize| (first + r).checked_sub(p[0]).filter(|&ih| ih < g.h);
-    let mut padded = vec![0.0f32; rows * wp];
-    for ci in 0..g.cin_g() {
-        let plane = &x[ci * g.plane()..(ci + 1) * g.plane()];
-        for r in 0..rows {
-            if let Some(ih) = inside(r) {
-                padded[r * wp + lo..r * wp + hi]
-                    .copy_from_slice(&plane[ih * g.w..ih * g.w + hi - lo]);
+    vectorized(
+        #[inline(always)]
+        || {
+            if ohs.is_empty() || g.wo == 0 {
+                return;
             }
-        }
-        for ki in 0..g.kh {
-            for kj in 0..g.kw {
-                let row = (ci * taps + ki * g.kw + kj) * ld;
-                let row = &mut cols[row..row + width];
-                for (j, dst) in row.chunks_exact_mut(g.wo).enumerate() {
-                    let src = &padded[(j * s[0] + ki * d[0]) * wp + kj * d[1]..];
-                    if s[1] == 1 {
-                        copy_run(dst, &src[..g.wo]);
-                    } else {
-                        dst.iter_mut()
-                            .zip(strided(src, s[1], g.wo))
-                            .for_each(|(d, s)| *d = *s);
+            let (s, d, p) = (g.stride, g.dilation, g.padding);
+            let taps = g.kh * g.kw;
+            let width = ohs.len() * g.wo;
+            // Padded row r holds input row `first + r - p[0]`, padded column c input column
+            // `c - p[1]`; zero where those lie outside the input.
+            let rows = (ohs.len() - 1) * s[0] + (g.kh - 1) * d[0] + 1;
+            let wp = (g.wo - 1) * s[1] + (g.kw - 1) * d[1] + 1;
+            let first = ohs.start * s[0];
+            let (lo, hi) = (p[1].min(wp), (p[1] + g.w).min(wp));
+            let inside = |r: usize| (first + r).checked_sub(p[0]).filter(|&ih| ih < g.h);
+            let mut padded = vec![0.0f32; rows * wp];
+            for ci in 0..g.cin_g() {
+                let plane = &x[ci * g.plane()..(ci + 1) * g.plane()];
+                for r in 0..rows {
+                    if let Some(ih) = inside(r) {
+                        padded[r * wp + lo..r * wp + hi]
+                            .copy_from_slice(&plane[ih * g.w..ih * g.w + hi - lo]);
+                    }
+                }
+                for ki in 0..g.kh {
+                    for kj in 0..g.kw {
+                        let row = (ci * taps + ki * g.kw + kj) * ld;
+                        let row = &mut cols[row..row + width];
+                        for (j, dst) in row.chunks_exact_mut(g.wo).enumerate() {
+                            let src = &padded[(j * s[0] + ki * d[0]) * wp + kj * d[1]..];
+                            if s[1] == 1 {
+                                copy_run(dst, &src[..g.wo]);
+                            } else {
+                                dst.iter_mut()
+                                    .zip(strided(src, s[1], g.wo))
+                                    .for_each(|(d, s)| *d = *s);
+                            }
+                        }
                     }
                 }
             }
-        }
-    }
+        },
+    )
 }
 
 /// `dst.copy_from_slice(src)` for im2col's short runs, in fixed 8-float pieces the compiler
 /// turns into vector moves (a `memcpy` call costs as much as the copy itself here).
+#[inline(always)]
 fn copy_run(dst: &mut [f32], src: &[f32]) {
     let (mut d, mut s) = (dst.chunks_exact_mut(8), src.chunks_exact(8));
     for (d, s) in (&mut d).zip(&mut s) {
@@ -249,25 +258,30 @@ fn copy_run(dst: &mut [f32], src: &[f32]) {
 /// Adds the im2col-shaped gradient `cols` of output rows `ohs` (laid out as [`im2col`]
 /// writes them) back onto the image group `dx`.
 fn col2im(g: &ConvGeom, cols: &[f32], ld: usize, ohs: std::ops::Range<usize>, dx: &mut [f32]) {
-    let taps = g.kh * g.kw;
-    for ci in 0..g.cin_g() {
-        let plane = &mut dx[ci * g.plane()..(ci + 1) * g.plane()];
-        g.for_each_run(ohs.clone(), |r| {
-            let at = (ci * taps + r.t) * ld + (r.oh - ohs.start) * g.wo + r.ow0;
-            let (src, dst) = (&cols[at..at + r.len()], &mut plane[r.ih * g.w + r.iw0..]);
-            if g.stride[1] == 1 {
-                dst[..r.len()]
-                    .iter_mut()
-                    .zip(src)
-                    .for_each(|(d, v)| *d += v);
-            } else {
-                dst.iter_mut()
-                    .step_by(g.stride[1])
-                    .zip(src)
-                    .for_each(|(d, v)| *d += v);
+    vectorized(
+        #[inline(always)]
+        || {
+            let taps = g.kh * g.kw;
+            for ci in 0..g.cin_g() {
+                let plane = &mut dx[ci * g.plane()..(ci + 1) * g.plane()];
+                g.for_each_run(ohs.clone(), |r| {
+                    let at = (ci * taps + r.t) * ld + (r.oh - ohs.start) * g.wo + r.ow0;
+                    let (src, dst) = (&cols[at..at + r.len()], &mut plane[r.ih * g.w + r.iw0..]);
+                    if g.stride[1] == 1 {
+                        dst[..r.len()]
+                            .iter_mut()
+                            .zip(src)
+                            .for_each(|(d, v)| *d += v);
+                    } else {
+                        dst.iter_mut()
+                            .step_by(g.stride[1])
+                            .zip(src)
+                            .for_each(|(d, v)| *d += v);
+                    }
+                });
             }
-        });
-    }
+        },
+    )
 }
 
 /// The im2col matrices of every image, `[n, cin * kh * kw, ho * wo]` (burn's `unfold4d`;
@@ -658,32 +672,38 @@ fn weight_backward_images(
 /// `(ci, ki, kj)` of that output pixel. Written as im2col (contiguous runs) into `cols`
 /// (`K x L`), then transposed in 8 x 8 blocks (rows of 8 floats in, rows of 8 out).
 fn im2row(g: &ConvGeom, x: &[f32], cols: &mut [f32], rows: &mut [f32]) {
-    let (k, l) = (g.k(), g.l());
-    im2col(g, x, 0..g.ho, cols, l);
-    let (k8, l8) = (k / 8 * 8, l / 8 * 8);
-    for k0 in (0..k8).step_by(8) {
-        for l0 in (0..l8).step_by(8) {
-            let mut block = [[0.0f32; 8]; 8];
-            for (i, b) in block.iter_mut().enumerate() {
-                let at = (k0 + i) * l + l0;
-                b.copy_from_slice(&cols[at..at + 8]);
-            }
-            for j in 0..8 {
-                let at = (l0 + j) * k + k0;
-                let out: &mut [f32; 8] = (&mut rows[at..at + 8]).try_into().expect("8 floats");
-                for (o, b) in out.iter_mut().zip(&block) {
-                    *o = b[j];
+    vectorized(
+        #[inline(always)]
+        || {
+            let (k, l) = (g.k(), g.l());
+            im2col(g, x, 0..g.ho, cols, l);
+            let (k8, l8) = (k / 8 * 8, l / 8 * 8);
+            for k0 in (0..k8).step_by(8) {
+                for l0 in (0..l8).step_by(8) {
+                    let mut block = [[0.0f32; 8]; 8];
+                    for (i, b) in block.iter_mut().enumerate() {
+                        let at = (k0 + i) * l + l0;
+                        b.copy_from_slice(&cols[at..at + 8]);
+                    }
+                    for j in 0..8 {
+                        let at = (l0 + j) * k + k0;
+                        let out: &mut [f32; 8] =
+                            (&mut rows[at..at + 8]).try_into().expect("8 floats");
+                        for (o, b) in out.iter_mut().zip(&block) {
+                            *o = b[j];
+                        }
+                    }
                 }
             }
-        }
-    }
-    // The edges: rows past the last full block of 8, then columns past it.
-    for r in (k8..k).chain(0..k8) {
-        let cs = if r < k8 { l8..l } else { 0..l };
-        for c in cs {
-            rows[c * k + r] = cols[r * l + c];
-        }
-    }
+            // The edges: rows past the last full block of 8, then columns past it.
+            for r in (k8..k).chain(0..k8) {
+                let cs = if r < k8 { l8..l } else { 0..l };
+                for c in cs {
+                    rows[c * k + r] = cols[r * l + c];
+                }
+            }
+        },
+    )
 }
 
 /// `sum_i (dL_i/dw)^2`, elementwise, `[cout, cin/groups, kh, kw]`: the squared weight
@@ -717,19 +737,24 @@ pub(crate) fn bias_backward(n: usize, cout: usize, l: usize, dy: &[f32]) -> Vec<
     (0..cout)
         .into_par_iter()
         .map(|c| {
-            let mut lanes = [0.0f32; 8];
-            let mut s = 0.0f32;
-            for i in 0..n {
-                let p = &dy[(i * cout + c) * l..(i * cout + c + 1) * l];
-                let chunks = p.chunks_exact(8);
-                s += chunks.remainder().iter().sum::<f32>();
-                for ch in chunks {
-                    for (lane, v) in lanes.iter_mut().zip(ch) {
-                        *lane += v;
+            vectorized(
+                #[inline(always)]
+                || {
+                    let mut lanes = [0.0f32; 8];
+                    let mut s = 0.0f32;
+                    for i in 0..n {
+                        let p = &dy[(i * cout + c) * l..(i * cout + c + 1) * l];
+                        let chunks = p.chunks_exact(8);
+                        s += chunks.remainder().iter().sum::<f32>();
+                        for ch in chunks {
+                            for (lane, v) in lanes.iter_mut().zip(ch) {
+                                *lane += v;
+                            }
+                        }
                     }
-                }
-            }
-            s + lanes.iter().sum::<f32>()
+                    s + lanes.iter().sum::<f32>()
+                },
+            )
         })
         .collect()
 }

@@ -25,6 +25,7 @@ mod norm;
 mod per_sample;
 mod pool;
 mod reduce;
+mod simd;
 mod tensor;
 
 pub use alloc::{Allocator, keep_freed_memory};

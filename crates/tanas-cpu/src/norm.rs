@@ -9,8 +9,10 @@
 use rayon::prelude::*;
 
 use crate::reduce::lanes;
+use crate::simd::vectorized;
 
 /// The sum of `f(a[i], b[i])`, its lanes added in f64.
+#[inline(always)]
 fn lanes_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
     let (lanes, tail) = lanes(a, b, f);
     lanes.iter().map(|&v| v as f64).sum::<f64>() + tail as f64
@@ -26,6 +28,7 @@ pub(crate) struct Planes {
 
 impl Planes {
     /// The planes of channel `ch`, image by image.
+    #[inline(always)]
     fn of_channel<'a>(&self, data: &'a [f32], ch: usize) -> impl Iterator<Item = &'a [f32]> {
         let (c, l) = (self.c, self.l);
         (0..self.n).map(move |i| &data[(i * c + ch) * l..(i * c + ch + 1) * l])
@@ -41,18 +44,23 @@ pub(crate) fn stats(p: Planes, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
     (0..p.c)
         .into_par_iter()
         .map(|ch| {
-            let mean = p
-                .of_channel(x, ch)
-                .map(|s| lanes_sum(s, s, |v, _| v))
-                .sum::<f64>()
-                / p.count();
-            let m = mean as f32;
-            let var = p
-                .of_channel(x, ch)
-                .map(|s| lanes_sum(s, s, |v, _| (v - m) * (v - m)))
-                .sum::<f64>()
-                / p.count();
-            (m, var as f32)
+            vectorized(
+                #[inline(always)]
+                || {
+                    let mean = p
+                        .of_channel(x, ch)
+                        .map(|s| lanes_sum(s, s, |v, _| v))
+                        .sum::<f64>()
+                        / p.count();
+                    let m = mean as f32;
+                    let var = p
+                        .of_channel(x, ch)
+                        .map(|s| lanes_sum(s, s, |v, _| (v - m) * (v - m)))
+                        .sum::<f64>()
+                        / p.count();
+                    (m, var as f32)
+                },
+            )
         })
         .unzip()
 }
@@ -84,9 +92,14 @@ pub(crate) fn normalize(
             let ch = nc % p.c;
             let scale = inv_std[ch] * gamma[ch];
             let shift = beta[ch] - mean[ch] * scale;
-            out.iter_mut()
-                .zip(src)
-                .for_each(|(o, &v)| *o = v * scale + shift);
+            vectorized(
+                #[inline(always)]
+                || {
+                    out.iter_mut()
+                        .zip(src)
+                        .for_each(|(o, &v)| *o = v * scale + shift)
+                },
+            );
         });
     y
 }
@@ -108,10 +121,15 @@ pub(crate) fn backward(
             let (m, s) = (mean[ch], inv_std[ch]);
             let mut dg = 0.0f64;
             let mut db = 0.0f64;
-            for (xs, ds) in p.of_channel(x, ch).zip(p.of_channel(dy, ch)) {
-                db += lanes_sum(ds, ds, |d, _| d);
-                dg += lanes_sum(ds, xs, |d, v| d * (v - m));
-            }
+            vectorized(
+                #[inline(always)]
+                || {
+                    for (xs, ds) in p.of_channel(x, ch).zip(p.of_channel(dy, ch)) {
+                        db += lanes_sum(ds, ds, |d, _| d);
+                        dg += lanes_sum(ds, xs, |d, v| d * (v - m));
+                    }
+                },
+            );
             ((dg * s as f64) as f32, db as f32)
         })
         .unzip();
@@ -127,9 +145,14 @@ pub(crate) fn backward(
                 let k = gamma[ch] * s;
                 let mean_dy = dbeta[ch] / count;
                 let mean_dg = dgamma[ch] / count;
-                for ((o, &xv), &d) in out.iter_mut().zip(xs).zip(ds) {
-                    *o = k * (d - mean_dy - (xv - m) * s * mean_dg);
-                }
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        for ((o, &xv), &d) in out.iter_mut().zip(xs).zip(ds) {
+                            *o = k * (d - mean_dy - (xv - m) * s * mean_dg);
+                        }
+                    },
+                );
             });
     }
     (dx, dgamma, dbeta)

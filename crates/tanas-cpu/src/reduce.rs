@@ -2,6 +2,7 @@
 
 /// `f(a[i], b[i])` summed into 16 lanes (`i % 16` of the full chunks of 16), and the sum of
 /// the last `len % 16` terms; the caller adds them up in the precision it needs.
+#[inline(always)]
 pub(crate) fn lanes(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> ([f32; 16], f32) {
     let mut lanes = [0.0f32; 16];
     let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));

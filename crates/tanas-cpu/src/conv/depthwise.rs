@@ -15,6 +15,7 @@ use rayon::prelude::*;
 
 use super::{ConvGeom, strided};
 use crate::reduce::lanes;
+use crate::simd::vectorized;
 
 /// A stride-1 depthwise kernel on zero-padded planes: input `h x w`, padded `hp x wp`,
 /// output `ho x wo`, computed at width `wp` over `len` positions.
@@ -89,6 +90,7 @@ impl Padded {
     }
 
     /// Copies `x` (`h x w`) into the interior of the padded plane (its border stays zero).
+    #[inline(always)]
     fn fill(&self, x: &[f32], padded: &mut [f32]) {
         for (r, row) in x.chunks_exact(self.w).enumerate() {
             let o = (r + self.pad[0]) * self.wp + self.pad[1];
@@ -98,20 +100,25 @@ impl Padded {
 
     /// `out (ho x wo) = sum over taps t of taps[t] * x shifted by tap t`, on one plane.
     fn plane(&self, x: &[f32], taps: &[f32], out: &mut [f32], scratch: &mut [f32]) {
-        let (padded, wide) = scratch.split_at_mut(self.plane);
-        self.fill(x, padded);
-        let wide = &mut wide[..self.len];
-        for (t, (&off, &wv)) in self.offsets.iter().zip(taps).enumerate() {
-            let src = &padded[off..off + self.len];
-            if t == 0 {
-                wide.iter_mut().zip(src).for_each(|(o, &s)| *o = wv * s);
-            } else {
-                wide.iter_mut().zip(src).for_each(|(o, &s)| *o += wv * s);
-            }
-        }
-        for (r, row) in out.chunks_exact_mut(self.wo).enumerate() {
-            row.copy_from_slice(&wide[r * self.wp..r * self.wp + self.wo]);
-        }
+        vectorized(
+            #[inline(always)]
+            || {
+                let (padded, wide) = scratch.split_at_mut(self.plane);
+                self.fill(x, padded);
+                let wide = &mut wide[..self.len];
+                for (t, (&off, &wv)) in self.offsets.iter().zip(taps).enumerate() {
+                    let src = &padded[off..off + self.len];
+                    if t == 0 {
+                        wide.iter_mut().zip(src).for_each(|(o, &s)| *o = wv * s);
+                    } else {
+                        wide.iter_mut().zip(src).for_each(|(o, &s)| *o += wv * s);
+                    }
+                }
+                for (r, row) in out.chunks_exact_mut(self.wo).enumerate() {
+                    row.copy_from_slice(&wide[r * self.wp..r * self.wp + self.wo]);
+                }
+            },
+        )
     }
 }
 
@@ -174,18 +181,24 @@ pub(super) fn weight_backward(g: &ConvGeom, x: &[f32], dy: &[f32]) -> Vec<f32> {
         dw.par_chunks_mut(taps).enumerate().for_each_init(
             || p.scratch(),
             |s, (c, dwc)| {
-                let (padded, wide) = s.split_at_mut(p.plane);
-                let wide = &mut wide[..p.len];
-                for nc in planes(c) {
-                    // `dy` at width `wp`: the columns past `wo` stay zero.
-                    for (r, row) in dy[nc * l..(nc + 1) * l].chunks_exact(p.wo).enumerate() {
-                        wide[r * p.wp..r * p.wp + p.wo].copy_from_slice(row);
-                    }
-                    p.fill(&x[nc * plane..(nc + 1) * plane], padded);
-                    for (d, &off) in dwc.iter_mut().zip(&p.offsets) {
-                        *d += dot(wide, &padded[off..off + p.len]);
-                    }
-                }
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        let (padded, wide) = s.split_at_mut(p.plane);
+                        let wide = &mut wide[..p.len];
+                        for nc in planes(c) {
+                            // `dy` at width `wp`: the columns past `wo` stay zero.
+                            let dy = &dy[nc * l..(nc + 1) * l];
+                            for (r, row) in dy.chunks_exact(p.wo).enumerate() {
+                                wide[r * p.wp..r * p.wp + p.wo].copy_from_slice(row);
+                            }
+                            p.fill(&x[nc * plane..(nc + 1) * plane], padded);
+                            for (d, &off) in dwc.iter_mut().zip(&p.offsets) {
+                                *d += dot(wide, &padded[off..off + p.len]);
+                            }
+                        }
+                    },
+                )
             },
         );
         return dw;
@@ -205,59 +218,75 @@ pub(super) fn weight_backward(g: &ConvGeom, x: &[f32], dy: &[f32]) -> Vec<f32> {
 
 /// One output plane (`out` starts zeroed), any stride.
 fn plane_forward(g: &ConvGeom, x: &[f32], w: &[f32], out: &mut [f32]) {
-    g.for_each_run(0..g.ho, |r| {
-        let (wv, src) = (w[r.t], &x[r.ih * g.w + r.iw0..]);
-        let dst = &mut out[r.oh * g.wo + r.ow0..r.oh * g.wo + r.ow1];
-        if g.stride[1] == 1 {
-            dst.iter_mut()
-                .zip(&src[..r.len()])
-                .for_each(|(d, s)| *d += wv * s);
-        } else {
-            dst.iter_mut()
-                .zip(strided(src, g.stride[1], r.len()))
-                .for_each(|(d, s)| *d += wv * s);
-        }
-    });
+    vectorized(
+        #[inline(always)]
+        || {
+            g.for_each_run(0..g.ho, |r| {
+                let (wv, src) = (w[r.t], &x[r.ih * g.w + r.iw0..]);
+                let dst = &mut out[r.oh * g.wo + r.ow0..r.oh * g.wo + r.ow1];
+                if g.stride[1] == 1 {
+                    dst.iter_mut()
+                        .zip(&src[..r.len()])
+                        .for_each(|(d, s)| *d += wv * s);
+                } else {
+                    dst.iter_mut()
+                        .zip(strided(src, g.stride[1], r.len()))
+                        .for_each(|(d, s)| *d += wv * s);
+                }
+            });
+        },
+    )
 }
 
 /// One input-gradient plane (`dx` starts zeroed), any stride.
 fn plane_x_backward(g: &ConvGeom, w: &[f32], dy: &[f32], dx: &mut [f32]) {
-    g.for_each_run(0..g.ho, |r| {
-        let (wv, dst) = (w[r.t], &mut dx[r.ih * g.w + r.iw0..]);
-        let src = &dy[r.oh * g.wo + r.ow0..r.oh * g.wo + r.ow1];
-        if g.stride[1] == 1 {
-            dst[..r.len()]
-                .iter_mut()
-                .zip(src)
-                .for_each(|(d, s)| *d += wv * s);
-        } else {
-            dst.iter_mut()
-                .step_by(g.stride[1])
-                .zip(src)
-                .for_each(|(d, s)| *d += wv * s);
-        }
-    });
+    vectorized(
+        #[inline(always)]
+        || {
+            g.for_each_run(0..g.ho, |r| {
+                let (wv, dst) = (w[r.t], &mut dx[r.ih * g.w + r.iw0..]);
+                let src = &dy[r.oh * g.wo + r.ow0..r.oh * g.wo + r.ow1];
+                if g.stride[1] == 1 {
+                    dst[..r.len()]
+                        .iter_mut()
+                        .zip(src)
+                        .for_each(|(d, s)| *d += wv * s);
+                } else {
+                    dst.iter_mut()
+                        .step_by(g.stride[1])
+                        .zip(src)
+                        .for_each(|(d, s)| *d += wv * s);
+                }
+            });
+        },
+    )
 }
 
 /// Adds one image's contribution to a channel's weight gradient `dw` (`kh * kw`), any
 /// stride: per tap, the sum over its rows, then added to `dw`.
 fn plane_weight_backward(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32]) {
-    let mut acc = vec![0.0f32; dw.len()];
-    g.for_each_run(0..g.ho, |r| {
-        let src = &x[r.ih * g.w + r.iw0..];
-        let d = &dy[r.oh * g.wo + r.ow0..r.oh * g.wo + r.ow1];
-        if g.stride[1] == 1 {
-            acc[r.t] += dot(d, &src[..d.len()]);
-        } else {
-            for (v, s) in d.iter().zip(strided(src, g.stride[1], d.len())) {
-                acc[r.t] += v * s;
-            }
-        }
-    });
-    dw.iter_mut().zip(&acc).for_each(|(w, a)| *w += a);
+    vectorized(
+        #[inline(always)]
+        || {
+            let mut acc = vec![0.0f32; dw.len()];
+            g.for_each_run(0..g.ho, |r| {
+                let src = &x[r.ih * g.w + r.iw0..];
+                let d = &dy[r.oh * g.wo + r.ow0..r.oh * g.wo + r.ow1];
+                if g.stride[1] == 1 {
+                    acc[r.t] += dot(d, &src[..d.len()]);
+                } else {
+                    for (v, s) in d.iter().zip(strided(src, g.stride[1], d.len())) {
+                        acc[r.t] += v * s;
+                    }
+                }
+            });
+            dw.iter_mut().zip(&acc).for_each(|(w, a)| *w += a);
+        },
+    )
 }
 
 /// A dot product in fixed order (vectorisable).
+#[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let (lanes, tail) = lanes(a, b, |x, y| x * y);
     lanes.iter().sum::<f32>() + tail
