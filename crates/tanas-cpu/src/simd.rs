@@ -14,3 +14,44 @@
 pub(crate) fn vectorized<R>(f: impl FnOnce() -> R) -> R {
     pulp::Arch::new().dispatch(f)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::vectorized;
+    use crate::reduce::lanes;
+
+    #[test]
+    fn the_dispatched_loops_give_the_bits_of_the_baseline() {
+        // Values whose products and sums round differently under a fused multiply-add or
+        // another summation order.
+        let a: Vec<f32> = (0..1003)
+            .map(|i| ((i * 7919 % 1009) as f32).sqrt() * 1e-3)
+            .collect();
+        let b: Vec<f32> = (0..1003).map(|i| 1.0 / (1.0 + (i % 97) as f32)).collect();
+        let axpy = |out: &mut [f32]| {
+            out.iter_mut()
+                .zip(&a)
+                .zip(&b)
+                .for_each(|((o, &x), &y)| *o += x * y + 0.1 * x);
+        };
+        let (mut base, mut wide) = (vec![0.5f32; a.len()], vec![0.5f32; a.len()]);
+        axpy(&mut base);
+        vectorized(
+            #[inline(always)]
+            || axpy(&mut wide),
+        );
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&base), bits(&wide));
+        let dot = |a: &[f32], b: &[f32]| {
+            let (l, tail) = lanes(a, b, |x, y| x * y);
+            (l.map(f32::to_bits), tail.to_bits())
+        };
+        assert_eq!(
+            dot(&a, &b),
+            vectorized(
+                #[inline(always)]
+                || dot(&a, &b)
+            )
+        );
+    }
+}
