@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use burn::backend::Autodiff;
 use burn::data::dataset::Dataset;
+use burn::module::AutodiffModule;
 use tanas_cpu::Cpu;
 use tanas_data::{DataDirs, DatasetName, TaskData, TaskFile, TaskItem, TaskSplit};
 use tanas_search::{
@@ -16,6 +17,8 @@ use tanas_search::{
     SearchData, SearchError, SearchResult, SearchSpace, StageRecord, TRACE_FILE, WEIGHTS_FILE,
     read_trace,
 };
+use tanas_train::Tally;
+use tanas_zoo::ZooModel;
 use tanas_zoo::cell::{CellGenotype, CellSkeleton, Genotype, Op};
 
 type B = Autodiff<Cpu>;
@@ -282,6 +285,24 @@ fn fuse_run_writes_trace_result_and_reads_test_only_at_the_end() {
     assert!(result.params > 0);
     assert!((0.0..=1.0).contains(&result.test_accuracy));
     assert_eq!(result.final_train_samples, 128 + 64);
+    // The test decisions use mnist-0's dataset prior (digit 0 is about a tenth of the
+    // images, about half of the training samples): the stored weights give the stored
+    // accuracy under that shift, and the plain arg-max is kept beside it.
+    let (train, val) = (data().train.truncated(128), data().val.truncated(64));
+    let shift = tanas_data::prior_shift(&data().dataset_prior, &[&train, &val]);
+    assert!((shift[0] - shift[1]).abs() > 1.0, "{shift:?}");
+    let device = Default::default();
+    let spec = tanas_search::cell_spec(&result.genotype, skeleton(), 2);
+    let model = ZooModel::<B>::new(&spec, &device).unwrap();
+    let model = tanas_zoo::load_pytorch(model, dir.path().join(WEIGHTS_FILE))
+        .unwrap()
+        .valid();
+    let tally = Tally::with_prior_shift(&shift);
+    let e = tanas_train::evaluate(&model, &data().test, cfg.eval_batch_size, tally, &device);
+    let e = e.unwrap();
+    assert_eq!(e.accuracy, result.test_accuracy);
+    assert!(result.argmax_accuracy.is_some());
+    assert_eq!(e.argmax_accuracy, result.argmax_accuracy);
     let stored = SearchResult::load(&dir.path().join(RESULT_FILE)).unwrap();
     assert_eq!(&stored, result);
     assert!(dir.path().join(WEIGHTS_FILE).is_file());
