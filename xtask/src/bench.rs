@@ -14,8 +14,8 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use serde_json::{Map, Value, json};
 
-use crate::fsutil::write_atomic;
 use crate::tanas::{Tanas, build_tanas, workspace_root};
+use tanas_core::write_atomic;
 
 /// The genotype of the default cell networks (DARTS_V2), relative to the workspace root.
 const DARTS_V2: &str = "configs/genotypes/darts_v2.json";

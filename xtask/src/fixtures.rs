@@ -22,7 +22,6 @@ use anyhow::{Context, Result, bail};
 
 use self::idx::LabelledSet;
 use self::manifest::Manifest;
-use crate::fsutil;
 
 /// File name of the manifest inside the data directory.
 const MANIFEST_NAME: &str = "MANIFEST.sha256";
@@ -87,13 +86,13 @@ pub fn run(args: &FixturesArgs) -> Result<()> {
     outputs.sort_by(|a, b| a.rel.cmp(&b.rel));
     ensure_expected(&outputs)?;
     for out in &outputs {
-        fsutil::write_atomic(&data_dir.join(&out.rel), &out.bytes)?;
+        tanas_core::write_atomic(&data_dir.join(&out.rel), &out.bytes)?;
     }
     let generated =
         Manifest::from_files(outputs.iter().map(|o| (o.rel.as_str(), o.bytes.as_slice())));
     let manifest_path = data_dir.join(MANIFEST_NAME);
     if args.update_manifest {
-        fsutil::write_atomic(&manifest_path, generated.render().as_bytes())?;
+        tanas_core::write_atomic(&manifest_path, generated.render().as_bytes())?;
         println!("wrote {}", manifest_path.display());
     } else {
         let pinned = Manifest::read(&manifest_path)?;

@@ -1,16 +1,10 @@
-//! Atomic file writes and sha256 helpers.
+//! File reads and sha256 helpers.
 
 use std::fs;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
-
-/// Write `bytes` to `path` atomically ([`tanas_core::write_atomic`]).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    tanas_core::write_atomic(path, bytes)
-        .with_context(|| format!("{}: cannot write", path.display()))
-}
 
 /// Lower-case hex sha256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {

@@ -13,8 +13,8 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use crate::bench::table;
-use crate::fsutil::write_atomic;
 use crate::tanas::{Tanas, build_tanas, workspace_root};
+use tanas_core::write_atomic;
 
 /// Options of `cargo xtask gpu-smoke`.
 #[derive(Debug, clap::Args)]

@@ -1,7 +1,7 @@
 //! Atomic file writes: the one writer every crate uses.
 
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Prefix of the temporary files of [`write_atomic`] (see [`crate::out_dir::is_temp_name`]).
 pub const TEMP_PREFIX: &str = ".tanas-tmp-";
@@ -9,9 +9,26 @@ pub const TEMP_PREFIX: &str = ".tanas-tmp-";
 /// Writes `bytes` to `path` atomically: its directory is created if needed, the bytes go to a
 /// temporary file beside `path` (named `.tanas-tmp-*`), are synced to disk, and the file is
 /// renamed into place, so `path` never holds a partial file. The result is an ordinary
-/// `rw-r--r--` file (temporary files are created `rw-------`). I/O errors keep their kind
-/// (a full disk is "No space left on device").
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// `rw-r--r--` file (temporary files are created `rw-------`). The error names the file and
+/// keeps the OS's error (a full disk is "No space left on device").
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    write(path, bytes).map_err(|source| WriteError {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// A file [`write_atomic`] could not write.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {source}", path.display())]
+pub struct WriteError {
+    /// The file.
+    pub path: PathBuf,
+    /// The OS's error, its kind kept.
+    pub source: std::io::Error,
+}
+
+fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -61,7 +78,13 @@ mod tests {
         let file = root.path().join("file");
         std::fs::write(&file, b"x").unwrap();
         // The "directory" is a file: the error is the OS's, not a wrapped string.
-        let e = write_atomic(&file.join("out.json"), b"{}").unwrap_err();
-        assert!(e.raw_os_error().is_some(), "{e}");
+        let out = file.join("out.json");
+        let e = write_atomic(&out, b"{}").unwrap_err();
+        assert!(e.source.raw_os_error().is_some(), "{e}");
+        assert_eq!(e.path, out);
+        assert!(
+            e.to_string().starts_with(&format!("{}: ", out.display())),
+            "{e}"
+        );
     }
 }

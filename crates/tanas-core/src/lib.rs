@@ -13,6 +13,6 @@ pub mod fuzz;
 pub mod hash;
 pub mod out_dir;
 
-pub use fsio::write_atomic;
+pub use fsio::{WriteError, write_atomic};
 pub use hash::Fnv1a;
 pub use out_dir::{OutDirError, OutDirLock};

@@ -210,7 +210,7 @@ pub fn write_idx(path: &Path, array: &IdxArray) -> Result<()> {
     } else {
         bytes
     };
-    crate::write_atomic(path, &bytes)
+    tanas_core::write_atomic(path, &bytes).map_err(|e| DataError::io(e.path, e.source))
 }
 
 /// Reads an IDX image file (`n x rows x cols`) and its label file (`n`) into an [`ImageSet`],

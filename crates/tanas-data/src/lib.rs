@@ -21,10 +21,3 @@ pub use error::{DataError, Result};
 pub use image_set::ImageSet;
 pub use split::{Split, TaskData, TaskSplit, prior_shift};
 pub use task::{TaskFile, TaskKind, TaskSpec};
-
-use std::path::Path;
-
-/// Writes `bytes` to `path` atomically ([`tanas_core::write_atomic`]).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    tanas_core::write_atomic(path, bytes).map_err(|e| DataError::io(path, e))
-}

@@ -15,7 +15,6 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::error::{DistanceError, Result};
-use crate::io::write_atomic;
 use crate::matrix::{DistanceMatrix, Grid};
 
 /// The embedded font (DejaVu Sans, Latin-1 subset; see `assets/fonts/LICENSE`).
@@ -453,8 +452,10 @@ impl DistanceMatrix {
         };
         let svg_text = self.svg_string().map_err(plot_err(&svg))?;
         let png_bytes = self.png_bytes().map_err(plot_err(&png))?;
-        write_atomic(&svg, svg_text.as_bytes())?;
-        write_atomic(&png, &png_bytes)?;
+        for (path, bytes) in [(&svg, svg_text.as_bytes()), (&png, &png_bytes[..])] {
+            tanas_core::write_atomic(path, bytes)
+                .map_err(|e| DistanceError::io(e.path, e.source))?;
+        }
         Ok(HeatmapFiles { svg, png })
     }
 }

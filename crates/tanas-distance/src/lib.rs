@@ -12,7 +12,6 @@
 
 pub mod error;
 pub mod heatmap;
-mod io;
 pub mod matrix;
 pub mod metric;
 

@@ -29,7 +29,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DistanceError, Result};
-use crate::io::write_atomic;
 use crate::metric::{HeadRule, TaskDistance};
 
 /// A square `[source][target]` array of optional values (`None` where there is none).
@@ -336,7 +335,8 @@ impl DistanceMatrix {
             other => other,
         })?;
         text.push('\n');
-        write_atomic(path, text.as_bytes())
+        tanas_core::write_atomic(path, text.as_bytes())
+            .map_err(|e| DistanceError::io(e.path, e.source))
     }
 
     /// Reads a JSON file written by [`DistanceMatrix::write_json`].
@@ -378,7 +378,9 @@ impl DistanceMatrix {
 
     /// Writes the CSV file atomically.
     pub fn write_csv(&self, path: impl AsRef<Path>) -> Result<()> {
-        write_atomic(path.as_ref(), self.to_csv().as_bytes())
+        let path = path.as_ref();
+        tanas_core::write_atomic(path, self.to_csv().as_bytes())
+            .map_err(|e| DistanceError::io(e.path, e.source))
     }
 
     /// Writes `<dir>/<stem>.json`, `.csv`, `.svg` and `.png` (each atomically), creating `dir`

@@ -428,7 +428,10 @@ impl FisherDiag {
                 path: path.to_path_buf(),
                 problem,
             })?;
-        write_atomic(path, &bytes)
+        tanas_core::write_atomic(path, &bytes).map_err(|e| FisherError::Io {
+            path: e.path,
+            source: e.source,
+        })
     }
 
     /// Reads a diagonal written by [`FisherDiag::save`] (or any safetensors file of `F32`
@@ -591,14 +594,6 @@ impl FisherDiag {
 /// `v` as compact JSON.
 fn json<T: Serialize + ?Sized>(v: &T) -> Result<String, String> {
     serde_json::to_string(v).map_err(|e| e.to_string())
-}
-
-/// Writes `bytes` to `path` atomically ([`tanas_core::write_atomic`]).
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FisherError> {
-    tanas_core::write_atomic(path, bytes).map_err(|source| FisherError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
 }
 
 #[cfg(test)]

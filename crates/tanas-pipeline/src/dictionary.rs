@@ -26,7 +26,7 @@ use tanas_zoo::cell::{CellSkeleton, Genotype, Op};
 
 use crate::error::{PipelineError, Result};
 use crate::experiment::{FisherSettings, TrainSettings};
-use crate::matrix::{NetOf, fisher_at, fisher_path, load_net, train_at, write_json};
+use crate::matrix::{NetOf, fisher_at, fisher_path, load_net, train_at, write_file, write_json};
 
 /// Format tag of `manifest.json`.
 pub const MANIFEST_FORMAT: &str = "tanas-dictionary/1";
@@ -251,7 +251,7 @@ impl TaskDictionary {
             path: dir.clone(),
             source,
         })?;
-        tanas_data::write_atomic(&self.dir.join(&space_rel), learned.to_json().as_bytes())?;
+        write_file(&self.dir.join(&space_rel), learned.to_json().as_bytes())?;
         let entry = DictEntry {
             spec: task.spec.clone(),
             num_labels: task.num_labels,

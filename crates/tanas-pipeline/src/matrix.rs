@@ -337,20 +337,21 @@ fn file_hash(path: &Path) -> Result<String> {
     Ok(tanas_core::Fnv1a::new().bytes(&bytes).hex())
 }
 
-/// Writes pretty JSON atomically.
+/// Writes pretty JSON atomically (its directory is created).
 pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(|e| PipelineError::Config {
         path: path.into(),
         problem: e.to_string(),
     })?;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| PipelineError::Io {
-            path: dir.into(),
-            source,
-        })?;
-    }
-    tanas_data::write_atomic(path, text.as_bytes())?;
-    Ok(())
+    write_file(path, text.as_bytes())
+}
+
+/// Writes a file atomically ([`tanas_core::write_atomic`]: its directory is created).
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    tanas_core::write_atomic(path, bytes).map_err(|e| PipelineError::Io {
+        path: e.path,
+        source: e.source,
+    })
 }
 
 /// A progress bar over `len` steps, hidden when stderr is not a terminal.

@@ -14,7 +14,7 @@ use tanas_search::{Algorithm, RandomSearch, RandomSearchConfig, SearchResult, Se
 use crate::dictionary::{Closeness, DictSettings, TaskDictionary, run_search, search_error};
 use crate::error::{PipelineError, Result};
 use crate::experiment::one_line;
-use crate::matrix::write_json;
+use crate::matrix::{write_file, write_json};
 use crate::tasks::LoadedTasks;
 
 /// Which space the target is searched in.
@@ -201,7 +201,7 @@ pub fn search_target<B: AutodiffBackend>(
         device: device_name.to_string(),
     };
     write_json(&out.join("final.json"), &report)?;
-    tanas_data::write_atomic(
+    write_file(
         &out.join("genotype.dot"),
         result.genotype.to_dot().as_bytes(),
     )?;

@@ -56,19 +56,24 @@ impl<'a> SearchData<'a> {
     }
 }
 
-/// The splits a search works on after its sample limits, checked.
+/// The splits a search works on after its sample limits, checked: what a
+/// [`crate::SearchStrategy`] step reads.
 #[derive(Debug, Clone)]
-pub(crate) struct Splits {
+pub struct Splits {
+    /// The train split (its first `train_limit` samples).
     pub train: TaskSplit,
+    /// The val split (its first `val_limit` samples).
     pub val: TaskSplit,
+    /// Number of classes; every label is below it.
     pub classes: usize,
+    /// The task's id ("" if none): on the seed path of candidate draws.
     pub task: String,
 }
 
 impl Splits {
     /// Applies the limits (first `n` samples of each split) and checks that both splits are
     /// non-empty and every label is below `num_classes`.
-    pub fn new(
+    pub(crate) fn new(
         data: &SearchData<'_>,
         train_limit: Option<usize>,
         val_limit: Option<usize>,
@@ -103,7 +108,7 @@ impl Splits {
     }
 
     /// What identifies the data of a search (checked on resume).
-    pub fn identity(&self) -> DataIdentity {
+    pub(crate) fn identity(&self) -> DataIdentity {
         DataIdentity {
             num_classes: self.classes,
             train_samples: self.train.len(),
@@ -115,14 +120,14 @@ impl Splits {
     }
 
     /// The final step's training data: train, and val after it when `with_val`.
-    pub fn final_splits(&self, with_val: bool) -> Vec<&TaskSplit> {
+    pub(crate) fn final_splits(&self, with_val: bool) -> Vec<&TaskSplit> {
         std::iter::once(&self.train)
             .chain(with_val.then_some(&self.val))
             .collect()
     }
 
     /// The final network's training samples: train, then val when `with_val`.
-    pub fn final_train(&self, with_val: bool) -> Concat<'_> {
+    pub(crate) fn final_train(&self, with_val: bool) -> Concat<'_> {
         Concat {
             first: &self.train,
             second: with_val.then_some(&self.val),

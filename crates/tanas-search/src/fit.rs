@@ -8,15 +8,16 @@ use burn::data::dataset::Dataset;
 use burn::module::AutodiffModule;
 use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, Linear};
+use burn::optim::AdamConfig;
 use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tanas_data::{Split, TaskItem};
-use tanas_train::Eval;
 use tanas_train::eval::{Tally, cross_entropy};
-use tanas_zoo::ZooModel;
+use tanas_train::{ADAM_EPSILON, Eval, epoch_order, seeded};
 use tanas_zoo::hooks::{LayerHooks, batch_statistics};
+use tanas_zoo::{ModelSpec, ZooModel};
 
 use crate::data::batch_of;
 use crate::error::{Result, SearchError};
@@ -146,6 +147,71 @@ where
         bar.set_message(format!("loss {:.4}", loss_sum / seen as f64));
     }
     Ok((module, loss_sum / seen.max(1) as f64))
+}
+
+/// How [`fit_from_scratch`] trains a network.
+pub(crate) struct Fit<'a> {
+    /// Seed of the initial weights.
+    pub init_seed: u64,
+    /// Seed of the epoch orders.
+    pub order_seed: u64,
+    /// Epochs.
+    pub epochs: usize,
+    /// The learning rate of each epoch (1-based).
+    pub lr: &'a dyn Fn(usize) -> f64,
+    /// Mini-batch size.
+    pub batch_size: usize,
+    /// What is trained, for progress bars and errors (`candidate 3`, `final`).
+    pub label: &'a str,
+    /// Hide the progress bars.
+    pub hidden: bool,
+}
+
+/// Trains the network `spec` names from scratch on `train`: initial weights seeded, Adam,
+/// `fit.epochs` epochs in seeded orders. Returns the network and the mean loss of its last
+/// epoch. Every network a search trains alone (a random-search candidate, the final
+/// network) goes through here.
+pub(crate) fn fit_from_scratch<B: AutodiffBackend, D: Dataset<TaskItem> + ?Sized>(
+    spec: &ModelSpec,
+    train: &D,
+    fit: &Fit<'_>,
+    device: &B::Device,
+) -> Result<(ZooModel<B>, f64)> {
+    let mut model = seeded::<B, _>(device, fit.init_seed, || ZooModel::<B>::new(spec, device))?;
+    let mut optim = AdamConfig::new()
+        .with_epsilon(ADAM_EPSILON)
+        .init::<B, ZooModel<B>>();
+    let mut train_loss = f64::NAN;
+    for epoch in 1..=fit.epochs {
+        let order = epoch_order(train.len(), fit.order_seed, epoch);
+        let prefix = format!("{} epoch {epoch}/{}", fit.label, fit.epochs);
+        let bar = progress_bar(train.len(), "images", prefix, fit.hidden);
+        let during = format!("{} training, epoch {epoch}", fit.label);
+        let (m, loss) = train_epoch(
+            model,
+            &mut optim,
+            (fit.lr)(epoch),
+            train,
+            &order,
+            fit.batch_size,
+            spec.num_classes,
+            &during,
+            &bar,
+            device,
+            |m: &ZooModel<B>, x| m.forward(x),
+        )?;
+        bar.finish_and_clear();
+        model = m;
+        train_loss = loss;
+        tracing::debug!(
+            label = fit.label,
+            epoch,
+            epochs = fit.epochs,
+            train_loss,
+            "epoch finished"
+        );
+    }
+    Ok((model, train_loss))
 }
 
 /// The logits of every model on every sample of `ds`, in order: `[models, N, classes]`.

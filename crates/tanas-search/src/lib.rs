@@ -2,6 +2,11 @@
 //! the FUSE search of the papers ([`Fuse`]) and a random-search baseline ([`RandomSearch`]),
 //! with resumable, traced runs. See `docs/search.md` for the method as implemented.
 //!
+//! Both searches are [`SearchStrategy`]s run by one driver, the [`Searcher`]: the strategy
+//! computes its next step (a FUSE stage, a random-search candidate) and names the best cell;
+//! the driver owns the files, resume, interruption and the final step. A new algorithm is a
+//! new strategy in this crate.
+//!
 //! # Data discipline
 //!
 //! The search phase ([`Fuse::search`], [`RandomSearch::search`]) takes a [`SearchData`]:
@@ -13,7 +18,8 @@
 //!
 //! - `trace.jsonl`: one line per FUSE stage ([`StageRecord`]) or random-search candidate
 //!   ([`CandidateRecord`]);
-//! - `checkpoint.json`: config, space, data identity and the completed stages / candidates;
+//! - `checkpoint.json`: config, space, data identity, warm start and the completed steps
+//!   (stages / candidates);
 //! - `weights.safetensors`: the final network (PyTorch names and layouts);
 //! - `result.json`: the [`SearchResult`]; its presence marks a finished search.
 //!
@@ -29,7 +35,9 @@
 //! deterministic backend (Flex on CPU), the same config gives a bit-identical trace apart
 //! from its `seconds` fields.
 
+pub mod config;
 pub mod data;
+pub mod driver;
 pub mod error;
 mod fit;
 pub mod fuse;
@@ -39,11 +47,13 @@ pub mod result;
 pub mod space;
 pub mod store;
 
-pub use data::{DataIdentity, SearchData};
+pub use config::{FuseConfig, RandomSearchConfig};
+pub use data::{DataIdentity, SearchData, Splits};
+pub use driver::{SearchStep, SearchStrategy, Searcher};
 pub use error::{Result, SearchError, SpaceError};
-pub use fuse::{Fuse, FuseConfig, RoundRecord, SearchOutcome, StageRecord};
+pub use fuse::{Fuse, FuseStrategy, RoundRecord, StageRecord};
 pub use learned::{SpaceRule, op_evidence};
-pub use random::{CandidateRecord, RandomSearch, RandomSearchConfig};
+pub use random::{CandidateRecord, RandomSearch, RandomStrategy};
 pub use result::{Algorithm, FinalConfig, FinalOutcome, SearchResult, cell_spec, retrain_and_test};
 pub use space::{CellStyle, SEARCH_SKELETON, SearchSpace};
 pub use store::{CHECKPOINT_FILE, RESULT_FILE, TRACE_FILE, WEIGHTS_FILE, read_trace};

@@ -6,18 +6,18 @@ use std::time::Instant;
 
 use burn::data::dataset::Dataset;
 use burn::module::AutodiffModule;
-use burn::optim::AdamConfig;
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 use tanas_data::{Split, TaskItem, prior_shift};
-use tanas_train::{ADAM_EPSILON, Eval, Tally, epoch_order, seeded};
+use tanas_train::{Eval, Tally, epoch_order};
 use tanas_zoo::cell::{CellSkeleton, Genotype};
-use tanas_zoo::{Arch, ModelSpec, ZooModel, save_pytorch};
+use tanas_zoo::{Arch, ModelSpec, save_pytorch};
 
 use crate::data::{SearchData, Splits};
 use crate::error::{Result, SearchError};
 use crate::fit::{
-    BnMode, bars_hidden, calibrate_batch_norm, derive_seed, evaluate, progress_bar, train_epoch,
+    BnMode, Fit, bars_hidden, calibrate_batch_norm, derive_seed, evaluate, fit_from_scratch,
+    progress_bar,
 };
 use crate::space::SearchSpace;
 
@@ -121,52 +121,25 @@ pub fn retrain_and_test<B: AutodiffBackend, D: Dataset<TaskItem> + ?Sized>(
         num_classes: classes,
         ..spec.clone()
     };
-    let mut model = seeded::<B, _>(device, derive_seed(cfg.seed, &[TAG_FINAL_INIT]), || {
-        ZooModel::<B>::new(&spec, device)
-    })?;
-    let params = model.num_params();
-    let mut optim = AdamConfig::new()
-        .with_epsilon(ADAM_EPSILON)
-        .init::<B, ZooModel<B>>();
     let order_seed = derive_seed(cfg.seed, &[TAG_FINAL_ORDER]);
-    let mut train_loss = f64::NAN;
-    for epoch in 1..=cfg.epochs {
-        let order = epoch_order(train.len(), order_seed, epoch);
-        let bar = progress_bar(
-            train.len(),
-            "images",
-            format!("final epoch {epoch}/{}", cfg.epochs),
-            hidden,
-        );
-        let during = format!("final training, epoch {epoch}");
-        let lr = if cfg.cosine {
+    let lr = |epoch| {
+        if cfg.cosine {
             cosine_lr(cfg.lr, epoch, cfg.epochs)
         } else {
             cfg.lr
-        };
-        let (m, loss) = train_epoch(
-            model,
-            &mut optim,
-            lr,
-            &train,
-            &order,
-            cfg.batch_size,
-            classes,
-            &during,
-            &bar,
-            device,
-            |m: &ZooModel<B>, x| m.forward(x),
-        )?;
-        bar.finish_and_clear();
-        model = m;
-        train_loss = loss;
-        tracing::info!(
-            epoch,
-            epochs = cfg.epochs,
-            train_loss,
-            "final training epoch"
-        );
-    }
+        }
+    };
+    let fit = Fit {
+        init_seed: derive_seed(cfg.seed, &[TAG_FINAL_INIT]),
+        order_seed,
+        epochs: cfg.epochs,
+        lr: &lr,
+        batch_size: cfg.batch_size,
+        label: "final",
+        hidden,
+    };
+    let (model, train_loss) = fit_from_scratch::<B, _>(&spec, &train, &fit, device)?;
+    let params = model.num_params();
     // Short final runs leave BatchNorm's running statistics far from the data's: refresh
     // them before the running-statistics test (docs/search.md).
     let order = epoch_order(train.len(), order_seed, cfg.epochs + 1);

@@ -1,4 +1,4 @@
-//! Files of a search: atomic writes, the JSONL trace, JSON checkpoints and the check that a
+//! Files of a search: the JSONL trace, JSON checkpoints and the check that a
 //! stored search was made with the requested settings.
 
 use std::path::Path;
@@ -17,16 +17,11 @@ pub const RESULT_FILE: &str = "result.json";
 /// The final network's weights (PyTorch names and layouts, see `tanas_zoo::save_pytorch`).
 pub const WEIGHTS_FILE: &str = "weights.safetensors";
 
-/// Writes `bytes` to `path` atomically ([`tanas_core::write_atomic`]).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    tanas_core::write_atomic(path, bytes).map_err(|e| SearchError::io(path, e))
-}
-
 /// Writes `value` as pretty JSON (plus a newline) to `path` atomically.
 pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| SearchError::json(path, e))?;
     bytes.push(b'\n');
-    write_atomic(path, &bytes)
+    tanas_core::write_atomic(path, &bytes).map_err(|e| SearchError::io(e.path, e.source))
 }
 
 /// Reads a JSON file; `None` if it does not exist.
@@ -47,7 +42,7 @@ pub(crate) fn write_trace<T: Serialize>(path: &Path, lines: &[T]) -> Result<()> 
         serde_json::to_writer(&mut bytes, line).map_err(|e| SearchError::json(path, e))?;
         bytes.push(b'\n');
     }
-    write_atomic(path, &bytes)
+    tanas_core::write_atomic(path, &bytes).map_err(|e| SearchError::io(e.path, e.source))
 }
 
 /// Reads a JSONL trace written by a search (one record per line).

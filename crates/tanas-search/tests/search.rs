@@ -97,7 +97,7 @@ impl Dataset<TaskItem> for CountingTest {
                 &std::fs::read(self.dir.join(CHECKPOINT_FILE)).expect("checkpoint"),
             )
             .expect("checkpoint JSON");
-            let stages = ckpt["stages"].as_array().map_or(0, Vec::len);
+            let stages = ckpt["steps"].as_array().map_or(0, Vec::len);
             let weights = self.dir.join(WEIGHTS_FILE).is_file();
             *self.first_read.lock().expect("lock") = Some((stages, weights));
         }
@@ -220,6 +220,7 @@ fn fuse_picks_the_convolution_cell_over_the_zero_cell() {
     };
     let fuse = Fuse::new(cfg, space()).unwrap();
     let record = fuse
+        .strategy()
         .stage::<B>(
             &[zero, conv.clone()],
             false,
@@ -402,7 +403,7 @@ fn warm_start_is_the_first_incumbent() {
         .unwrap()
         .with_warm_start(start.clone());
     let outcome = search(warm).unwrap();
-    let first = &outcome.stages[0];
+    let first = &outcome[0];
     assert!(first.incumbent);
     assert_eq!(first.candidates[0], start);
     assert_eq!(first.candidates.len(), cfg.candidates);
@@ -411,7 +412,7 @@ fn warm_start_is_the_first_incumbent() {
     let cold = Fuse::new(cfg.clone(), space()).unwrap();
     assert_eq!(
         first.candidates[1..],
-        cold.stage_candidates("mnist-0", 1, Some(&start))[1..]
+        cold.strategy().stage_candidates("mnist-0", 1, Some(&start))[1..]
     );
     let err = search(cold).unwrap_err();
     assert!(
@@ -471,10 +472,15 @@ fn candidate_draws_depend_on_the_task() {
     ];
     let firsts: Vec<Vec<Genotype>> = tasks
         .iter()
-        .map(|t| fuse.stage_candidates(t, 1, None))
+        .map(|t| fuse.strategy().stage_candidates(t, 1, None))
         .collect();
     for (i, a) in firsts.iter().enumerate() {
-        assert_eq!(a, &fuse.stage_candidates(tasks[i], 1, None), "{}", tasks[i]);
+        assert_eq!(
+            a,
+            &fuse.strategy().stage_candidates(tasks[i], 1, None),
+            "{}",
+            tasks[i]
+        );
         for (j, b) in firsts.iter().enumerate().skip(i + 1) {
             assert_ne!(a, b, "{} and {} draw the same", tasks[i], tasks[j]);
         }
@@ -482,12 +488,12 @@ fn candidate_draws_depend_on_the_task() {
     let random =
         RandomSearch::new(RandomSearchConfig::equal_budget(&fuse_config()), space).unwrap();
     assert_ne!(
-        random.candidate("mnist-0", 1),
-        random.candidate("mnist-1", 1)
+        random.strategy().candidate("mnist-0", 1),
+        random.strategy().candidate("mnist-1", 1)
     );
     assert_eq!(
-        random.candidate("mnist-0", 1),
-        random.candidate("mnist-0", 1)
+        random.strategy().candidate("mnist-0", 1),
+        random.strategy().candidate("mnist-0", 1)
     );
 }
 
@@ -512,7 +518,7 @@ fn random_search_respects_its_budget() {
         assert_eq!(c.index, i + 1);
         assert_eq!(c.candidate_epochs, (i + 1) * cfg.epochs);
         assert!(space().contains(&c.genotype));
-        assert_eq!(c.genotype, random.candidate("mnist-0", i + 1));
+        assert_eq!(c.genotype, random.strategy().candidate("mnist-0", i + 1));
     }
     assert_eq!(result.candidate_epochs, cfg.budget());
     let best = trace.iter().fold(&trace[0], |b, c| {

@@ -89,7 +89,7 @@ impl Checkpoint {
         let path = self.dir.join(&name);
         let bytes = Recorder::<B>::record(&recorder(), record, ())
             .map_err(|e| TrainError::record(&path, format!("{e:?}")))?;
-        write_atomic(&path, &bytes)?;
+        tanas_core::write_atomic(&path, &bytes).map_err(|e| TrainError::io(e.path, e.source))?;
         Ok(name)
     }
 
@@ -143,12 +143,7 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
 pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| TrainError::json(path, e))?;
     bytes.push(b'\n');
-    write_atomic(path, &bytes)
-}
-
-/// Writes `bytes` to `path` atomically ([`tanas_core::write_atomic`]).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    tanas_core::write_atomic(path, bytes).map_err(|e| TrainError::io(path, e))
+    tanas_core::write_atomic(path, &bytes).map_err(|e| TrainError::io(e.path, e.source))
 }
 
 /// Removes `path` if it exists.

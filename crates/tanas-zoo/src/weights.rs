@@ -169,7 +169,7 @@ pub fn save_pytorch<B: Backend, M: Module<B>>(
         path: path.to_path_buf(),
         problem,
     })?;
-    tanas_core::write_atomic(path, &bytes).map_err(|e| ZooError::io(path, e))?;
+    tanas_core::write_atomic(path, &bytes).map_err(|e| ZooError::io(e.path, e.source))?;
     Ok(())
 }
 

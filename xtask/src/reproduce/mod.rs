@@ -28,9 +28,9 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
-use crate::fsutil::write_atomic;
 use crate::tanas::{Tanas, build_tanas, workspace_root};
 use profile::{Profile, Study};
+use tanas_core::write_atomic;
 
 /// Options of `cargo xtask reproduce`.
 #[derive(Debug, clap::Args)]
@@ -487,7 +487,7 @@ fn run_stage(t: &Tanas, out: &Path, stage: &Stage) -> Result<()> {
 /// Copies a stage's result into the report directory, replacing an older copy.
 fn publish(from: &Path, to: &Path) -> Result<()> {
     let bytes = std::fs::read(from).with_context(|| format!("{}: cannot read", from.display()))?;
-    write_atomic(to, &bytes)
+    Ok(write_atomic(to, &bytes)?)
 }
 
 /// Top-level progress: `[k/N] stage (elapsed, ETA)`. The ETA is the remaining stages'
@@ -583,7 +583,10 @@ fn git_commit(root: &Path) -> String {
 
 /// Writes pretty JSON atomically.
 pub fn write_json(path: &Path, value: &Value) -> Result<()> {
-    write_atomic(path, serde_json::to_string_pretty(value)?.as_bytes())
+    Ok(write_atomic(
+        path,
+        serde_json::to_string_pretty(value)?.as_bytes(),
+    )?)
 }
 
 /// Reads a JSON file.

@@ -68,7 +68,7 @@ fn copy_file(from: &Path, to: &Path) -> Result<()> {
         // Another file system: copy to a temporary name, then rename, so `to` is whole.
         let bytes =
             std::fs::read(from).with_context(|| format!("{}: cannot read", from.display()))?;
-        crate::fsutil::write_atomic(to, &bytes)?;
+        tanas_core::write_atomic(to, &bytes)?;
     }
     Ok(())
 }
@@ -125,9 +125,9 @@ mod tests {
             ("fisher/seed-0/b--on--a.safetensors", "fba"),
             ("fisher/seed-0/a--on--b.safetensors", "fab"),
         ] {
-            crate::fsutil::write_atomic(&m.join(rel), text.as_bytes())?;
+            tanas_core::write_atomic(&m.join(rel), text.as_bytes())?;
         }
-        crate::fsutil::write_atomic(&d.join("tasks/b/nets/seed-0/weights.safetensors"), b"own")?;
+        tanas_core::write_atomic(&d.join("tasks/b/nets/seed-0/weights.safetensors"), b"own")?;
         dictionary_task(&m, &d, "a", 1)?;
         dictionary_task(&m, &d, "b", 1)?;
         target_of_dictionary(&m, &d, "a", 1)?;
