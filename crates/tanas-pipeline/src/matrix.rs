@@ -23,7 +23,7 @@ use serde::Serialize;
 use tanas_data::{DataDirs, TaskData};
 use tanas_distance::matrix::{mean, sample_std};
 use tanas_distance::{DistanceMatrix, HeadRule, MatrixFiles, TaskDistance, distance};
-use tanas_fisher::{FisherConfig, FisherDiag, FisherMeta, fisher_diag};
+use tanas_fisher::{Estimator, FisherConfig, FisherDiag, FisherMeta, fisher_diag};
 use tanas_train::TrainOutcome;
 use tanas_zoo::{ModelSpec, ZooModel};
 
@@ -297,6 +297,17 @@ pub(crate) fn fisher_at<B: AutodiffBackend>(
         ..FisherMeta::default()
     };
     meta.extra.insert("seed".into(), seed.to_string());
+    // The settings the estimate depends on beyond the fields above, so that a Fisher made
+    // with others is not reused.
+    match settings.estimator {
+        Estimator::Mc => meta
+            .extra
+            .insert("mc_samples".into(), settings.mc_samples.to_string()),
+        Estimator::Batch => meta
+            .extra
+            .insert("batch_size".into(), settings.batch_size.to_string()),
+        Estimator::Exact | Estimator::Naive => None,
+    };
     meta.extra
         .insert("weights_fnv64".into(), file_hash(weights)?);
     if let Ok(existing) = FisherDiag::load(path)
