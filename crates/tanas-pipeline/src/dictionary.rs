@@ -247,10 +247,6 @@ impl TaskDictionary {
         let learned = SearchSpace::learned(s.space, &result.genotype, &stages, &space, s.skeleton)
             .map_err(search_error)?;
         let space_rel = Path::new("tasks").join(&task.spec.id).join("space.json");
-        std::fs::create_dir_all(&dir).map_err(|source| PipelineError::Io {
-            path: dir.clone(),
-            source,
-        })?;
         write_file(&self.dir.join(&space_rel), learned.to_json().as_bytes())?;
         let entry = DictEntry {
             spec: task.spec.clone(),

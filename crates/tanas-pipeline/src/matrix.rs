@@ -329,12 +329,6 @@ pub(crate) fn fisher_at<B: AutodiffBackend>(
                 source: Box::new(source),
             }
         })?;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| PipelineError::Io {
-            path: dir.into(),
-            source,
-        })?;
-    }
     diag.save(path)?;
     Ok(diag)
 }

@@ -104,6 +104,8 @@ fn a_rerun_reuses_every_artifact_and_a_changed_setting_is_not_reused() {
         "samples = 24",
         "estimator = \"mc\"\nmc_samples = 1",
         "estimator = \"mc\"\nmc_samples = 2",
+        "estimator = \"batch\"\nbatch_size = 16",
+        "estimator = \"batch\"\nbatch_size = 8",
     ] {
         let before = files(&out);
         run(&experiment(dir.path(), "", fisher), &out).unwrap();
