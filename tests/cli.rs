@@ -844,7 +844,7 @@ fn distance_matrix_experiment() {
         "ftd.png",
         "cosine.json",
         "../nets.json",
-        "../fisher/seed-0/mnist-0--on--mnist-1.safetensors",
+        "../index.json",
     ] {
         assert!(out.join("distance").join(f).exists(), "{f}");
     }
@@ -864,7 +864,13 @@ fn distance_matrix_experiment() {
         assert!(mean > 0.0 && mean <= 1.0, "{row}");
     }
     // The Fisher probe is the val split (disjoint from the test split accuracies use).
-    let fisher = std::fs::read(out.join("fisher/seed-0/mnist-0--on--mnist-1.safetensors")).unwrap();
+    // Found through the run's index: its networks and Fishers are in the default store.
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("index.json")).unwrap()).unwrap();
+    let id = index["fisher/seed-0/mnist-0--on--mnist-1"]
+        .as_str()
+        .unwrap();
+    let fisher = std::fs::read(out.join("store").join(id).join("fisher.safetensors")).unwrap();
     let len = u64::from_le_bytes(fisher[..8].try_into().unwrap()) as usize;
     let header: serde_json::Value = serde_json::from_slice(&fisher[8..8 + len]).unwrap();
     assert_eq!(header["__metadata__"]["split"], "val", "{header}");
@@ -1054,7 +1060,7 @@ fn bad_search_input_gives_one_error_line() {
     std::fs::create_dir(&dict).unwrap();
     std::fs::write(
         dict.join("manifest.json"),
-        r#"{"format": "tanas-dictionary/1", "settings": {"arch": "small-cnn", "seeds": [0], "train": {}, "fisher": {}, "search": {}, "skeleton": {"channels": 4, "layers": 2}}, "tasks": []}"#,
+        r#"{"format": "tanas-dictionary/2", "settings": {"arch": "small-cnn", "seeds": [0], "train": {}, "fisher": {}, "search": {}, "skeleton": {"channels": 4, "layers": 2}}, "tasks": []}"#,
     )
     .unwrap();
     let o = dir.path().join("s");

@@ -253,6 +253,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                     bin: bin.clone(),
                     root: root.clone(),
                     device: device.clone(),
+                    store: None,
                 };
                 let call: Vec<&str> = call.iter().map(String::as_str).collect();
                 for row in rows_of(tanas.json(&call)?)? {

@@ -51,6 +51,7 @@ pub fn run(args: &GpuSmokeArgs) -> Result<()> {
         bin: bin.clone(),
         root: root.clone(),
         device: device.to_string(),
+        store: None,
     };
     let (device, cpu) = (on(&args.device), on("cpu"));
     let call = |t: &Tanas, stage: &[&str]| -> Result<Value> {

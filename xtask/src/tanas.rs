@@ -15,6 +15,8 @@ pub struct Tanas {
     pub root: PathBuf,
     /// `--device` of every call.
     pub device: String,
+    /// `--store` of every call (none: each command's default store).
+    pub store: Option<PathBuf>,
 }
 
 impl Tanas {
@@ -23,6 +25,9 @@ impl Tanas {
         cmd.args(args)
             .args(["--device", &self.device, "--quiet"])
             .current_dir(&self.root);
+        if let Some(store) = &self.store {
+            cmd.arg("--store").arg(store);
+        }
         cmd
     }
 

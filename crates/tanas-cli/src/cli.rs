@@ -31,6 +31,12 @@ pub struct Global {
         value_delimiter = ':'
     )]
     pub data_dirs: Vec<PathBuf>,
+    /// The artifact store: where networks, Fishers and searches are kept, found by a key of
+    /// how they were made, and shared by every stage that uses the same store (default:
+    /// `<dict>/store` for commands with a dictionary, `<out>/dict/store` for `run`,
+    /// `<out>/store` for `distance matrix`).
+    #[arg(long, global = true, env = "TANAS_STORE")]
+    pub store: Option<PathBuf>,
     /// Where tensors live: `cpu` or `cuda[:N]` (CUDA needs a build with `--features cuda`).
     #[arg(long, global = true, default_value = "cpu")]
     pub device: DeviceArg,

@@ -46,6 +46,20 @@ impl std::fmt::Display for Split {
     }
 }
 
+/// FNV-1a (64 bit, hex) over the samples of `splits`: each split's length, then its
+/// (index, label) pairs. Changes whenever the samples or their order do; what identifies the
+/// data of a training run, a Fisher or a search.
+pub fn fingerprint(splits: &[&TaskSplit]) -> String {
+    let mut h = tanas_core::Fnv1a::new();
+    for s in splits {
+        h = h.u64(s.len() as u64);
+        for (&i, &l) in s.indices.iter().zip(&s.labels) {
+            h = h.u64(i as u64).u64(l as u64);
+        }
+    }
+    h.hex()
+}
+
 /// Images of one split of a task: indices into a shared [`ImageSet`] with their task labels.
 #[derive(Debug, Clone)]
 pub struct TaskSplit {

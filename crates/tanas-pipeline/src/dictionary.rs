@@ -2,34 +2,38 @@
 //! the search space of the best cell found for it (paper 003, Algorithm 2).
 //!
 //! ```text
-//! DIR/manifest.json                       settings + one entry per task (written atomically)
-//! DIR/tasks/<id>/nets/seed-<s>/           epsilon-networks
-//! DIR/tasks/<id>/fisher/seed-<s>/<id>--on--<id>.safetensors   the task's own Fisher
-//! DIR/tasks/<id>/search/                  FUSE in the general space (trace, checkpoint, result)
-//! DIR/tasks/<id>/space.json               the learned space: ops and nodes of the best cell
-//! DIR/targets/<id>/...                    networks and cross Fishers of queried target tasks
+//! DIR/manifest.json              settings + one entry per task (written atomically), with the
+//!                                store paths of its epsilon-networks
+//! DIR/tasks/<id>/space.json      the learned space: ops and nodes of the best cell
+//! DIR/tasks/<id>/index.json      `nets/seed-<s>`, `fisher/seed-<s>`, `search` -> store path
+//! DIR/store/                     the artifact store (default; another with `with_store`)
 //! ```
-//! Adding a task writes only under `tasks/<id>/` and the manifest; every stage reuses what
-//! is there, so an interrupted `add` resumes.
+//! The networks, Fishers and searches are artifacts of the [`Store`]: one a distance matrix
+//! made with the same settings is found, not made again, and so are the target networks and
+//! cross Fishers that [`TaskDictionary::closest`] needs. Adding a task writes only its
+//! artifacts, `tasks/<id>/` and the manifest; an interrupted `add` resumes.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
+use tanas_core::Store;
 use tanas_data::{TaskData, TaskSpec};
 use tanas_distance::{HeadRule, TaskDistance, distance};
 use tanas_search::{
-    Fuse, FuseConfig, SearchResult, SearchSpace, SpaceRule, StageRecord, TRACE_FILE, read_trace,
+    Algorithm, FuseConfig, SearchSpace, SpaceRule, StageRecord, TRACE_FILE, read_trace,
 };
 use tanas_zoo::Arch;
 use tanas_zoo::cell::{CellSkeleton, Genotype, Op};
 
+use crate::artifacts::{NetOf, fisher, load_net, network, search};
 use crate::error::{PipelineError, Result};
 use crate::experiment::{FisherSettings, TrainSettings};
-use crate::matrix::{NetOf, fisher_at, fisher_path, load_net, train_at, write_file, write_json};
+use crate::matrix::{write_file, write_json};
 
-/// Format tag of `manifest.json`.
-pub const MANIFEST_FORMAT: &str = "tanas-dictionary/1";
+/// Format tag of `manifest.json` (2: networks in the artifact store).
+pub const MANIFEST_FORMAT: &str = "tanas-dictionary/2";
 
 /// How every task of a dictionary is represented and searched; fixed when it is created.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,6 +102,8 @@ pub struct DictEntry {
     pub test_accuracy: f64,
     /// Mean test accuracy of the epsilon-networks.
     pub net_test_accuracy: f64,
+    /// The epsilon-networks in the store (`network/<key>`), one per seed in settings order.
+    pub networks: Vec<String>,
 }
 
 /// The manifest: settings and tasks.
@@ -129,14 +135,32 @@ pub struct Closeness {
 pub struct TaskDictionary {
     dir: PathBuf,
     manifest: Manifest,
+    store: Store,
 }
 
 impl TaskDictionary {
     /// Opens `dir`, or creates it with `settings` if it has no manifest yet. An existing
-    /// dictionary keeps its own settings.
+    /// dictionary made with other settings is an error that lists the differing fields.
     pub fn open_or_create(dir: &Path, settings: DictSettings) -> Result<Self> {
         if dir.join("manifest.json").exists() {
-            return Self::open(dir);
+            let dict = Self::open(dir)?;
+            let (stored, requested) = (
+                serde_json::to_value(&dict.manifest.settings),
+                serde_json::to_value(&settings),
+            );
+            if let (Ok(stored), Ok(requested)) = (stored, requested)
+                && stored != requested
+            {
+                let fields = tanas_core::store::differing_fields(&stored, &requested);
+                return Err(PipelineError::Config {
+                    path: dir.join("manifest.json"),
+                    problem: format!(
+                        "the dictionary was made with other settings ({}; stored -> requested)",
+                        fields.join("; ")
+                    ),
+                });
+            }
+            return Ok(dict);
         }
         let manifest = Manifest {
             format: MANIFEST_FORMAT.into(),
@@ -144,11 +168,23 @@ impl TaskDictionary {
             tasks: Vec::new(),
         };
         let dict = Self {
+            store: Store::new(dir.join("store")),
             dir: dir.to_path_buf(),
             manifest,
         };
         dict.save()?;
         Ok(dict)
+    }
+
+    /// The same dictionary with its artifacts in `store` instead of `DIR/store`.
+    pub fn with_store(mut self, store: Store) -> Self {
+        self.store = store;
+        self
+    }
+
+    /// The artifact store.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Opens an existing dictionary.
@@ -170,6 +206,7 @@ impl TaskDictionary {
             });
         }
         Ok(Self {
+            store: Store::new(dir.join("store")),
             dir: dir.to_path_buf(),
             manifest,
         })
@@ -210,44 +247,53 @@ impl TaskDictionary {
             return Ok(e.clone());
         }
         let s = self.manifest.settings.clone();
-        let dir = self.task_dir(&task.spec.id);
+        let id = &task.spec.id;
+        let mut index = BTreeMap::new();
         let mut accuracies = Vec::new();
+        let mut networks = Vec::new();
         for &seed in &s.seeds {
-            let run = train_at::<B>(
-                s.arch,
-                &s.train,
-                task,
-                seed,
-                &dir.join("nets").join(format!("seed-{seed}")),
-                device,
-            )?;
-            accuracies.push(run.metrics.test.accuracy);
-            let model = load_net::<B>(s.arch, task.num_labels, &run.weights, device)?;
-            let id = &task.spec.id;
-            let path = fisher_path(&dir.join("fisher").join(format!("seed-{seed}")), id, id);
-            fisher_at(
+            let net = network::<B>(&self.store, s.arch, &s.train, task, seed, device)?;
+            accuracies.push(net.outcome.metrics.test.accuracy);
+            let model = load_net::<B>(s.arch, task.num_labels, &net.outcome.weights, device)?;
+            let of = NetOf {
+                task: id,
+                num_labels: task.num_labels,
+                entry: &net.entry,
+            };
+            let (_, own) = fisher(
+                &self.store,
                 s.arch,
                 &s.fisher,
                 &model,
-                task.into(),
+                of,
                 task,
                 seed,
-                &run.weights,
-                &path,
                 device,
             )?;
+            index.insert(format!("nets/seed-{seed}"), net.entry.id());
+            index.insert(format!("fisher/seed-{seed}"), own.id());
+            networks.push(net.entry.id());
         }
         let space = SearchSpace::general()
             .with_skeleton(s.skeleton)
             .map_err(search_error)?;
-        let search_dir = dir.join("search");
-        let result = run_search::<B>(&s.search, space.clone(), None, task, &search_dir, device)?;
+        let (found, result) = search::<B>(
+            &self.store,
+            Algorithm::Fuse,
+            &s.search,
+            &space,
+            None,
+            task,
+            device,
+        )?;
+        index.insert("search".into(), found.id());
         let stages: Vec<StageRecord> =
-            read_trace(&search_dir.join(TRACE_FILE)).map_err(search_error)?;
+            read_trace(&found.dir.join(TRACE_FILE)).map_err(search_error)?;
         let learned = SearchSpace::learned(s.space, &result.genotype, &stages, &space, s.skeleton)
             .map_err(search_error)?;
-        let space_rel = Path::new("tasks").join(&task.spec.id).join("space.json");
+        let space_rel = Path::new("tasks").join(id).join("space.json");
         write_file(&self.dir.join(&space_rel), learned.to_json().as_bytes())?;
+        write_json(&self.task_dir(id).join("index.json"), &index)?;
         let entry = DictEntry {
             spec: task.spec.clone(),
             num_labels: task.num_labels,
@@ -257,6 +303,7 @@ impl TaskDictionary {
             space_size: learned.size(),
             test_accuracy: result.test_accuracy,
             net_test_accuracy: accuracies.iter().sum::<f64>() / accuracies.len().max(1) as f64,
+            networks,
         };
         self.manifest.tasks.push(entry.clone());
         self.save()?;
@@ -287,8 +334,9 @@ impl TaskDictionary {
 
     /// Distances from every dictionary task to `target`, closest first: for each seed,
     /// `d(F[a, target], F[target, target])` with the networks of that seed, where `F[a, t]`
-    /// is network `a` on the target's test data. The target's own networks are trained under
-    /// `targets/<id>/`. A dictionary task equal to the target is left out.
+    /// is network `a` on the target's test data. The target's own networks and the Fishers
+    /// are artifacts of the store (found there when a distance matrix made them). A
+    /// dictionary task equal to the target is left out.
     pub fn closest<B: AutodiffBackend>(
         &self,
         target: &TaskData,
@@ -297,7 +345,6 @@ impl TaskDictionary {
         device: &B::Device,
     ) -> Result<Vec<Closeness>> {
         let s = &self.manifest.settings;
-        let tdir = self.dir.join("targets").join(&target.spec.id);
         let sources: Vec<&DictEntry> = self
             .manifest
             .tasks
@@ -311,44 +358,46 @@ impl TaskDictionary {
             });
         }
         let mut per_task = vec![Vec::new(); sources.len()];
-        for &seed in &s.seeds {
-            let fdir = tdir.join("fisher").join(format!("seed-{seed}"));
-            let run = train_at::<B>(
-                s.arch,
-                &s.train,
-                target,
-                seed,
-                &tdir.join("nets").join(format!("seed-{seed}")),
-                device,
-            )?;
-            let own_model = load_net::<B>(s.arch, target.num_labels, &run.weights, device)?;
-            let t = &target.spec.id;
-            let own_path = fisher_path(&fdir, t, t);
-            let own = fisher_at(
+        for (k, &seed) in s.seeds.iter().enumerate() {
+            let net = network::<B>(&self.store, s.arch, &s.train, target, seed, device)?;
+            let own_model = load_net::<B>(s.arch, target.num_labels, &net.outcome.weights, device)?;
+            let of = NetOf {
+                task: &target.spec.id,
+                num_labels: target.num_labels,
+                entry: &net.entry,
+            };
+            let (own, _) = fisher(
+                &self.store,
                 s.arch,
                 &s.fisher,
                 &own_model,
-                target.into(),
+                of,
                 target,
                 seed,
-                &run.weights,
-                &own_path,
                 device,
             )?;
             for (i, entry) in sources.iter().enumerate() {
+                let id = entry.networks.get(k).ok_or_else(|| PipelineError::Config {
+                    path: self.dir.join("manifest.json"),
+                    problem: format!("task `{}` has no network of seed {seed}", entry.spec.id),
+                })?;
+                let stored = self.store.entry(id)?;
+                let weights = stored.dir.join(tanas_train::WEIGHTS_FILE);
+                let model = load_net::<B>(s.arch, entry.num_labels, &weights, device)?;
                 let a = NetOf {
                     task: &entry.spec.id,
                     num_labels: entry.num_labels,
+                    entry: &stored,
                 };
-                let weights = self
-                    .task_dir(a.task)
-                    .join("nets")
-                    .join(format!("seed-{seed}"))
-                    .join("weights.safetensors");
-                let model = load_net::<B>(s.arch, a.num_labels, &weights, device)?;
-                let path = fisher_path(&fdir, a.task, t);
-                let f = fisher_at(
-                    s.arch, &s.fisher, &model, a, target, seed, &weights, &path, device,
+                let (f, _) = fisher(
+                    &self.store,
+                    s.arch,
+                    &s.fisher,
+                    &model,
+                    a,
+                    target,
+                    seed,
+                    device,
                 )?;
                 per_task[i].push(distance(&f, &own, metric, head)?);
             }
@@ -375,25 +424,6 @@ impl TaskDictionary {
         out.sort_by(|a, b| a.mean.total_cmp(&b.mean));
         Ok(out)
     }
-}
-
-/// FUSE on `task` in `space`, into `out` (resumes); the first stage starts from `warm_start`
-/// where given.
-pub fn run_search<B: AutodiffBackend>(
-    cfg: &FuseConfig,
-    space: SearchSpace,
-    warm_start: Option<Genotype>,
-    task: &TaskData,
-    out: &Path,
-    device: &B::Device,
-) -> Result<SearchResult> {
-    let mut cfg = cfg.clone();
-    cfg.quiet = true;
-    let mut fuse = Fuse::new(cfg, space).map_err(search_error)?;
-    if let Some(incumbent) = warm_start {
-        fuse = fuse.with_warm_start(incumbent);
-    }
-    fuse.run_task::<B>(task, out, device).map_err(search_error)
 }
 
 /// Search errors become pipeline errors (boxed).

@@ -53,6 +53,9 @@ pub enum PipelineError {
     /// A distance computation failed.
     #[error(transparent)]
     Distance(Box<tanas_distance::DistanceError>),
+    /// The artifact store could not give an artifact.
+    #[error(transparent)]
+    Store(#[from] tanas_core::StoreError),
     /// A search failed.
     #[error(transparent)]
     Search(Box<tanas_search::SearchError>),

@@ -3,11 +3,13 @@
 //! The algorithm crates (data, zoo, train, fisher, distance, search) each do one job on
 //! in-memory values; this crate strings them together the way the papers' experiments do,
 //! with every intermediate result in a file so that any run can be resumed, reused or
-//! inspected: [`matrix`] trains the epsilon-networks of an experiment's tasks and seeds,
+//! inspected; [`artifacts`] puts the networks, Fishers and searches in the artifact store,
+//! where every stage finds them by key: [`matrix`] trains the epsilon-networks of an experiment's tasks and seeds,
 //! takes every cross-task Fisher diagonal and writes the distance matrices; [`dictionary`]
 //! keeps the learned tasks with their spaces; [`tanas`] runs Algorithm 2 for a target;
 //! [`baseline`] trains hand-designed networks the same way for comparison.
 
+pub mod artifacts;
 pub mod baseline;
 pub mod dictionary;
 pub mod error;

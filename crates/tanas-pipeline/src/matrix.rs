@@ -6,27 +6,29 @@
 //! each metric, with mean and std over seeds. Rows are source tasks `a`, columns target
 //! tasks `b`, as in the papers' figures.
 //!
-//! Artifact directory:
+//! The networks and Fishers are artifacts of the [`Store`] (found there when an earlier run,
+//! a dictionary or another experiment made them with the same settings); the output
+//! directory holds what this experiment shows:
 //! ```text
-//! nets/<task>/seed-<s>/          training run (weights.safetensors, metrics.json, checkpoint)
-//! fisher/seed-<s>/<a>--on--<b>.safetensors
 //! distance/<metric>.{json,csv,svg,png}
-//! nets.json                      test accuracy of every network
+//! nets.json                      test accuracy of every network, with its store path
+//! index.json                     `nets/<task>/seed-<s>` and `fisher/seed-<s>/<a>--on--<b>`
+//!                                -> store path (`network/<key>`, `fisher/<key>`)
 //! ```
-//! Every stage reuses what is already there and valid, so a rerun resumes.
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::Path;
 
 use burn::tensor::backend::AutodiffBackend;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use tanas_data::{DataDirs, TaskData};
+use tanas_core::Store;
+use tanas_data::DataDirs;
 use tanas_distance::matrix::{mean, sample_std};
 use tanas_distance::{DistanceMatrix, HeadRule, MatrixFiles, TaskDistance, distance};
-use tanas_fisher::{Estimator, FisherConfig, FisherDiag, FisherMeta, fisher_diag};
-use tanas_train::TrainOutcome;
-use tanas_zoo::{ModelSpec, ZooModel};
+use tanas_fisher::FisherDiag;
 
+use crate::artifacts::{NetOf, fisher, load_net, network};
 use crate::error::{PipelineError, Result};
 use crate::experiment::Experiment;
 use crate::tasks::LoadedTasks;
@@ -47,6 +49,8 @@ pub struct NetSummary {
     /// Test accuracy of the plain arg-max, where it differs in kind from `test_accuracy`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub argmax_accuracy: Option<f64>,
+    /// Its path in the store (`network/<key>`).
+    pub network: String,
 }
 
 /// What [`run_matrix`] produced.
@@ -60,11 +64,12 @@ pub struct MatrixRun {
     pub matrices: Vec<(DistanceMatrix, MatrixFiles)>,
 }
 
-/// Runs the experiment into `out` on backend `B`.
+/// Runs the experiment into `out` on backend `B`, its networks and Fishers in `store`.
 pub fn run_matrix<B: AutodiffBackend>(
     exp: &Experiment,
     dirs: &DataDirs,
     out: &Path,
+    store: &Store,
     device: &B::Device,
 ) -> Result<MatrixRun> {
     let loaded = LoadedTasks::load(&exp.task_files, &exp.tasks, dirs, &exp.path)?;
@@ -76,46 +81,41 @@ pub fn run_matrix<B: AutodiffBackend>(
         "epsilon-networks and Fisher diagonals",
     );
     let mut nets = Vec::new();
+    let mut index = BTreeMap::new();
     let mut fishers: Vec<Vec<Vec<FisherDiag>>> = Vec::new(); // [seed][a][b]
     for &seed in &exp.seeds {
         let mut per_seed = Vec::new();
         for a in tasks {
-            let run = train_at::<B>(
-                exp.arch,
-                &exp.train,
-                a,
-                seed,
-                &net_dir(out, &a.spec.id, seed),
-                device,
-            )?;
+            let net = network::<B>(store, exp.arch, &exp.train, a, seed, device)?;
             bar.inc(1);
+            let metrics = &net.outcome.metrics;
             nets.push(NetSummary {
                 task: a.spec.id.clone(),
                 seed,
-                epochs: run.metrics.epochs.len(),
-                val_accuracy: run.metrics.best_val_accuracy,
-                test_accuracy: run.metrics.test.accuracy,
-                argmax_accuracy: run.metrics.test.argmax_accuracy,
+                epochs: metrics.epochs.len(),
+                val_accuracy: metrics.best_val_accuracy,
+                test_accuracy: metrics.test.accuracy,
+                argmax_accuracy: metrics.test.argmax_accuracy,
+                network: net.entry.id(),
             });
-            let model = load_net::<B>(exp.arch, a.num_labels, &run.weights, device)?;
+            index.insert(format!("nets/{}/seed-{seed}", a.spec.id), net.entry.id());
+            let model = load_net::<B>(exp.arch, a.num_labels, &net.outcome.weights, device)?;
+            let of = NetOf {
+                task: &a.spec.id,
+                num_labels: a.num_labels,
+                entry: &net.entry,
+            };
             let row = tasks
                 .iter()
                 .map(|b| {
-                    let fdir = out.join("fisher").join(format!("seed-{seed}"));
-                    let path = fisher_path(&fdir, &a.spec.id, &b.spec.id);
-                    let f = fisher_at(
-                        exp.arch,
-                        &exp.fisher,
-                        &model,
-                        a.into(),
-                        b,
-                        seed,
-                        &run.weights,
-                        &path,
-                        device,
-                    );
+                    let f = fisher(store, exp.arch, &exp.fisher, &model, of, b, seed, device);
                     bar.inc(1);
-                    f
+                    let (f, entry) = f?;
+                    index.insert(
+                        format!("fisher/seed-{seed}/{}--on--{}", a.spec.id, b.spec.id),
+                        entry.id(),
+                    );
+                    Ok(f)
                 })
                 .collect::<Result<Vec<_>>>()?;
             per_seed.push(row);
@@ -124,6 +124,7 @@ pub fn run_matrix<B: AutodiffBackend>(
     }
     bar.finish_and_clear();
     write_json(&out.join("nets.json"), &nets)?;
+    write_json(&out.join("index.json"), &index)?;
 
     let fill = |metric: TaskDistance, head: HeadRule| -> Result<DistanceMatrix> {
         let mut m = DistanceMatrix::new(ids.iter().cloned(), metric, head)?;
@@ -210,136 +211,6 @@ pub fn metric_stem(metric: TaskDistance) -> &'static str {
         TaskDistance::LogDet { .. } => "logdet",
         TaskDistance::Cosine => "cosine",
     }
-}
-
-/// Directory of the network of `task` and `seed`.
-pub fn net_dir(out: &Path, task: &str, seed: u64) -> PathBuf {
-    out.join("nets").join(task).join(format!("seed-{seed}"))
-}
-
-/// Trains (or finds trained) the network of `task` with `seed` in `dir`.
-pub(crate) fn train_at<B: AutodiffBackend>(
-    arch: tanas_zoo::Arch,
-    train: &crate::experiment::TrainSettings,
-    task: &TaskData,
-    seed: u64,
-    dir: &Path,
-    device: &B::Device,
-) -> Result<TrainOutcome> {
-    let spec = ModelSpec::new(arch, task.num_labels);
-    let mut cfg = train.config(seed);
-    cfg.quiet = true;
-    tanas_train::train::<B>(&spec, task, &cfg, dir, device).map_err(|source| PipelineError::Train {
-        task: task.spec.id.clone(),
-        seed,
-        source: Box::new(source),
-    })
-}
-
-/// Loads a trained network with `num_labels` outputs from its weights.
-pub(crate) fn load_net<B: AutodiffBackend>(
-    arch: tanas_zoo::Arch,
-    num_labels: usize,
-    weights: &Path,
-    device: &B::Device,
-) -> Result<ZooModel<B>> {
-    let model = ZooModel::<B>::new(&ModelSpec::new(arch, num_labels), device)?;
-    Ok(tanas_zoo::load_pytorch(model, weights)?)
-}
-
-/// Where `F[a,b]` is stored under `dir`.
-pub(crate) fn fisher_path(dir: &Path, a: &str, b: &str) -> PathBuf {
-    dir.join(format!("{a}--on--{b}.safetensors"))
-}
-
-/// The network a Fisher is taken of: the task it was trained on and its output count.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct NetOf<'a> {
-    /// The task id.
-    pub task: &'a str,
-    /// Outputs of the network (the task's label count).
-    pub num_labels: usize,
-}
-
-impl<'a> From<&'a TaskData> for NetOf<'a> {
-    fn from(t: &'a TaskData) -> Self {
-        NetOf {
-            task: &t.spec.id,
-            num_labels: t.num_labels,
-        }
-    }
-}
-
-/// `F[a,b]`: the Fisher of network `a` (`model`, from `weights`) on task `b`'s data (the
-/// split of `settings`), stored at `path`; reused from that file when it was made from the
-/// same weights and settings.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn fisher_at<B: AutodiffBackend>(
-    arch: tanas_zoo::Arch,
-    settings: &crate::experiment::FisherSettings,
-    model: &ZooModel<B>,
-    a: NetOf<'_>,
-    b: &TaskData,
-    seed: u64,
-    weights: &Path,
-    path: &Path,
-    device: &B::Device,
-) -> Result<FisherDiag> {
-    let samples = b.split(settings.split).truncated(settings.samples);
-    let mut meta = FisherMeta {
-        arch: arch.to_string(),
-        task: b.spec.id.clone(),
-        net_task: a.task.to_string(),
-        split: settings.split.to_string(),
-        samples: samples.len(),
-        estimator: settings.estimator.to_string(),
-        num_classes: a.num_labels,
-        ..FisherMeta::default()
-    };
-    meta.extra.insert("seed".into(), seed.to_string());
-    // The settings the estimate depends on beyond the fields above, so that a Fisher made
-    // with others is not reused.
-    match settings.estimator {
-        Estimator::Mc => meta
-            .extra
-            .insert("mc_samples".into(), settings.mc_samples.to_string()),
-        Estimator::Batch => meta
-            .extra
-            .insert("batch_size".into(), settings.batch_size.to_string()),
-        Estimator::Exact | Estimator::Naive => None,
-    };
-    meta.extra
-        .insert("weights_fnv64".into(), file_hash(weights)?);
-    if let Ok(existing) = FisherDiag::load(path)
-        && existing.meta == meta
-    {
-        return Ok(existing);
-    }
-    let cfg = FisherConfig {
-        estimator: settings.estimator,
-        batch_size: settings.batch_size,
-        mc_samples: settings.mc_samples,
-        seed,
-    };
-    let diag =
-        fisher_diag(model, &samples, b.num_labels, &cfg, meta, device).map_err(|source| {
-            PipelineError::Fisher {
-                net: a.task.to_string(),
-                data: b.spec.id.clone(),
-                source: Box::new(source),
-            }
-        })?;
-    diag.save(path)?;
-    Ok(diag)
-}
-
-/// FNV-1a 64 of a file, hex: ties a Fisher file to the exact weights it was taken of.
-fn file_hash(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|source| PipelineError::Io {
-        path: path.into(),
-        source,
-    })?;
-    Ok(tanas_core::Fnv1a::new().bytes(&bytes).hex())
 }
 
 /// Writes pretty JSON atomically (its directory is created).

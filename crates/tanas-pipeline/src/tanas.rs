@@ -2,16 +2,19 @@
 //! Fisher Task Distance, then search only that task's space; and [`run_tanas`], the whole
 //! algorithm from one experiment file.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
+use tanas_core::Store;
 use tanas_data::{DataDirs, TaskData};
 use tanas_distance::{HeadRule, TaskDistance};
-use tanas_search::{Algorithm, RandomSearch, RandomSearchConfig, SearchResult, SearchSpace};
+use tanas_search::{Algorithm, SearchSpace};
 
-use crate::dictionary::{Closeness, DictSettings, TaskDictionary, run_search, search_error};
+use crate::artifacts::search;
+use crate::dictionary::{Closeness, DictSettings, TaskDictionary, search_error};
 use crate::error::{PipelineError, Result};
 use crate::experiment::one_line;
 use crate::matrix::{write_file, write_json};
@@ -122,8 +125,10 @@ impl TargetSearch {
     }
 }
 
-/// Searches a network for `target` as `how` says, into `out` (`final.json`, `genotype.dot`,
-/// and the search's own trace and checkpoint in `out/search`).
+/// Searches a network for `target` as `how` says: the search is an artifact of the
+/// dictionary's store (found there when an equal search ran before, e.g. the dictionary's
+/// own search of a task); `out` gets `final.json`, `genotype.dot` and `index.json` (the
+/// search's store path: its trace, checkpoint and weights).
 pub fn search_target<B: AutodiffBackend>(
     dict: &TaskDictionary,
     target: &TaskData,
@@ -152,7 +157,6 @@ pub fn search_target<B: AutodiffBackend>(
             .map_err(search_error)?,
         (SpaceChoice::File(path), _) => SearchSpace::load(path).map_err(search_error)?,
     };
-    let search_dir = out.join("search");
     // Algorithm 2's c*: the closest task's best cell starts FUSE's first stage.
     let incumbent = match (how.warm_start, algorithm, choice, &closest_task) {
         (true, Algorithm::Fuse, SpaceChoice::Closest, Some(task)) => {
@@ -161,24 +165,19 @@ pub fn search_target<B: AutodiffBackend>(
         _ => None,
     };
     let warm_start = incumbent.is_some();
-    let result: SearchResult = match algorithm {
-        Algorithm::Fuse => run_search::<B>(
-            &config,
-            space.clone(),
-            incumbent,
-            target,
-            &search_dir,
-            device,
-        )?,
-        Algorithm::Random => {
-            let mut cfg = RandomSearchConfig::equal_budget(&config);
-            cfg.quiet = true;
-            RandomSearch::new(cfg, space.clone())
-                .map_err(search_error)?
-                .run_task::<B>(target, &search_dir, device)
-                .map_err(search_error)?
-        }
-    };
+    let (found, result) = search::<B>(
+        dict.store(),
+        algorithm,
+        &config,
+        &space,
+        incumbent.as_ref(),
+        target,
+        device,
+    )?;
+    write_json(
+        &out.join("index.json"),
+        &BTreeMap::from([("search", found.id())]),
+    )?;
     let report = FinalReport {
         target: target.spec.id.clone(),
         algorithm,
@@ -289,12 +288,14 @@ impl TanasExperiment {
 }
 
 /// Runs Algorithm 2: adds every dictionary task (resumable), finds the target's closest task
-/// and searches the target in its space. Artifacts under `out/dict` and `out/target`.
+/// and searches the target in its space. The dictionary in `out/dict`, the target's report in
+/// `out/target`, the networks, Fishers and searches in `store`.
 pub fn run_tanas<B: AutodiffBackend>(
     exp: &TanasExperiment,
     exp_path: &Path,
     dirs: &DataDirs,
     out: &Path,
+    store: &Store,
     device_name: &str,
     device: &B::Device,
 ) -> Result<FinalReport> {
@@ -308,7 +309,8 @@ pub fn run_tanas<B: AutodiffBackend>(
             path: exp_path.into(),
             problem: "no tasks".into(),
         })?;
-    let mut dict = TaskDictionary::open_or_create(&out.join("dict"), exp.dictionary.clone())?;
+    let mut dict = TaskDictionary::open_or_create(&out.join("dict"), exp.dictionary.clone())?
+        .with_store(store.clone());
     for (i, task) in sources.iter().enumerate() {
         tracing::info!(
             "dictionary task {}/{}: {}",

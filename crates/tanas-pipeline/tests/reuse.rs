@@ -1,17 +1,21 @@
-//! When the pipeline reuses a stored artifact and when it must not, on a tiny distance-matrix
-//! experiment (mnist-0 and mnist-1, one seed, one epoch, Fishers of 32 val samples): a rerun
-//! touches no network and no Fisher; a changed training setting is refused with the field
-//! named; a changed Fisher setting recomputes the Fishers and leaves the networks alone.
+//! When the pipeline finds an artifact in the store and when it must make a new one, on a
+//! tiny distance-matrix experiment (mnist-0 and mnist-1, one seed, one epoch, Fishers of 32
+//! val samples): a rerun touches no network and no Fisher; a changed training setting makes
+//! new networks (and so new Fishers) beside the old ones; a changed Fisher setting makes new
+//! Fishers of the same networks; a second experiment sharing a task finds its network and
+//! Fisher; a dictionary reopened with other settings is refused with the fields named.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] functions
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use burn::backend::Autodiff;
+use tanas_core::Store;
 use tanas_cpu::Cpu;
 use tanas_data::DataDirs;
+use tanas_pipeline::dictionary::{DictSettings, TaskDictionary};
 use tanas_pipeline::{Experiment, run_matrix};
 
 type B = Autodiff<Cpu>;
@@ -23,21 +27,28 @@ fn repo() -> PathBuf {
 /// The experiment with `train` lines added to its `[train]` table and `fisher` as the rest of
 /// its `[fisher]` table.
 fn experiment(dir: &Path, train: &str, fisher: &str) -> Experiment {
+    experiment_of(dir, "\"mnist-0\", \"mnist-1\"", train, fisher)
+}
+
+/// The experiment of the tasks `ids` (a TOML list's inside).
+fn experiment_of(dir: &Path, ids: &str, train: &str, fisher: &str) -> Experiment {
     let tasks = repo().join("configs/tasks/mnist.toml");
     let text = format!(
-        "task_files = [{tasks:?}]\ntasks = [\"mnist-0\", \"mnist-1\"]\nseeds = [0]\nmetrics = [\"ftd\"]\n\
+        "task_files = [{tasks:?}]\ntasks = [{ids}]\nseeds = [0]\nmetrics = [\"ftd\"]\n\
          [train]\nepochs = 1\nbatch_size = 64\n{train}\n[fisher]\n{fisher}\n"
     );
     Experiment::parse(&text, &dir.join("exp.toml")).unwrap()
 }
 
-fn run(exp: &Experiment, out: &Path) -> Result<(), tanas_pipeline::PipelineError> {
+fn run(exp: &Experiment, out: &Path, store: &Path) -> Result<(), tanas_pipeline::PipelineError> {
     let dirs = DataDirs::only([repo().join("data")]);
-    run_matrix::<B>(exp, &dirs, out, &Default::default()).map(|_| ())
+    run_matrix::<B>(exp, &dirs, out, &Store::new(store), &Default::default()).map(|_| ())
 }
 
+type Files = BTreeMap<PathBuf, (Vec<u8>, SystemTime)>;
+
 /// Every file under `dir`: its bytes and modification time.
-fn files(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, SystemTime)> {
+fn files(dir: &Path) -> Files {
     let mut all = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -55,51 +66,72 @@ fn files(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, SystemTime)> {
     all
 }
 
-/// The files of one stage: the networks (`nets/`) or the Fishers (`fisher/`).
-fn stage(
-    all: &BTreeMap<PathBuf, (Vec<u8>, SystemTime)>,
-    prefix: &str,
-) -> BTreeMap<PathBuf, (Vec<u8>, SystemTime)> {
-    let kept: BTreeMap<_, _> = all
-        .iter()
-        .filter(|(p, _)| p.starts_with(prefix))
-        .map(|(p, v)| (p.clone(), v.clone()))
-        .collect();
-    assert!(!kept.is_empty(), "no files under {prefix}/");
-    kept
+/// The finished artifacts of `kind` in the store: their keys.
+fn keys(store: &Path, kind: &str) -> BTreeSet<String> {
+    std::fs::read_dir(store.join(kind))
+        .map(|it| {
+            it.map(|e| e.unwrap().path())
+                .filter(|p| p.join("stamp.json").is_file())
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
-fn bytes(files: &BTreeMap<PathBuf, (Vec<u8>, SystemTime)>) -> BTreeMap<PathBuf, Vec<u8>> {
-    files
+/// The files of `before` still there with the same bytes and time in `after`.
+fn untouched(before: &Files, after: &Files) -> bool {
+    before.iter().all(|(p, v)| after.get(p) == Some(v))
+}
+
+/// The store paths `nets.json` of the run in `out` names.
+fn nets_of(out: &Path) -> Vec<String> {
+    let nets: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("nets.json")).unwrap()).unwrap();
+    nets.as_array()
+        .unwrap()
         .iter()
-        .map(|(p, (b, _))| (p.clone(), b.clone()))
+        .map(|n| n["network"].as_str().unwrap().to_string())
         .collect()
 }
 
 #[test]
-fn a_rerun_reuses_every_artifact_and_a_changed_setting_is_not_reused() {
+fn a_rerun_finds_every_artifact_and_a_changed_setting_makes_new_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run");
+    let (out, store) = (dir.path().join("run"), dir.path().join("store"));
     const FISHER: &str = "samples = 32\nbatch_size = 16";
     let exp = experiment(dir.path(), "", FISHER);
-    run(&exp, &out).unwrap();
-    let first = files(&out);
+    run(&exp, &out, &store).unwrap();
+    let (first_out, first_store) = (files(&out), files(&store));
+    let nets = keys(&store, "network");
+    assert_eq!((nets.len(), keys(&store, "fisher").len()), (2, 4));
 
-    // A rerun rebuilds nothing: networks and Fishers untouched, every other file the same.
-    run(&exp, &out).unwrap();
-    let second = files(&out);
-    assert_eq!(stage(&second, "nets"), stage(&first, "nets"));
-    assert_eq!(stage(&second, "fisher"), stage(&first, "fisher"));
-    assert_eq!(bytes(&second), bytes(&first));
+    // A rerun makes nothing: the store untouched, every output file the same.
+    run(&exp, &out, &store).unwrap();
+    assert_eq!(files(&store), first_store);
+    let second_out = files(&out);
+    let bytes = |f: &Files| {
+        f.iter()
+            .map(|(p, v)| (p.clone(), v.0.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(bytes(&second_out), bytes(&first_out));
 
-    // Another training setting: refused, naming the field, nothing rebuilt.
-    let err = run(&experiment(dir.path(), "lr = 0.002", FISHER), &out)
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("lr") && err.contains("0.002"), "{err}");
-    assert_eq!(files(&out), second);
+    // Another training setting: two new networks and four new Fishers beside the old ones,
+    // which stay as they were; the run's nets.json names the new networks.
+    run(&experiment(dir.path(), "lr = 0.002", FISHER), &out, &store).unwrap();
+    let after = files(&store);
+    assert!(untouched(&first_store, &after));
+    let all_nets = keys(&store, "network");
+    assert_eq!((all_nets.len(), keys(&store, "fisher").len()), (4, 8));
+    let new: Vec<String> = nets_of(&out);
+    assert!(
+        new.iter()
+            .all(|id| !nets.contains(id.trim_start_matches("network/"))),
+        "{new:?}"
+    );
 
-    // Another Fisher setting: the Fishers are recomputed, the networks reused.
+    // Another Fisher setting: four new Fishers of the same networks, nothing else.
+    let mut fishers = keys(&store, "fisher").len();
     for fisher in [
         "samples = 24",
         "estimator = \"mc\"\nmc_samples = 1",
@@ -107,14 +139,43 @@ fn a_rerun_reuses_every_artifact_and_a_changed_setting_is_not_reused() {
         "estimator = \"batch\"\nbatch_size = 16",
         "estimator = \"batch\"\nbatch_size = 8",
     ] {
-        let before = files(&out);
-        run(&experiment(dir.path(), "", fisher), &out).unwrap();
-        let after = files(&out);
-        assert_eq!(stage(&after, "nets"), stage(&before, "nets"), "{fisher}");
-        let (f0, f1) = (stage(&before, "fisher"), stage(&after, "fisher"));
-        for (path, (b1, _)) in &f1 {
-            let reused = f0[path].0 == *b1;
-            assert!(!reused, "{fisher}: {} was reused", path.display());
-        }
+        let before = files(&store);
+        run(&experiment(dir.path(), "", fisher), &out, &store).unwrap();
+        assert!(untouched(&before, &files(&store)), "{fisher}");
+        assert_eq!(keys(&store, "network"), all_nets, "{fisher}");
+        fishers += 4;
+        assert_eq!(
+            keys(&store, "fisher").len(),
+            fishers,
+            "{fisher}: a Fisher was reused"
+        );
     }
+
+    // Another experiment sharing mnist-0 with the first: its network and own Fisher are
+    // found; only mnist-2's network and the three Fishers that involve it are made.
+    let before = files(&store);
+    let shared = experiment_of(dir.path(), "\"mnist-0\", \"mnist-2\"", "", FISHER);
+    run(&shared, &dir.path().join("other"), &store).unwrap();
+    assert!(untouched(&before, &files(&store)));
+    assert_eq!(keys(&store, "network").len(), all_nets.len() + 1);
+    assert_eq!(keys(&store, "fisher").len(), fishers + 3);
+    assert_eq!(nets_of(&dir.path().join("other"))[0], nets_of(&out)[0]);
+}
+
+#[test]
+fn a_dictionary_reopened_with_other_settings_names_the_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings: DictSettings = toml::from_str("arch = \"small-cnn\"\nseeds = [0]\n").unwrap();
+    TaskDictionary::open_or_create(dir.path(), settings.clone()).unwrap();
+    TaskDictionary::open_or_create(dir.path(), settings.clone()).unwrap();
+    let mut other = settings;
+    other.train.lr = 0.002;
+    other.seeds = vec![0, 1];
+    let err = TaskDictionary::open_or_create(dir.path(), other)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("other settings (seeds: [0] -> [0,1]; train.lr: 0.001 -> 0.002;"),
+        "{err}"
+    );
 }

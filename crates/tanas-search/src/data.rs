@@ -112,9 +112,9 @@ impl Splits {
         DataIdentity {
             num_classes: self.classes,
             train_samples: self.train.len(),
-            train_fingerprint: fingerprint(&self.train),
+            train_fingerprint: tanas_data::fingerprint(&[&self.train]),
             val_samples: self.val.len(),
-            val_fingerprint: fingerprint(&self.val),
+            val_fingerprint: tanas_data::fingerprint(&[&self.val]),
             task: self.task.clone(),
         }
     }
@@ -153,16 +153,6 @@ pub struct DataIdentity {
     /// The task the candidates were drawn for (absent: none).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub task: String,
-}
-
-/// FNV-1a (64 bit) over the little-endian indices and labels of a split, as hex.
-fn fingerprint(split: &TaskSplit) -> String {
-    split
-        .indices()
-        .iter()
-        .chain(split.labels())
-        .fold(tanas_core::Fnv1a::new(), |h, &v| h.u64(v as u64))
-        .hex()
 }
 
 /// One split followed by an optional second one, as one dataset.

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use tanas_data::{TaskData, TaskSpec, TaskSplit};
+use tanas_data::{TaskData, TaskSpec};
 use tanas_zoo::cell::{CellSkeleton, Genotype};
 use tanas_zoo::{Arch, ModelSpec};
 
@@ -95,7 +95,7 @@ impl RunInfo {
             train_samples: data.train.len(),
             val_samples: data.val.len(),
             test_samples: data.test.len(),
-            data_fingerprint: fingerprint(&[&data.train, &data.val, &data.test]),
+            data_fingerprint: tanas_data::fingerprint(&[&data.train, &data.val, &data.test]),
         }
     }
 
@@ -139,18 +139,6 @@ impl RunInfo {
 /// Compact JSON of a value, for messages.
 fn json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|e| format!("<{e}>"))
-}
-
-/// FNV-1a over the (index, label) pairs of each split, split lengths included.
-fn fingerprint(splits: &[&TaskSplit]) -> String {
-    let mut h = tanas_core::Fnv1a::new();
-    for s in splits {
-        h = h.u64(s.len() as u64);
-        for (&i, &l) in s.indices().iter().zip(s.labels()) {
-            h = h.u64(i as u64).u64(l as u64);
-        }
-    }
-    h.hex()
 }
 
 /// `metrics.json`: everything about a finished run.

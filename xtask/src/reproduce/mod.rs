@@ -8,16 +8,17 @@
 //! <study>/<arch>/{ftd,logdet}.{json,csv,svg,png}, nets.json     matrices (copied)
 //! <study>/dictionary.json                                        the dictionary manifest
 //! <study>/search/<target>/{fuse-closest,...}.json                final reports
-//! artifacts/<study>/...                                          networks, Fishers, searches
+//! artifacts/store/                                               networks, Fishers, searches
+//! artifacts/<study>/...                                          each stage's output directory
 //! ```
-//! Every stage reuses what the previous run left in `artifacts/` (the `tanas` stages check
-//! that a file was made from the same inputs and settings), so a rerun finishes quickly.
+//! Every stage runs with `--store artifacts/store`: a network, Fisher or search is made once,
+//! under a key of how it was made, and every stage that needs it (the matrix, the dictionary,
+//! a target's search) finds it there; a rerun finds everything and finishes quickly.
 
 mod claims;
 mod matrix;
 mod profile;
 mod report;
-mod share;
 mod stats;
 
 use std::ffi::OsString;
@@ -70,6 +71,7 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         bin: tanas,
         root: root.clone(),
         device: args.device.clone(),
+        store: Some(out.join("artifacts").join("store")),
     };
 
     let data = t.json(&["data", "info", "--json"])?;
@@ -190,7 +192,7 @@ struct Stage {
 enum StageKind {
     /// `tanas distance matrix` for one architecture.
     Matrix { arch: &'static str },
-    /// `tanas dict add` of one task (networks and own Fisher shared from the matrix).
+    /// `tanas dict add` of one task (its networks and own Fisher are the matrix's).
     DictAdd { task: String, file: &'static str },
     /// `tanas search` of a target with one search seed.
     Search {
@@ -396,12 +398,6 @@ fn run_stage(t: &Tanas, out: &Path, stage: &Stage) -> Result<()> {
         StageKind::DictAdd { task, file } => {
             let settings = dirs.work.join("dict-settings.toml");
             write_atomic(&settings, study.dict_toml().as_bytes())?;
-            share::dictionary_task(
-                &dirs.matrix(study.archs[0]).join("run"),
-                &dirs.dict(),
-                task,
-                study.seeds,
-            )?;
             t.run(&[
                 "dict".into(),
                 "add".into(),
@@ -427,21 +423,6 @@ fn run_stage(t: &Tanas, out: &Path, stage: &Stage) -> Result<()> {
         } => {
             let name = method.run_name(*seed);
             let run = dirs.target(target, &name);
-            match method {
-                Method::FuseClosest => share::target_of_dictionary(
-                    &dirs.matrix(study.archs[0]).join("run"),
-                    &dirs.dict(),
-                    target,
-                    study.seeds,
-                )?,
-                // FUSE in the general space with the dictionary's settings and seed is the
-                // search the dictionary already ran for this task: resume from it.
-                Method::FuseGeneral if *seed == study.dict_search_seed() => share::copy_dir(
-                    &dirs.dict().join("tasks").join(target).join("search"),
-                    &run.join("search"),
-                )?,
-                Method::FuseGeneral | Method::RandomGeneral => {}
-            }
             let mut args: Vec<OsString> =
                 vec!["search".into(), "--dict".into(), dirs.dict().into()];
             args.extend(method.args().map(OsString::from));

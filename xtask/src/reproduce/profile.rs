@@ -235,11 +235,6 @@ impl Study {
         if self.head == "pad" { "exclude" } else { "pad" }
     }
 
-    /// The seed of the dictionary's own searches (its `[search]` table's, FUSE's default).
-    pub fn dict_search_seed(&self) -> u64 {
-        0
-    }
-
     fn seeds_toml(&self) -> String {
         let seeds: Vec<String> = (0..self.seeds).map(|s| s.to_string()).collect();
         format!("[{}]", seeds.join(", "))

@@ -7,7 +7,14 @@ pub mod stages;
 mod tanas;
 mod task;
 
+use std::path::Path;
+
 use crate::cli::{Cli, Command};
+
+/// The artifact store: `--store`, else `default` (`<dict>/store` or `<out>/store`).
+pub fn store_at(store: Option<&Path>, default: &Path) -> tanas_core::Store {
+    tanas_core::Store::new(store.unwrap_or(default))
+}
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -27,6 +34,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         );
     }
     let dirs = tanas_data::DataDirs::new(explicit);
+    let store = cli.global.store.as_deref();
     match cli.command {
         Command::Data(cmd) => data::run(cmd, &dirs),
         Command::Task(cmd) => task::run(cmd, &dirs),
@@ -34,11 +42,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Genotype(cmd) => model::run_genotype(cmd),
         Command::Train(args) => stages::train(args, &dirs, cli.global.device),
         Command::Fisher(args) => stages::fisher(args, &dirs, cli.global.device),
-        Command::Distance(args) => stages::distance(args, &dirs, cli.global.device),
+        Command::Distance(args) => stages::distance(args, &dirs, store, cli.global.device),
         Command::Bench(cmd) => bench::run(cmd, cli.global.device),
-        Command::Dict(cmd) => tanas::dict(cmd, &dirs, cli.global.device),
-        Command::Search(args) => tanas::search(args, &dirs, cli.global.device),
-        Command::Run(args) => tanas::run(args, &dirs, cli.global.device),
-        Command::Baseline(args) => tanas::baseline(args, &dirs, cli.global.device),
+        Command::Dict(cmd) => tanas::dict(cmd, &dirs, store, cli.global.device),
+        Command::Search(args) => tanas::search(args, &dirs, store, cli.global.device),
+        Command::Run(args) => tanas::run(args, &dirs, store, cli.global.device),
+        Command::Baseline(args) => tanas::baseline(args, &dirs, store, cli.global.device),
     }
 }

@@ -16,6 +16,7 @@ use tanas_zoo::{ModelSpec, ZooModel};
 use crate::backend::{BackendJob, dispatch};
 use crate::cli::{DistanceArgs, DistanceCommand, FisherArgs, TrainArgs};
 use crate::commands::model::model_spec;
+use crate::commands::store_at;
 use crate::device::DeviceArg;
 use crate::output::{outln, print_json};
 
@@ -195,7 +196,12 @@ impl BackendJob for FisherJob {
 }
 
 /// `tanas distance`.
-pub fn distance(args: DistanceArgs, dirs: &DataDirs, device: DeviceArg) -> Result<()> {
+pub fn distance(
+    args: DistanceArgs,
+    dirs: &DataDirs,
+    store: Option<&std::path::Path>,
+    device: DeviceArg,
+) -> Result<()> {
     match args.command {
         Some(DistanceCommand::Matrix { experiment, out }) => {
             let _lock = OutDirLock::acquire(&out)?;
@@ -205,6 +211,7 @@ pub fn distance(args: DistanceArgs, dirs: &DataDirs, device: DeviceArg) -> Resul
                 MatrixJob {
                     exp,
                     dirs: dirs.clone(),
+                    store: store_at(store, &out.join("store")),
                     out: out.clone(),
                 },
             )?;
@@ -242,12 +249,13 @@ struct MatrixJob {
     exp: Experiment,
     dirs: DataDirs,
     out: PathBuf,
+    store: tanas_core::Store,
 }
 
 impl BackendJob for MatrixJob {
     type Output = Vec<(tanas_distance::DistanceMatrix, tanas_distance::MatrixFiles)>;
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<Self::Output> {
-        Ok(run_matrix::<B>(&self.exp, &self.dirs, &self.out, &device)?.matrices)
+        Ok(run_matrix::<B>(&self.exp, &self.dirs, &self.out, &self.store, &device)?.matrices)
     }
 }
 

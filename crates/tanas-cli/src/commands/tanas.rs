@@ -1,6 +1,8 @@
 //! `tanas dict add | list | closest`, `tanas search`, `tanas run`: the task dictionary and
 //! TA-NAS (paper 003, Algorithm 2).
 
+use std::path::Path;
+
 use anyhow::{Context, Result};
 use burn::tensor::backend::AutodiffBackend;
 use tanas_core::OutDirLock;
@@ -17,11 +19,17 @@ use tanas_search::{FuseConfig, SEARCH_SKELETON};
 use crate::backend::{BackendJob, dispatch};
 use crate::cli::{BaselineArgs, DictCommand, RunArgs, SearchArgs};
 use crate::commands::stages::load_task;
+use crate::commands::store_at;
 use crate::device::DeviceArg;
 use crate::output::{outln, print_json};
 
 /// Runs `tanas dict ...`.
-pub fn dict(cmd: DictCommand, dirs: &DataDirs, device: DeviceArg) -> Result<()> {
+pub fn dict(
+    cmd: DictCommand,
+    dirs: &DataDirs,
+    store: Option<&Path>,
+    device: DeviceArg,
+) -> Result<()> {
     match cmd {
         DictCommand::Add {
             dict,
@@ -37,6 +45,10 @@ pub fn dict(cmd: DictCommand, dirs: &DataDirs, device: DeviceArg) -> Result<()> 
             let data = load_task(&tasks, &task, dirs)?;
             let settings = match settings {
                 Some(path) => DictSettings::read(&path)?,
+                // An existing dictionary keeps its settings: the flags only make a new one.
+                None if dict.join("manifest.json").exists() => {
+                    TaskDictionary::open(&dict)?.manifest().settings.clone()
+                }
                 None => DictSettings {
                     arch: arch.parse()?,
                     seeds: (0..seeds).collect(),
@@ -50,7 +62,8 @@ pub fn dict(cmd: DictCommand, dirs: &DataDirs, device: DeviceArg) -> Result<()> 
                     space: Default::default(),
                 },
             };
-            let mut d = TaskDictionary::open_or_create(&dict, settings)?;
+            let mut d = TaskDictionary::open_or_create(&dict, settings)?
+                .with_store(store_at(store, &dict.join("store")));
             let entry = dispatch(device, AddJob { dict: &mut d, data })?;
             if json {
                 return print_json(&entry);
@@ -90,7 +103,7 @@ pub fn dict(cmd: DictCommand, dirs: &DataDirs, device: DeviceArg) -> Result<()> 
             head,
             json,
         } => {
-            let d = TaskDictionary::open(&dict)?;
+            let d = open_dict(&dict, store)?;
             let data = load_task(&tasks, &task, dirs)?;
             let rows = dispatch(
                 device,
@@ -141,9 +154,14 @@ impl BackendJob for ClosestJob<'_> {
 }
 
 /// Runs `tanas search`.
-pub fn search(args: SearchArgs, dirs: &DataDirs, device: DeviceArg) -> Result<()> {
+pub fn search(
+    args: SearchArgs,
+    dirs: &DataDirs,
+    store: Option<&Path>,
+    device: DeviceArg,
+) -> Result<()> {
     let _lock = OutDirLock::acquire(&args.out)?;
-    let dict = TaskDictionary::open(&args.target.dict)?;
+    let dict = open_dict(&args.target.dict, store)?;
     let data = load_task(&args.target.tasks, &args.target.task, dirs)?;
     let job = SearchJob {
         dict: &dict,
@@ -186,9 +204,14 @@ impl BackendJob for SearchJob<'_> {
 }
 
 /// Runs `tanas baseline`.
-pub fn baseline(args: BaselineArgs, dirs: &DataDirs, device: DeviceArg) -> Result<()> {
+pub fn baseline(
+    args: BaselineArgs,
+    dirs: &DataDirs,
+    store: Option<&Path>,
+    device: DeviceArg,
+) -> Result<()> {
     let _lock = OutDirLock::acquire(&args.out)?;
-    let dict = TaskDictionary::open(&args.target.dict)?;
+    let dict = open_dict(&args.target.dict, store)?;
     let data = load_task(&args.target.tasks, &args.target.task, dirs)?;
     let job = BaselineJob {
         dict: &dict,
@@ -238,13 +261,15 @@ impl BackendJob for BaselineJob<'_> {
 }
 
 /// Runs `tanas run`.
-pub fn run(args: RunArgs, dirs: &DataDirs, device: DeviceArg) -> Result<()> {
+pub fn run(args: RunArgs, dirs: &DataDirs, store: Option<&Path>, device: DeviceArg) -> Result<()> {
     let _lock = OutDirLock::acquire(&args.out)?;
     let exp = TanasExperiment::read(&args.experiment)?;
     let job = RunJob {
         exp,
         path: &args.experiment,
         dirs,
+        // The dictionary's own store: later `--dict OUT/dict` commands find it there.
+        store: store_at(store, &args.out.join("dict").join("store")),
         out: &args.out,
         device_name: device.to_string(),
     };
@@ -257,6 +282,7 @@ struct RunJob<'a> {
     exp: TanasExperiment,
     path: &'a std::path::Path,
     dirs: &'a DataDirs,
+    store: tanas_core::Store,
     out: &'a std::path::Path,
     device_name: String,
 }
@@ -269,10 +295,16 @@ impl BackendJob for RunJob<'_> {
             self.path,
             self.dirs,
             self.out,
+            &self.store,
             &self.device_name,
             &device,
         )?)
     }
+}
+
+/// Opens the dictionary `dir` with its artifacts in `--store` or `<dir>/store`.
+fn open_dict(dir: &Path, store: Option<&Path>) -> Result<TaskDictionary> {
+    Ok(TaskDictionary::open(dir)?.with_store(store_at(store, &dir.join("store"))))
 }
 
 fn print_report(r: &FinalReport, json: bool) -> Result<()> {

@@ -1,0 +1,448 @@
+//! The artifact store: every network, Fisher diagonal and search exists once, under a key
+//! that says exactly how it was made, and every stage finds it by that key.
+//!
+//! An artifact's key is the FNV-1a hash of its kind, its format version, its settings as
+//! canonical JSON (object keys sorted, so field order does not matter) and the keys of the
+//! artifacts it was made from. Layout:
+//! ```text
+//! <root>/<kind>/<key>/            a finished artifact: its files and stamp.json
+//! <root>/<kind>/<key>.partial/    one being built (kept when interrupted: builds resume)
+//! <root>/<kind>/<key>.lock        held while it is built (one builder per key)
+//! ```
+//! `stamp.json` says what the artifact is: kind, format, key, settings and inputs. Names a
+//! person reads (task, seed, architecture) are never the identity: stages list them in their
+//! own output directories, next to the store path of each artifact.
+//!
+//! [`Store::get_or_build`] returns a finished artifact at once; otherwise it takes the key's
+//! lock (waiting for another process building the same key, then finding its result),
+//! removes the temporary files a killed builder left, builds into the `.partial` directory,
+//! writes the stamp and renames the directory into place, so a finished artifact is never
+//! seen half-written.
+
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+
+use fs4::fs_std::FileExt;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{Fnv1a, write_atomic};
+
+/// Name of the file that says what a stored artifact is.
+pub const STAMP_FILE: &str = "stamp.json";
+
+/// A kind of stored artifact.
+pub trait Artifact {
+    /// Directory name of the kind (`network`, `fisher`, `search`).
+    const KIND: &'static str;
+    /// Format version: bump it when the files change, so old artifacts are not found.
+    const FORMAT: u32;
+}
+
+/// What a stored artifact is (`stamp.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stamp {
+    /// [`Artifact::KIND`].
+    pub kind: String,
+    /// [`Artifact::FORMAT`].
+    pub format: u32,
+    /// The key (16 hex digits).
+    pub key: String,
+    /// The settings it was made with, canonical.
+    pub settings: Value,
+    /// The keys of the artifacts it was made from (`kind/key`).
+    pub inputs: Vec<String>,
+}
+
+impl Stamp {
+    /// The stamp of `A` made with `settings` from `inputs`.
+    pub fn new<A: Artifact>(
+        settings: &impl Serialize,
+        inputs: &[&StoreEntry],
+    ) -> Result<Self, StoreError> {
+        let settings =
+            canonical(
+                serde_json::to_value(settings).map_err(|e| StoreError::Settings {
+                    kind: A::KIND,
+                    problem: e.to_string(),
+                })?,
+            );
+        let inputs: Vec<String> = inputs.iter().map(|e| e.id()).collect();
+        let mut h = Fnv1a::new()
+            .bytes(A::KIND.as_bytes())
+            .u64(u64::from(A::FORMAT))
+            .bytes(settings.to_string().as_bytes());
+        for input in &inputs {
+            h = h.u64(input.len() as u64).bytes(input.as_bytes());
+        }
+        Ok(Stamp {
+            kind: A::KIND.into(),
+            format: A::FORMAT,
+            key: h.hex(),
+            settings,
+            inputs,
+        })
+    }
+}
+
+/// A finished artifact in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreEntry {
+    /// Its kind.
+    pub kind: String,
+    /// Its key.
+    pub key: String,
+    /// Its directory.
+    pub dir: PathBuf,
+}
+
+impl StoreEntry {
+    /// `kind/key`: the artifact's path relative to the store root, and its identity as an
+    /// input of another artifact.
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.kind, self.key)
+    }
+}
+
+/// Why the store could not give an artifact.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A file or directory of the store could not be read, written or locked.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS's error.
+        source: std::io::Error,
+    },
+    /// The settings of an artifact are not representable as JSON.
+    #[error("settings of a {kind} artifact: {problem}")]
+    Settings {
+        /// The kind.
+        kind: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A stored artifact's stamp is unreadable or says it was made another way.
+    #[error("{}: {problem}", path.display())]
+    Stamp {
+        /// The stamp file.
+        path: PathBuf,
+        /// What is wrong (for another recipe: the differing fields).
+        problem: String,
+    },
+}
+
+impl From<crate::WriteError> for StoreError {
+    fn from(e: crate::WriteError) -> Self {
+        StoreError::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
+/// An artifact store rooted at a directory (created on first use).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    /// The store at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Store { root: root.into() }
+    }
+
+    /// Its root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The finished artifact of `stamp`, if there is one.
+    pub fn get<A: Artifact>(&self, stamp: &Stamp) -> Result<Option<StoreEntry>, StoreError> {
+        let dir = self.root.join(A::KIND).join(&stamp.key);
+        let path = dir.join(STAMP_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(StoreError::Io { path, source }),
+        };
+        let stored: Stamp = serde_json::from_str(&text).map_err(|e| StoreError::Stamp {
+            path: path.clone(),
+            problem: format!("not a stamp ({e})"),
+        })?;
+        if stored != *stamp {
+            let fields = differing_fields(
+                &serde_json::to_value(&stored).unwrap_or(Value::Null),
+                &serde_json::to_value(stamp).unwrap_or(Value::Null),
+            );
+            return Err(StoreError::Stamp {
+                path,
+                problem: format!("made with other settings: {}", fields.join("; ")),
+            });
+        }
+        Ok(Some(StoreEntry {
+            kind: A::KIND.into(),
+            key: stamp.key.clone(),
+            dir,
+        }))
+    }
+
+    /// The finished artifact whose [`StoreEntry::id`] is `id` (as a stage recorded it).
+    pub fn entry(&self, id: &str) -> Result<StoreEntry, StoreError> {
+        let dir = self.root.join(id);
+        let stamp = dir.join(STAMP_FILE);
+        match id.split_once('/') {
+            Some((kind, key))
+                if kind.bytes().all(|c| c.is_ascii_lowercase() || c == b'-')
+                    && !kind.is_empty()
+                    && key.bytes().all(|c| c.is_ascii_hexdigit())
+                    && stamp.is_file() =>
+            {
+                Ok(StoreEntry {
+                    kind: kind.into(),
+                    key: key.into(),
+                    dir,
+                })
+            }
+            _ => Err(StoreError::Stamp {
+                path: stamp,
+                problem: format!("no finished artifact `{id}` in this store"),
+            }),
+        }
+    }
+
+    /// The artifact `A` made with `settings` from `inputs`: found, or built by `build` into
+    /// the directory it is given (which may hold what an interrupted build left).
+    pub fn get_or_build<A: Artifact, E: From<StoreError>>(
+        &self,
+        settings: &impl Serialize,
+        inputs: &[&StoreEntry],
+        build: impl FnOnce(&Path) -> Result<(), E>,
+    ) -> Result<StoreEntry, E> {
+        let stamp = Stamp::new::<A>(settings, inputs)?;
+        if let Some(found) = self.get::<A>(&stamp)? {
+            return Ok(found);
+        }
+        let kind_dir = self.root.join(A::KIND);
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StoreError::Io { path, source }
+        };
+        std::fs::create_dir_all(&kind_dir).map_err(io(&kind_dir))?;
+        let lock_path = kind_dir.join(format!("{}.lock", stamp.key));
+        let lock = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        lock.lock_exclusive().map_err(io(&lock_path))?;
+        // Another process may have built it while this one waited for the lock.
+        if let Some(found) = self.get::<A>(&stamp)? {
+            return Ok(found);
+        }
+        let partial = kind_dir.join(format!("{}.partial", stamp.key));
+        std::fs::create_dir_all(&partial).map_err(io(&partial))?;
+        crate::out_dir::remove_stale_temps(&partial).map_err(io(&partial))?;
+        build(&partial)?;
+        let text = serde_json::to_string_pretty(&stamp).map_err(|e| StoreError::Settings {
+            kind: A::KIND,
+            problem: e.to_string(),
+        })?;
+        write_atomic(&partial.join(STAMP_FILE), text.as_bytes()).map_err(StoreError::from)?;
+        let dir = kind_dir.join(&stamp.key);
+        std::fs::rename(&partial, &dir).map_err(io(&dir))?;
+        Ok(StoreEntry {
+            kind: A::KIND.into(),
+            key: stamp.key,
+            dir,
+        })
+    }
+}
+
+/// `value` with every object's keys in sorted order (arrays keep theirs).
+pub fn canonical(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, canonical(v)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(canonical).collect()),
+        other => other,
+    }
+}
+
+/// The leaves where `stored` and `requested` differ, as `path: stored -> requested` (a
+/// missing side shows as `(none)`), in sorted path order.
+pub fn differing_fields(stored: &Value, requested: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    diff("", stored, requested, &mut out);
+    out
+}
+
+fn diff(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
+    let join = |k: &str| {
+        if path.is_empty() {
+            k.to_string()
+        } else {
+            format!("{path}.{k}")
+        }
+    };
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for k in keys {
+                match (x.get(k), y.get(k)) {
+                    (Some(u), Some(v)) => diff(&join(k), u, v, out),
+                    (u, v) => out.push(format!(
+                        "{}: {} -> {}",
+                        join(k),
+                        u.map_or("(none)".into(), |u| u.to_string()),
+                        v.map_or("(none)".into(), |v| v.to_string())
+                    )),
+                }
+            }
+        }
+        _ if a != b => out.push(format!(
+            "{}: {a} -> {b}",
+            if path.is_empty() { "(value)" } else { path }
+        )),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    struct Net;
+    impl Artifact for Net {
+        const KIND: &'static str = "network";
+        const FORMAT: u32 = 1;
+    }
+
+    type R<T> = Result<T, StoreError>;
+
+    #[test]
+    fn the_key_depends_on_settings_and_inputs_not_on_field_order() -> R<()> {
+        let a = Stamp::new::<Net>(&json!({"lr": 0.001, "epochs": 3}), &[])?;
+        let b = Stamp::new::<Net>(&json!({"epochs": 3, "lr": 0.001}), &[])?;
+        let c = Stamp::new::<Net>(&json!({"epochs": 3, "lr": 0.002}), &[])?;
+        assert_eq!(a.key, b.key);
+        assert_ne!(a.key, c.key);
+        let input = StoreEntry {
+            kind: "network".into(),
+            key: a.key.clone(),
+            dir: PathBuf::new(),
+        };
+        let d = Stamp::new::<Net>(&json!({"epochs": 3, "lr": 0.001}), &[&input])?;
+        assert_ne!(a.key, d.key);
+        assert_eq!(d.inputs, [format!("network/{}", a.key)]);
+        Ok(())
+    }
+
+    #[test]
+    fn builds_once_then_finds_and_resumes_an_interrupted_build() -> R<()> {
+        let root = tempfile::tempdir().map_err(|e| StoreError::Io {
+            path: PathBuf::new(),
+            source: e,
+        })?;
+        let store = Store::new(root.path().join("store"));
+        let settings = json!({"task": "mnist-2", "seed": 0});
+        // An interrupted build leaves its partial directory (and a stale temporary file).
+        let e = store
+            .get_or_build::<Net, StoreError>(&settings, &[], |dir| {
+                write_atomic(&dir.join("epoch-1"), b"1")?;
+                std::fs::write(dir.join(".tanas-tmp-x"), b"junk").map_err(|source| {
+                    StoreError::Io {
+                        path: dir.into(),
+                        source,
+                    }
+                })?;
+                Err(StoreError::Settings {
+                    kind: "network",
+                    problem: "interrupted".into(),
+                })
+            })
+            .unwrap_err();
+        assert!(e.to_string().contains("interrupted"));
+        let stamp = Stamp::new::<Net>(&settings, &[])?;
+        assert_eq!(store.get::<Net>(&stamp)?, None);
+        let mut builds = 0;
+        let entry = store.get_or_build::<Net, StoreError>(&settings, &[], |dir| {
+            builds += 1;
+            assert!(dir.join("epoch-1").exists(), "the partial build is kept");
+            assert!(
+                !dir.join(".tanas-tmp-x").exists(),
+                "stale temporaries removed"
+            );
+            write_atomic(&dir.join("weights"), b"w")?;
+            Ok(())
+        })?;
+        assert_eq!(builds, 1);
+        assert_eq!(entry.dir, store.root().join("network").join(&stamp.key));
+        assert_eq!(
+            std::fs::read(entry.dir.join("weights")).ok(),
+            Some(b"w".to_vec())
+        );
+        let again = store.get_or_build::<Net, StoreError>(&settings, &[], |_| {
+            panic!("a stored artifact is not built again")
+        })?;
+        assert_eq!(again, entry);
+        assert_eq!(store.entry(&entry.id())?, entry);
+        assert!(store.entry("network/0123").is_err());
+        assert!(store.entry("../x").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn a_stamp_of_other_settings_names_the_differing_fields() -> R<()> {
+        let root = tempfile::tempdir().map_err(|e| StoreError::Io {
+            path: PathBuf::new(),
+            source: e,
+        })?;
+        let store = Store::new(root.path());
+        let settings = json!({"train": {"lr": 0.001, "epochs": 3}});
+        let entry = store.get_or_build::<Net, StoreError>(&settings, &[], |_| Ok(()))?;
+        // A stamp edited by hand (or a hash collision): refused, never silently reused.
+        let path = entry.dir.join(STAMP_FILE);
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        write_atomic(&path, text.replace("0.001", "0.002").as_bytes())?;
+        let e = store
+            .get_or_build::<Net, StoreError>(&settings, &[], |_| Ok(()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("made with other settings: settings.train.lr: 0.002 -> 0.001"),
+            "{e}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn differing_fields_lists_every_leaf() {
+        let a = json!({"x": 1, "y": {"z": [1, 2]}, "old": true});
+        let b = json!({"x": 2, "y": {"z": [1, 3]}, "new": "n"});
+        assert_eq!(
+            differing_fields(&a, &b),
+            [
+                "new: (none) -> \"n\"",
+                "old: true -> (none)",
+                "x: 1 -> 2",
+                "y.z: [1,2] -> [1,3]"
+            ]
+        );
+    }
+}

@@ -1,0 +1,256 @@
+//! The pipeline's artifacts in the [`Store`]: epsilon-networks, Fisher diagonals and
+//! searches. Each is made once, under a key of everything its result depends on (settings,
+//! seed, the exact samples, the artifacts it was made from), and every stage that needs it
+//! (the distance matrix, the dictionary, a target's search) finds it by that key.
+
+use std::path::Path;
+
+use burn::tensor::backend::AutodiffBackend;
+use serde::Serialize;
+use tanas_core::{Artifact, Store, StoreEntry};
+use tanas_data::{TaskData, TaskSpec, TaskSplit};
+use tanas_fisher::{Estimator, FisherConfig, FisherDiag, FisherMeta, fisher_diag};
+use tanas_search::{
+    Algorithm, Fuse, FuseConfig, RandomSearch, RandomSearchConfig, SearchResult, SearchSpace,
+};
+use tanas_train::{RunInfo, TrainConfig, TrainOutcome};
+use tanas_zoo::cell::Genotype;
+use tanas_zoo::{Arch, ModelSpec, ZooModel};
+
+use crate::dictionary::search_error;
+use crate::error::{PipelineError, Result};
+use crate::experiment::{FisherSettings, TrainSettings};
+
+/// A trained epsilon-network (`weights.safetensors`, `metrics.json`, its checkpoint).
+pub struct Network;
+impl Artifact for Network {
+    const KIND: &'static str = "network";
+    const FORMAT: u32 = 1;
+}
+
+/// A Fisher diagonal of a network on a task's data (`fisher.safetensors`).
+pub struct Fisher;
+impl Artifact for Fisher {
+    const KIND: &'static str = "fisher";
+    const FORMAT: u32 = 1;
+}
+
+/// A search with its final network (checkpoint, trace, `result.json`, weights).
+pub struct Search;
+impl Artifact for Search {
+    const KIND: &'static str = "search";
+    const FORMAT: u32 = 1;
+}
+
+/// File of a [`Fisher`] artifact.
+pub const FISHER_FILE: &str = "fisher.safetensors";
+
+/// The samples an artifact was made from: the task, the exact samples, and the size of the
+/// image sets they index (a subset of a dataset and the full one differ there).
+#[derive(Debug, Serialize)]
+struct DataKey<'a> {
+    task: &'a TaskSpec,
+    fingerprint: String,
+    images: Vec<usize>,
+}
+
+impl<'a> DataKey<'a> {
+    fn new(task: &'a TaskSpec, splits: &[&TaskSplit]) -> Self {
+        DataKey {
+            task,
+            fingerprint: tanas_data::fingerprint(splits),
+            images: splits.iter().map(|s| s.images().len()).collect(),
+        }
+    }
+
+    fn of(task: &'a TaskData) -> Self {
+        Self::new(&task.spec, &[&task.train, &task.val, &task.test])
+    }
+}
+
+/// A network found or trained, with its store entry.
+#[derive(Debug)]
+pub(crate) struct TrainedNet {
+    /// Where it is stored.
+    pub entry: StoreEntry,
+    /// Its weights and metrics.
+    pub outcome: TrainOutcome,
+}
+
+/// The epsilon-network of `arch` on `task` with `seed`: found in `store`, or trained there.
+pub(crate) fn network<B: AutodiffBackend>(
+    store: &Store,
+    arch: Arch,
+    train: &TrainSettings,
+    task: &TaskData,
+    seed: u64,
+    device: &B::Device,
+) -> Result<TrainedNet> {
+    #[derive(Serialize)]
+    struct Recipe<'a> {
+        run: RunInfo,
+        data: DataKey<'a>,
+        train: &'a TrainConfig,
+    }
+    let spec = ModelSpec::new(arch, task.num_labels);
+    let mut cfg = train.config(seed);
+    cfg.quiet = true;
+    let fit = |dir: &Path| {
+        tanas_train::train::<B>(&spec, task, &cfg, dir, device).map_err(|source| {
+            PipelineError::Train {
+                task: task.spec.id.clone(),
+                seed,
+                source: Box::new(source),
+            }
+        })
+    };
+    let recipe = Recipe {
+        run: RunInfo::new(&spec, task),
+        data: DataKey::of(task),
+        train: &cfg,
+    };
+    let entry =
+        store.get_or_build::<Network, PipelineError>(&recipe, &[], |dir| fit(dir).map(drop))?;
+    // A finished run: read back as it is stored.
+    let outcome = fit(&entry.dir)?;
+    Ok(TrainedNet { entry, outcome })
+}
+
+/// Loads a trained network with `num_labels` outputs from its weights.
+pub(crate) fn load_net<B: AutodiffBackend>(
+    arch: Arch,
+    num_labels: usize,
+    weights: &Path,
+    device: &B::Device,
+) -> Result<ZooModel<B>> {
+    let model = ZooModel::<B>::new(&ModelSpec::new(arch, num_labels), device)?;
+    Ok(tanas_zoo::load_pytorch(model, weights)?)
+}
+
+/// The network a Fisher is taken of.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NetOf<'a> {
+    /// The task it was trained on.
+    pub task: &'a str,
+    /// Its outputs (the task's label count).
+    pub num_labels: usize,
+    /// Its store entry.
+    pub entry: &'a StoreEntry,
+}
+
+/// `F[a,b]`: the Fisher of network `a` (`model`) on task `b`'s data (the split and samples
+/// of `settings`), seeded with `seed`: found in `store`, or computed there; with its entry.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn fisher<B: AutodiffBackend>(
+    store: &Store,
+    arch: Arch,
+    settings: &FisherSettings,
+    model: &ZooModel<B>,
+    a: NetOf<'_>,
+    b: &TaskData,
+    seed: u64,
+    device: &B::Device,
+) -> Result<(FisherDiag, StoreEntry)> {
+    let samples = b.split(settings.split).truncated(settings.samples);
+    let mut meta = FisherMeta {
+        arch: arch.to_string(),
+        task: b.spec.id.clone(),
+        net_task: a.task.to_string(),
+        split: settings.split.to_string(),
+        samples: samples.len(),
+        estimator: settings.estimator.to_string(),
+        num_classes: a.num_labels,
+        ..FisherMeta::default()
+    };
+    meta.extra.insert("seed".into(), seed.to_string());
+    // The settings the estimate depends on beyond the fields above.
+    match settings.estimator {
+        Estimator::Mc => meta
+            .extra
+            .insert("mc_samples".into(), settings.mc_samples.to_string()),
+        Estimator::Batch => meta
+            .extra
+            .insert("batch_size".into(), settings.batch_size.to_string()),
+        Estimator::Exact | Estimator::Naive => None,
+    };
+    meta.extra.insert("network".into(), a.entry.id());
+    #[derive(Serialize)]
+    struct Recipe<'a> {
+        meta: &'a FisherMeta,
+        data: DataKey<'a>,
+    }
+    let recipe = Recipe {
+        meta: &meta,
+        data: DataKey::new(&b.spec, &[&samples]),
+    };
+    let entry = store.get_or_build::<Fisher, PipelineError>(&recipe, &[a.entry], |dir| {
+        let cfg = FisherConfig {
+            estimator: settings.estimator,
+            batch_size: settings.batch_size,
+            mc_samples: settings.mc_samples,
+            seed,
+        };
+        let diag = fisher_diag(model, &samples, b.num_labels, &cfg, meta.clone(), device).map_err(
+            |source| PipelineError::Fisher {
+                net: a.task.to_string(),
+                data: b.spec.id.clone(),
+                source: Box::new(source),
+            },
+        )?;
+        Ok(diag.save(dir.join(FISHER_FILE))?)
+    })?;
+    let diag = FisherDiag::load(entry.dir.join(FISHER_FILE))?;
+    Ok((diag, entry))
+}
+
+/// A search on `task` in `space` with the settings `cfg` (random search gets FUSE's
+/// candidate-epoch budget, [`RandomSearchConfig::equal_budget`]), FUSE's first stage
+/// starting from `warm_start` where given: found in `store`, or run there (resuming).
+pub(crate) fn search<B: AutodiffBackend>(
+    store: &Store,
+    algorithm: Algorithm,
+    cfg: &FuseConfig,
+    space: &SearchSpace,
+    warm_start: Option<&Genotype>,
+    task: &TaskData,
+    device: &B::Device,
+) -> Result<(StoreEntry, SearchResult)> {
+    #[derive(Serialize)]
+    struct Recipe<'a> {
+        algorithm: Algorithm,
+        config: &'a FuseConfig,
+        space: &'a SearchSpace,
+        warm_start: Option<&'a Genotype>,
+        data: DataKey<'a>,
+    }
+    let run = |dir: &Path| -> Result<SearchResult> {
+        let mut cfg = cfg.clone();
+        cfg.quiet = true;
+        match algorithm {
+            Algorithm::Fuse => {
+                let mut fuse = Fuse::new(cfg, space.clone()).map_err(search_error)?;
+                if let Some(incumbent) = warm_start {
+                    fuse = fuse.with_warm_start(incumbent.clone());
+                }
+                fuse.run_task::<B>(task, dir, device)
+            }
+            Algorithm::Random => {
+                RandomSearch::new(RandomSearchConfig::equal_budget(&cfg), space.clone())
+                    .map_err(search_error)?
+                    .run_task::<B>(task, dir, device)
+            }
+        }
+        .map_err(search_error)
+    };
+    let recipe = Recipe {
+        algorithm,
+        config: cfg,
+        space,
+        warm_start,
+        data: DataKey::of(task),
+    };
+    let entry =
+        store.get_or_build::<Search, PipelineError>(&recipe, &[], |dir| run(dir).map(drop))?;
+    let result = run(&entry.dir)?;
+    Ok((entry, result))
+}
