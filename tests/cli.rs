@@ -13,6 +13,7 @@ fn tanas(args: &[&str]) -> Output {
         .args(args)
         .current_dir(repo())
         .env_remove("TANAS_DATA_DIR")
+        .env_remove("TANAS_STORE")
         .env_remove("RUST_LOG")
         .output()
         .expect("run tanas")
@@ -546,6 +547,56 @@ fn missing_data_dir_is_an_error() {
 }
 
 /// Train, Fisher and distance from the command line, on a small budget.
+#[test]
+fn train_settings_come_from_a_file_with_the_flags_over_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("train.toml");
+    std::fs::write(&config, "epochs = 3\nlr = 0.002\nbatch_size = 64\n").unwrap();
+    let out = dir.path().join("net");
+    let m = json(&tanas(&[
+        "train",
+        "--tasks",
+        "configs/tasks/mnist.toml",
+        "--task",
+        "mnist-1",
+        "--config",
+        config.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]));
+    // The flag wins over the file, the file over the default; the rest is the default.
+    let c = &m["config"];
+    assert_eq!(
+        (c["epochs"].as_u64(), c["lr"].as_f64()),
+        (Some(1), Some(0.002)),
+        "{c}"
+    );
+    assert_eq!(
+        (c["batch_size"].as_u64(), c["seed"].as_u64()),
+        (Some(64), Some(0)),
+        "{c}"
+    );
+    std::fs::write(&config, "epochs = 3\nlearning_rate = 0.002\n").unwrap();
+    let e = error_line(&tanas(&[
+        "train",
+        "--tasks",
+        "configs/tasks/mnist.toml",
+        "--task",
+        "mnist-1",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        dir.path().join("other").to_str().unwrap(),
+    ]));
+    assert!(
+        e.contains("train.toml") && e.contains("learning_rate"),
+        "{e}"
+    );
+}
+
 #[test]
 fn train_fisher_distance_stages() {
     let dir = tempfile::tempdir().unwrap();

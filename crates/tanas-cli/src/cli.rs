@@ -108,9 +108,10 @@ pub enum DictCommand {
         /// Seeds 0..N (new dictionaries only).
         #[arg(long, default_value_t = 3, value_parser = crate::limits::seeds())]
         seeds: u64,
-        /// Training epochs of the epsilon-networks (new dictionaries only).
-        #[arg(long, default_value_t = 5, value_parser = crate::limits::positive())]
-        epochs: usize,
+        /// Training epochs of the epsilon-networks (new dictionaries only; default
+        /// `TrainConfig`'s, as `tanas train`).
+        #[arg(long, value_parser = crate::limits::positive())]
+        epochs: Option<usize>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -168,7 +169,7 @@ pub struct SearchArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     /// fuse or random.
-    #[arg(long, default_value = "fuse", value_parser = parse_algorithm)]
+    #[arg(long, default_value = "fuse")]
     pub algo: tanas_search::Algorithm,
     /// closest (TA-NAS), general, or a space JSON file.
     #[arg(long, default_value = "closest")]
@@ -223,14 +224,6 @@ pub struct RunArgs {
     /// Print final.json.
     #[arg(long)]
     pub json: bool,
-}
-
-fn parse_algorithm(s: &str) -> Result<tanas_search::Algorithm, String> {
-    match s {
-        "fuse" => Ok(tanas_search::Algorithm::Fuse),
-        "random" => Ok(tanas_search::Algorithm::Random),
-        _ => Err(format!("unknown algorithm `{s}` (fuse, random)")),
-    }
 }
 
 /// `tanas bench ...`
@@ -313,18 +306,23 @@ pub struct TrainArgs {
     /// Number of cells L of a cell network (default: DARTS's CIFAR-10 evaluation network).
     #[arg(long, default_value_t = 20, value_parser = crate::limits::layers())]
     pub layers: usize,
-    /// Seed of initialisation and shuffling.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Epoch budget.
-    #[arg(long, default_value_t = 30, value_parser = crate::limits::positive())]
-    pub epochs: usize,
-    /// Mini-batch size.
-    #[arg(long, default_value_t = 128, value_parser = crate::limits::batch_size())]
-    pub batch_size: usize,
-    /// Adam learning rate.
-    #[arg(long, default_value_t = 1e-3, value_parser = crate::limits::positive_real())]
-    pub lr: f64,
+    /// Training settings from a TOML file (`TrainConfig`: epochs, batch_size, lr,
+    /// target_accuracy, patience, seed, eval_batch_size); the flags below override it, and
+    /// what neither gives is `TrainConfig`'s default.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Seed of initialisation and shuffling (default 0).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Epoch budget (default 30).
+    #[arg(long, value_parser = crate::limits::positive())]
+    pub epochs: Option<usize>,
+    /// Mini-batch size (default 128).
+    #[arg(long, value_parser = crate::limits::batch_size())]
+    pub batch_size: Option<usize>,
+    /// Adam learning rate (default 1e-3).
+    #[arg(long, value_parser = crate::limits::positive_real())]
+    pub lr: Option<f64>,
     /// Stop once the validation accuracy reaches this (epsilon = 1 - A).
     #[arg(long, value_parser = crate::limits::accuracy())]
     pub target_accuracy: Option<f64>,

@@ -10,16 +10,14 @@ use serde::Serialize;
 use tanas_core::{Artifact, Store, StoreEntry};
 use tanas_data::{TaskData, TaskSpec, TaskSplit};
 use tanas_fisher::{Estimator, FisherConfig, FisherDiag, FisherMeta, fisher_diag};
-use tanas_search::{
-    Algorithm, Fuse, FuseConfig, RandomSearch, RandomSearchConfig, SearchResult, SearchSpace,
-};
+use tanas_search::{Algorithm, FuseConfig, SearchResult, SearchSpace};
 use tanas_train::{RunInfo, TrainConfig, TrainOutcome};
 use tanas_zoo::cell::Genotype;
 use tanas_zoo::{Arch, ModelSpec, ZooModel};
 
 use crate::dictionary::search_error;
 use crate::error::{PipelineError, Result};
-use crate::experiment::{FisherSettings, TrainSettings};
+use crate::experiment::FisherSettings;
 
 /// A trained epsilon-network (`weights.safetensors`, `metrics.json`, its checkpoint).
 pub struct Network;
@@ -81,7 +79,7 @@ pub(crate) struct TrainedNet {
 pub(crate) fn network<B: AutodiffBackend>(
     store: &Store,
     arch: Arch,
-    train: &TrainSettings,
+    train: &TrainConfig,
     task: &TaskData,
     seed: u64,
     device: &B::Device,
@@ -93,7 +91,7 @@ pub(crate) fn network<B: AutodiffBackend>(
         train: &'a TrainConfig,
     }
     let spec = ModelSpec::new(arch, task.num_labels);
-    let mut cfg = train.config(seed);
+    let mut cfg = train.with_seed(seed);
     cfg.quiet = true;
     let fit = |dir: &Path| {
         tanas_train::train::<B>(&spec, task, &cfg, dir, device).map_err(|source| {
@@ -203,9 +201,8 @@ pub(crate) fn fisher<B: AutodiffBackend>(
     Ok((diag, entry))
 }
 
-/// A search on `task` in `space` with the settings `cfg` (random search gets FUSE's
-/// candidate-epoch budget, [`RandomSearchConfig::equal_budget`]), FUSE's first stage
-/// starting from `warm_start` where given: found in `store`, or run there (resuming).
+/// A search on `task` in `space` with the settings `cfg`, starting from `warm_start` where
+/// given ([`Algorithm::run_task`]): found in `store`, or run there (resuming).
 pub(crate) fn search<B: AutodiffBackend>(
     store: &Store,
     algorithm: Algorithm,
@@ -223,24 +220,12 @@ pub(crate) fn search<B: AutodiffBackend>(
         warm_start: Option<&'a Genotype>,
         data: DataKey<'a>,
     }
-    let run = |dir: &Path| -> Result<SearchResult> {
+    let run = |dir: &Path| {
         let mut cfg = cfg.clone();
-        cfg.quiet = true;
-        match algorithm {
-            Algorithm::Fuse => {
-                let mut fuse = Fuse::new(cfg, space.clone()).map_err(search_error)?;
-                if let Some(incumbent) = warm_start {
-                    fuse = fuse.with_warm_start(incumbent.clone());
-                }
-                fuse.run_task::<B>(task, dir, device)
-            }
-            Algorithm::Random => {
-                RandomSearch::new(RandomSearchConfig::equal_budget(&cfg), space.clone())
-                    .map_err(search_error)?
-                    .run_task::<B>(task, dir, device)
-            }
-        }
-        .map_err(search_error)
+        cfg.common.quiet = true;
+        algorithm
+            .run_task::<B>(&cfg, space.clone(), warm_start.cloned(), task, dir, device)
+            .map_err(search_error)
     };
     let recipe = Recipe {
         algorithm,

@@ -9,7 +9,7 @@ use std::time::Instant;
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 use tanas_data::TaskData;
-use tanas_search::{FinalConfig, SearchData, retrain_and_test};
+use tanas_search::{FinalConfig, SearchConfig, SearchData, retrain_and_test};
 use tanas_zoo::{Arch, ModelSpec};
 
 use crate::dictionary::{TaskDictionary, search_error};

@@ -24,12 +24,13 @@ use tanas_distance::{HeadRule, TaskDistance, distance};
 use tanas_search::{
     Algorithm, FuseConfig, SearchSpace, SpaceRule, StageRecord, TRACE_FILE, read_trace,
 };
+use tanas_train::TrainConfig;
 use tanas_zoo::Arch;
 use tanas_zoo::cell::{CellSkeleton, Genotype, Op};
 
 use crate::artifacts::{NetOf, fisher, load_net, network, search};
 use crate::error::{PipelineError, Result};
-use crate::experiment::{FisherSettings, TrainSettings};
+use crate::experiment::{FisherSettings, no_train_seed};
 use crate::matrix::{write_file, write_json};
 
 /// Format tag of `manifest.json` (2: networks in the artifact store).
@@ -43,9 +44,9 @@ pub struct DictSettings {
     pub arch: Arch,
     /// One network per seed.
     pub seeds: Vec<u64>,
-    /// Training of the epsilon-networks.
+    /// Training of the epsilon-networks (`seed` stays 0: the seeds are `seeds`).
     #[serde(default)]
-    pub train: TrainSettings,
+    pub train: TrainConfig,
     /// Fisher settings.
     #[serde(default)]
     pub fisher: FisherSettings,
@@ -74,10 +75,14 @@ impl DictSettings {
             path: path.into(),
             source,
         })?;
-        toml::from_str(&text).map_err(|e| PipelineError::Config {
+        let err = |problem| PipelineError::Config {
             path: path.into(),
-            problem: crate::experiment::one_line(&e.to_string()),
-        })
+            problem,
+        };
+        let settings: Self =
+            toml::from_str(&text).map_err(|e| err(crate::experiment::one_line(&e.to_string())))?;
+        no_train_seed(&settings.train).map_err(err)?;
+        Ok(settings)
     }
 }
 

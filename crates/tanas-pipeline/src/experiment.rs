@@ -24,52 +24,10 @@ use serde::{Deserialize, Serialize};
 use tanas_data::Split;
 use tanas_distance::{HeadRule, TaskDistance};
 use tanas_fisher::Estimator;
+use tanas_train::TrainConfig;
 use tanas_zoo::Arch;
 
 use crate::error::{PipelineError, Result};
-
-/// Training settings of an experiment (the seed comes from [`Experiment::seeds`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TrainSettings {
-    /// Epoch budget.
-    pub epochs: usize,
-    /// Mini-batch size.
-    pub batch_size: usize,
-    /// Adam learning rate.
-    pub lr: f64,
-    /// Early stop once the validation accuracy reaches this.
-    pub target_accuracy: Option<f64>,
-    /// Early stop after this many epochs without a new best validation accuracy.
-    pub patience: Option<usize>,
-}
-
-impl Default for TrainSettings {
-    fn default() -> Self {
-        Self {
-            epochs: 30,
-            batch_size: 128,
-            lr: 1e-3,
-            target_accuracy: None,
-            patience: None,
-        }
-    }
-}
-
-impl TrainSettings {
-    /// The training config for one seed.
-    pub fn config(&self, seed: u64) -> tanas_train::TrainConfig {
-        tanas_train::TrainConfig {
-            epochs: self.epochs,
-            batch_size: self.batch_size,
-            lr: self.lr,
-            target_accuracy: self.target_accuracy,
-            patience: self.patience,
-            seed,
-            ..tanas_train::TrainConfig::default()
-        }
-    }
-}
 
 /// Fisher settings of an experiment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -121,9 +79,9 @@ pub struct Experiment {
     /// How heads of different sizes are matched.
     #[serde(default)]
     pub head: HeadRule,
-    /// Training settings.
+    /// Training settings (their `seed` stays 0: each network's seed is one of `seeds`).
     #[serde(default)]
-    pub train: TrainSettings,
+    pub train: TrainConfig,
     /// Fisher settings.
     #[serde(default)]
     pub fisher: FisherSettings,
@@ -188,12 +146,24 @@ impl Experiment {
         if exp.metrics.is_empty() {
             return Err(err("metrics is empty".into()));
         }
+        no_train_seed(&exp.train).map_err(err)?;
         if exp.fisher.samples == 0 || exp.fisher.batch_size == 0 {
             return Err(err(
                 "fisher.samples and fisher.batch_size must be at least 1".into(),
             ));
         }
         Ok(exp)
+    }
+}
+
+/// A `[train]` table of an experiment or dictionary may not set `seed`: the networks' seeds
+/// are the `seeds` list, one network each.
+pub(crate) fn no_train_seed(train: &TrainConfig) -> std::result::Result<(), String> {
+    match train.seed {
+        0 => Ok(()),
+        s => Err(format!(
+            "train.seed = {s}: the networks' seeds are given by `seeds`, not by [train]"
+        )),
     }
 }
 

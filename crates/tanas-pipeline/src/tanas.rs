@@ -140,7 +140,7 @@ pub fn search_target<B: AutodiffBackend>(
     let settings = &dict.manifest().settings;
     let mut config = settings.search.clone();
     if let Some(seed) = how.seed {
-        config.seed = seed;
+        config.common.seed = seed;
     }
     let (algorithm, choice) = (how.algorithm, &how.space);
     let t0 = Instant::now();
@@ -185,7 +185,7 @@ pub fn search_target<B: AutodiffBackend>(
         distances,
         space_size: space.size(),
         warm_start,
-        seed: config.seed,
+        seed: config.common.seed,
         space,
         genotype: result.genotype.clone(),
         params: result.params,

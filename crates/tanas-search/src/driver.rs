@@ -19,10 +19,12 @@ use serde::{Deserialize, Serialize};
 use tanas_data::{TaskData, TaskItem, TaskSplit};
 use tanas_zoo::cell::Genotype;
 
+use crate::algorithm::Algorithm;
+use crate::config::SearchConfig;
 use crate::data::{DataIdentity, SearchData, Splits};
 use crate::error::{Result, SearchError};
 use crate::fit::{bars_hidden, progress_bar};
-use crate::result::{Algorithm, FinalConfig, SearchResult, cell_spec, retrain_and_test};
+use crate::result::{SearchResult, cell_spec, retrain_and_test};
 use crate::space::SearchSpace;
 use crate::store::{
     CHECKPOINT_FILE, RESULT_FILE, TRACE_FILE, WEIGHTS_FILE, check_same, read_json, write_json,
@@ -41,7 +43,7 @@ pub trait SearchStep: Clone + Serialize + DeserializeOwned {
 /// from the steps before it, and a rule for the best cell of completed steps.
 pub trait SearchStrategy: Sized {
     /// The algorithm's settings: stored in the checkpoint and compared on resume.
-    type Config: Clone + Serialize + DeserializeOwned;
+    type Config: SearchConfig;
     /// The record of one step.
     type Step: SearchStep;
     /// Which algorithm it is (in the result).
@@ -61,14 +63,6 @@ pub trait SearchStrategy: Sized {
     fn space(&self) -> &SearchSpace;
     /// Number of steps of a whole search.
     fn steps(&self) -> usize;
-    /// The search's sample limits: first `n` train, first `n` val samples.
-    fn limits(&self) -> (Option<usize>, Option<usize>);
-    /// The search's seed.
-    fn seed(&self) -> u64;
-    /// Whether progress bars are hidden.
-    fn quiet(&self) -> bool;
-    /// How the best cell is retrained and tested.
-    fn final_config(&self) -> FinalConfig;
     /// Runs step `done.len() + 1` after the completed steps `done`; `start` is the search's
     /// first incumbent ([`Searcher::with_warm_start`]). Writes nothing.
     fn step<B: AutodiffBackend>(
@@ -164,8 +158,8 @@ impl<S: SearchStrategy> Searcher<S> {
         device: &B::Device,
     ) -> Result<Vec<S::Step>> {
         let s = &self.strategy;
-        let (train_limit, val_limit) = s.limits();
-        let splits = Splits::new(&data, train_limit, val_limit)?;
+        let common = s.config().common();
+        let splits = Splits::new(&data, common.train_limit, common.val_limit)?;
         std::fs::create_dir_all(out).map_err(|e| SearchError::io(out, e))?;
         let ckpt_path = out.join(CHECKPOINT_FILE);
         let trace_path = out.join(TRACE_FILE);
@@ -195,7 +189,7 @@ impl<S: SearchStrategy> Searcher<S> {
         };
         // The checkpoint is the source of truth: the trace always matches it.
         write_trace(&trace_path, &ckpt.steps)?;
-        let hidden = bars_hidden(s.quiet());
+        let hidden = bars_hidden(common.quiet);
         let steps = s.steps();
         let bar = progress_bar(steps, S::STEPS, S::NAME.into(), hidden);
         bar.set_position(ckpt.steps.len() as u64);
@@ -246,7 +240,7 @@ impl<S: SearchStrategy> Searcher<S> {
         let (genotype, val_accuracy) =
             S::best(&steps).ok_or_else(|| SearchError::config("steps", "must be at least 1"))?;
         let s = &self.strategy;
-        let final_config = s.final_config();
+        let final_config = s.config().final_config();
         let fin = retrain_and_test::<B, D>(
             &cell_spec(&genotype, s.space().skeleton(), data.num_classes),
             data,
@@ -270,7 +264,7 @@ impl<S: SearchStrategy> Searcher<S> {
             candidate_epochs: steps.last().map_or(0, SearchStep::candidate_epochs),
             final_epochs: final_config.epochs,
             final_train_samples: fin.train_samples,
-            seed: s.seed(),
+            seed: s.config().common().seed,
             space: s.space().clone(),
         };
         write_json(&result_path, &result)?;

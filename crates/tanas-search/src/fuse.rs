@@ -34,6 +34,7 @@ use tanas_train::{ADAM_EPSILON, epoch_order, seeded};
 use tanas_zoo::cell::Genotype;
 use tanas_zoo::{Arch, ModelSpec, ZooError, ZooModel};
 
+use crate::algorithm::Algorithm;
 use crate::config::FuseConfig;
 use crate::data::{SearchData, Splits};
 use crate::driver::{SearchStep, SearchStrategy, Searcher, argmax_first};
@@ -41,7 +42,6 @@ use crate::error::{Result, SearchError};
 use crate::fit::{
     BnMode, all_logits, derive_seed, draw_seed, labels_of, progress_bar, score, train_epoch,
 };
-use crate::result::{Algorithm, FinalConfig};
 use crate::space::SearchSpace;
 
 /// Format tag of a FUSE checkpoint.
@@ -182,22 +182,6 @@ impl SearchStrategy for FuseStrategy {
         self.config.stages
     }
 
-    fn limits(&self) -> (Option<usize>, Option<usize>) {
-        (self.config.train_limit, self.config.val_limit)
-    }
-
-    fn seed(&self) -> u64 {
-        self.config.seed
-    }
-
-    fn quiet(&self) -> bool {
-        self.config.quiet
-    }
-
-    fn final_config(&self) -> FinalConfig {
-        self.config.final_config()
-    }
-
     /// The next stage: its incumbent is the last stage's winner (or `start`), the rest of
     /// its candidates fresh samples.
     fn step<B: AutodiffBackend>(
@@ -253,7 +237,7 @@ impl FuseStrategy {
         stage: usize,
         incumbent: Option<&Genotype>,
     ) -> Vec<Genotype> {
-        let seed = draw_seed(self.config.seed, TAG_SAMPLE, task);
+        let seed = draw_seed(self.config.common.seed, TAG_SAMPLE, task);
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(stage as u64);
         let mut chosen: Vec<Genotype> = incumbent.cloned().into_iter().collect();
@@ -281,8 +265,12 @@ impl FuseStrategy {
         stage: usize,
         device: &B::Device,
     ) -> Result<StageRecord> {
-        let splits = Splits::new(&data, self.config.train_limit, self.config.val_limit)?;
-        let hidden = crate::fit::bars_hidden(self.config.quiet);
+        let splits = Splits::new(
+            &data,
+            self.config.common.train_limit,
+            self.config.common.val_limit,
+        )?;
+        let hidden = crate::fit::bars_hidden(self.config.common.quiet);
         self.run_stage::<B>(candidates, incumbent, &splits, stage, 0, hidden, device)
     }
 
@@ -314,7 +302,7 @@ impl FuseStrategy {
                 let spec = ModelSpec::new(Arch::CellNet, classes)
                     .with_genotype(g.clone())
                     .with_skeleton(self.space.skeleton());
-                let seed = derive_seed(cfg.seed, &[TAG_INIT, stage as u64, i as u64]);
+                let seed = derive_seed(cfg.common.seed, &[TAG_INIT, stage as u64, i as u64]);
                 seeded::<B, _>(device, seed, || ZooModel::<B>::new(&spec, device))
             })
             .collect::<Result<Vec<_>, ZooError>>()?;
@@ -330,8 +318,8 @@ impl FuseStrategy {
             .init::<B, Alpha<B>>();
         let val_labels = labels_of::<B::InnerBackend, _>(&splits.val, device);
         let (n_train, n_val) = (splits.train.len(), splits.val.len());
-        let train_seed = derive_seed(cfg.seed, &[TAG_TRAIN, stage as u64]);
-        let alpha_seed = derive_seed(cfg.seed, &[TAG_ALPHA, stage as u64]);
+        let train_seed = derive_seed(cfg.common.seed, &[TAG_TRAIN, stage as u64]);
+        let alpha_seed = derive_seed(cfg.common.seed, &[TAG_ALPHA, stage as u64]);
 
         let mut prev = values(softmax(alpha.logits.val().inner(), 0));
         let mut rounds: Vec<RoundRecord> = Vec::new();
@@ -350,10 +338,10 @@ impl FuseStrategy {
                 let (trained, loss) = train_epoch(
                     cands,
                     &mut opt_w,
-                    cfg.lr_w,
+                    cfg.common.lr,
                     &splits.train,
                     &order,
-                    cfg.batch_size,
+                    cfg.common.batch_size,
                     classes,
                     &during,
                     &bar,
@@ -381,7 +369,7 @@ impl FuseStrategy {
                 &splits.val,
                 classes,
                 Split::Val,
-                cfg.eval_batch_size,
+                cfg.common.eval_batch_size,
                 BnMode::Batch,
                 device,
                 &bar,
@@ -397,7 +385,7 @@ impl FuseStrategy {
             for _ in 0..cfg.epochs_alpha {
                 a_epoch += 1;
                 let order = epoch_order(n_val, alpha_seed, a_epoch);
-                for chunk in order.chunks(cfg.batch_size) {
+                for chunk in order.chunks(cfg.common.batch_size) {
                     let idx: Vec<i64> = chunk.iter().map(|&i| i as i64).collect();
                     let idx = Tensor::<B::InnerBackend, 1, Int>::from_data(
                         TensorData::new(idx, [chunk.len()]),

@@ -35,6 +35,7 @@
 //! deterministic backend (Flex on CPU), the same config gives a bit-identical trace apart
 //! from its `seconds` fields.
 
+pub mod algorithm;
 pub mod config;
 pub mod data;
 pub mod driver;
@@ -47,13 +48,14 @@ pub mod result;
 pub mod space;
 pub mod store;
 
-pub use config::{FuseConfig, RandomSearchConfig};
+pub use algorithm::Algorithm;
+pub use config::{FuseConfig, NoOtherFields, RandomSearchConfig, SearchCommon, SearchConfig};
 pub use data::{DataIdentity, SearchData, Splits};
 pub use driver::{SearchStep, SearchStrategy, Searcher};
 pub use error::{Result, SearchError, SpaceError};
 pub use fuse::{Fuse, FuseStrategy, RoundRecord, StageRecord};
 pub use learned::{SpaceRule, op_evidence};
 pub use random::{CandidateRecord, RandomSearch, RandomStrategy};
-pub use result::{Algorithm, FinalConfig, FinalOutcome, SearchResult, cell_spec, retrain_and_test};
+pub use result::{FinalConfig, FinalOutcome, SearchResult, cell_spec, retrain_and_test};
 pub use space::{CellStyle, SEARCH_SKELETON, SearchSpace};
 pub use store::{CHECKPOINT_FILE, RESULT_FILE, TRACE_FILE, WEIGHTS_FILE, read_trace};

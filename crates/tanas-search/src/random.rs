@@ -20,12 +20,12 @@ use tanas_train::Tally;
 use tanas_zoo::cell::Genotype;
 use tanas_zoo::{Arch, ModelSpec};
 
+use crate::algorithm::Algorithm;
 use crate::config::RandomSearchConfig;
 use crate::data::Splits;
 use crate::driver::{SearchStep, SearchStrategy, Searcher, argmax_first};
 use crate::error::Result;
 use crate::fit::{BnMode, Fit, derive_seed, draw_seed, evaluate, fit_from_scratch, progress_bar};
-use crate::result::{Algorithm, FinalConfig};
 use crate::space::SearchSpace;
 
 /// Format tag of a random-search checkpoint.
@@ -100,22 +100,6 @@ impl SearchStrategy for RandomStrategy {
         self.config.samples
     }
 
-    fn limits(&self) -> (Option<usize>, Option<usize>) {
-        (self.config.train_limit, self.config.val_limit)
-    }
-
-    fn seed(&self) -> u64 {
-        self.config.seed
-    }
-
-    fn quiet(&self) -> bool {
-        self.config.quiet
-    }
-
-    fn final_config(&self) -> FinalConfig {
-        self.config.final_config()
-    }
-
     /// The next candidate (`start` first, where given), trained for `epochs` and scored on val.
     fn step<B: AutodiffBackend>(
         &self,
@@ -146,7 +130,7 @@ impl RandomStrategy {
     /// Candidate `index` (1-based) for `task`: drawn with ChaCha8 seeded from (seed, task,
     /// index).
     pub fn candidate(&self, task: &str, index: usize) -> Genotype {
-        let seed = draw_seed(self.config.seed, TAG_SAMPLE, task);
+        let seed = draw_seed(self.config.common.seed, TAG_SAMPLE, task);
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(index as u64);
         self.space.sample(&mut rng)
@@ -168,11 +152,11 @@ impl RandomStrategy {
             .with_skeleton(self.space.skeleton());
         let label = format!("candidate {index}");
         let fit = Fit {
-            init_seed: derive_seed(cfg.seed, &[TAG_INIT, index as u64]),
-            order_seed: derive_seed(cfg.seed, &[TAG_TRAIN, index as u64]),
+            init_seed: derive_seed(cfg.common.seed, &[TAG_INIT, index as u64]),
+            order_seed: derive_seed(cfg.common.seed, &[TAG_TRAIN, index as u64]),
             epochs: cfg.epochs,
-            lr: &|_| cfg.lr,
-            batch_size: cfg.batch_size,
+            lr: &|_| cfg.common.lr,
+            batch_size: cfg.common.batch_size,
             label: &label,
             hidden,
         };
@@ -183,7 +167,7 @@ impl RandomStrategy {
             &splits.val,
             splits.classes,
             Split::Val,
-            cfg.eval_batch_size,
+            cfg.common.eval_batch_size,
             BnMode::Batch,
             device,
             Tally::default(),

@@ -13,6 +13,7 @@ use tanas_train::{Eval, Tally, epoch_order};
 use tanas_zoo::cell::{CellSkeleton, Genotype};
 use tanas_zoo::{Arch, ModelSpec, save_pytorch};
 
+use crate::algorithm::Algorithm;
 use crate::data::{SearchData, Splits};
 use crate::error::{Result, SearchError};
 use crate::fit::{
@@ -20,16 +21,6 @@ use crate::fit::{
     progress_bar,
 };
 use crate::space::SearchSpace;
-
-/// Which search produced a result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Algorithm {
-    /// FUSE ([`crate::Fuse`]).
-    Fuse,
-    /// The random-search baseline ([`crate::RandomSearch`]).
-    Random,
-}
 
 /// Seed-path tags of the final step (see `derive_seed`).
 const TAG_FINAL_INIT: u64 = 0xF1;

@@ -55,7 +55,7 @@ pub fn read_trace<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
 }
 
 /// Refuses to go on with a stored search whose `what` (config, space, data) differs from
-/// the requested one; the error names the first differing field (`config.lr_w`).
+/// the requested one; the error names the first differing field (`config.lr`).
 pub(crate) fn check_same<T: Serialize>(
     dir: &Path,
     what: &str,

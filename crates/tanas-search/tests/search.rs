@@ -14,8 +14,8 @@ use tanas_cpu::Cpu;
 use tanas_data::{DataDirs, DatasetName, TaskData, TaskFile, TaskItem, TaskSplit};
 use tanas_search::{
     CHECKPOINT_FILE, CellStyle, Fuse, FuseConfig, RESULT_FILE, RandomSearch, RandomSearchConfig,
-    SearchData, SearchError, SearchResult, SearchSpace, StageRecord, TRACE_FILE, WEIGHTS_FILE,
-    read_trace,
+    SearchCommon, SearchData, SearchError, SearchResult, SearchSpace, StageRecord, TRACE_FILE,
+    WEIGHTS_FILE, read_trace,
 };
 use tanas_train::Tally;
 use tanas_zoo::ZooModel;
@@ -57,15 +57,18 @@ fn fuse_config() -> FuseConfig {
         candidates: 2,
         stages: 2,
         max_rounds: 2,
-        batch_size: 32,
-        eval_batch_size: 128,
-        seed: 7,
-        train_limit: Some(128),
-        val_limit: Some(64),
-        final_epochs: 1,
-        final_train_limit: Some(128),
-        final_val_limit: Some(64),
-        quiet: true,
+        common: SearchCommon {
+            batch_size: 32,
+            eval_batch_size: 128,
+            seed: 7,
+            train_limit: Some(128),
+            val_limit: Some(64),
+            final_epochs: 1,
+            final_train_limit: Some(128),
+            final_val_limit: Some(64),
+            quiet: true,
+            ..SearchCommon::default()
+        },
         ..FuseConfig::default()
     }
 }
@@ -210,12 +213,15 @@ fn fuse_picks_the_convolution_cell_over_the_zero_cell() {
         candidates: 2,
         max_rounds: 3,
         alpha_tolerance: 0.0,
-        lr_w: 3e-3,
         lr_alpha: 0.1,
-        batch_size: 32,
-        train_limit: Some(256),
-        val_limit: Some(96),
-        quiet: true,
+        common: SearchCommon {
+            lr: 3e-3,
+            batch_size: 32,
+            train_limit: Some(256),
+            val_limit: Some(96),
+            quiet: true,
+            ..SearchCommon::default()
+        },
         ..FuseConfig::default()
     };
     let fuse = Fuse::new(cfg, space()).unwrap();
@@ -299,7 +305,13 @@ fn fuse_run_writes_trace_result_and_reads_test_only_at_the_end() {
         .unwrap()
         .valid();
     let tally = Tally::with_prior_shift(&shift);
-    let e = tanas_train::evaluate(&model, &data().test, cfg.eval_batch_size, tally, &device);
+    let e = tanas_train::evaluate(
+        &model,
+        &data().test,
+        cfg.common.eval_batch_size,
+        tally,
+        &device,
+    );
     let e = e.unwrap();
     assert_eq!(e.accuracy, result.test_accuracy);
     assert!(result.argmax_accuracy.is_some());
@@ -424,16 +436,14 @@ fn warm_start_is_the_first_incumbent() {
 #[test]
 fn resume_with_other_settings_is_refused() {
     let reference_dir = &reference().dir;
-    let cfg = FuseConfig {
-        lr_w: 0.01,
-        ..fuse_config()
-    };
+    let mut cfg = fuse_config();
+    cfg.common.lr = 0.01;
     let err = Fuse::new(cfg, space())
         .unwrap()
         .run_task::<B>(data(), reference_dir.path(), &Default::default())
         .unwrap_err();
     match err {
-        SearchError::ConfigMismatch { field, .. } => assert_eq!(field, "config.lr_w"),
+        SearchError::ConfigMismatch { field, .. } => assert_eq!(field, "config.lr"),
         other => panic!("expected ConfigMismatch, got {other:?}"),
     }
     let other_space = SearchSpace::general().with_skeleton(skeleton()).unwrap();

@@ -54,6 +54,14 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// The same settings with `seed` (one per network of an experiment).
+    pub fn with_seed(&self, seed: u64) -> Self {
+        TrainConfig {
+            seed,
+            ..self.clone()
+        }
+    }
+
     /// Checks every value's range.
     pub fn validate(&self) -> Result<()> {
         let invalid = |field, problem: String| Err(TrainError::InvalidConfig { field, problem });

@@ -9,12 +9,13 @@ use tanas_core::OutDirLock;
 use tanas_data::{DataDirs, TaskData};
 use tanas_distance::{HeadRule, TaskDistance};
 use tanas_pipeline::dictionary::{DictSettings, TaskDictionary};
-use tanas_pipeline::experiment::{FisherSettings, TrainSettings};
+use tanas_pipeline::experiment::FisherSettings;
 use tanas_pipeline::{
     BaselineReport, FinalReport, TanasExperiment, TargetSearch, baseline_target, run_tanas,
     search_target,
 };
 use tanas_search::{FuseConfig, SEARCH_SKELETON};
+use tanas_train::TrainConfig;
 
 use crate::backend::{BackendJob, dispatch};
 use crate::cli::{BaselineArgs, DictCommand, RunArgs, SearchArgs};
@@ -52,9 +53,9 @@ pub fn dict(
                 None => DictSettings {
                     arch: arch.parse()?,
                     seeds: (0..seeds).collect(),
-                    train: TrainSettings {
-                        epochs,
-                        ..TrainSettings::default()
+                    train: TrainConfig {
+                        epochs: epochs.unwrap_or(TrainConfig::default().epochs),
+                        ..TrainConfig::default()
                     },
                     fisher: FisherSettings::default(),
                     search: FuseConfig::default(),
