@@ -36,7 +36,8 @@ use tanas_core::write_atomic;
 /// Options of `cargo xtask reproduce`.
 #[derive(Debug, clap::Args)]
 pub struct ReproduceArgs {
-    /// The experiment profile: `quick` (CPU, embedded data, ~30 min) or `paper`.
+    /// The experiment profile: a file of configs/profiles/ by name (`quick`: CPU, embedded
+    /// data, ~25 min; `paper`) or the path of a profile file.
     #[arg(long, default_value = "quick")]
     profile: String,
     /// Where tensors live (`cpu`, `cuda`, `cuda:N`); passed to every `tanas` stage.
@@ -53,12 +54,12 @@ pub struct ReproduceArgs {
 
 /// Runs the reproduction.
 pub fn run(args: &ReproduceArgs) -> Result<()> {
-    let profile = Profile::named(&args.profile)?;
     let root = workspace_root();
+    let profile = Profile::named(&args.profile, &root)?;
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| root.join("docs/results").join(profile.name));
+        .unwrap_or_else(|| root.join("docs/results").join(&profile.name));
     let out = std::path::absolute(&out).with_context(|| format!("{}", out.display()))?;
     // One reproduction per output directory at a time; each stage's `tanas` locks its own
     // directory below it.
@@ -83,7 +84,7 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         let missing: Vec<&str> = study
             .datasets
             .iter()
-            .copied()
+            .map(String::as_str)
             .filter(|d| !dataset_found(&data, d))
             .collect();
         if !missing.is_empty() {
@@ -101,7 +102,7 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         for file in &study.task_files {
             let shown = t.json(&["task", "show", "--tasks", file, "--json"])?;
             for task in shown.as_array().into_iter().flatten() {
-                ids.push((str_of(&task["id"]).to_string(), *file));
+                ids.push((str_of(&task["id"]).to_string(), file.clone()));
                 tasks.push(task.clone());
             }
         }
@@ -191,21 +192,21 @@ struct Stage {
 #[derive(Debug, Clone)]
 enum StageKind {
     /// `tanas distance matrix` for one architecture.
-    Matrix { arch: &'static str },
+    Matrix { arch: String },
     /// `tanas dict add` of one task (its networks and own Fisher are the matrix's).
-    DictAdd { task: String, file: &'static str },
+    DictAdd { task: String, file: String },
     /// `tanas search` of a target with one search seed.
     Search {
         target: String,
-        file: &'static str,
+        file: String,
         method: Method,
         seed: u64,
     },
     /// `tanas baseline` of a hand-designed network on a target.
     Baseline {
         target: String,
-        file: &'static str,
-        arch: &'static str,
+        file: String,
+        arch: String,
     },
 }
 
@@ -258,7 +259,7 @@ fn mparams(arch: &str) -> f64 {
     }
 }
 
-fn plan(study: &Study, ids: &[(String, &'static str)], profile: &Profile) -> Vec<Stage> {
+fn plan(study: &Study, ids: &[(String, String)], profile: &Profile) -> Vec<Stage> {
     let e = profile.estimate;
     let stage = |label: String, estimate: f64, what: StageKind| Stage {
         label: format!("{}: {label}", study.name),
@@ -269,16 +270,16 @@ fn plan(study: &Study, ids: &[(String, &'static str)], profile: &Profile) -> Vec
     let file_of = |task: &str| {
         ids.iter()
             .find(|(id, _)| id == task)
-            .map_or(study.task_files[0], |(_, f)| *f)
+            .map_or_else(|| study.task_files[0].clone(), |(_, f)| f.clone())
     };
     let mut stages: Vec<Stage> = study
         .archs
         .iter()
-        .map(|&arch| {
+        .map(|arch| {
             stage(
                 format!("distance matrix ({arch})"),
                 e.matrix,
-                StageKind::Matrix { arch },
+                StageKind::Matrix { arch: arch.clone() },
             )
         })
         .collect();
@@ -288,11 +289,11 @@ fn plan(study: &Study, ids: &[(String, &'static str)], profile: &Profile) -> Vec
             e.dict_task,
             StageKind::DictAdd {
                 task: task.clone(),
-                file,
+                file: file.clone(),
             },
         ));
     }
-    for &target in &study.targets {
+    for target in &study.targets {
         for method in Method::ALL {
             for seed in 0..study.search_seeds {
                 stages.push(stage(
@@ -307,14 +308,14 @@ fn plan(study: &Study, ids: &[(String, &'static str)], profile: &Profile) -> Vec
                 ));
             }
         }
-        for &arch in &study.baselines {
+        for arch in &study.baselines {
             stages.push(stage(
                 format!("{target}: baseline {arch}"),
                 e.baseline_per_mparam * mparams(arch),
                 StageKind::Baseline {
                     target: target.to_string(),
                     file: file_of(target),
-                    arch,
+                    arch: arch.clone(),
                 },
             ));
         }
@@ -365,7 +366,7 @@ impl Dirs {
 
 fn run_stage(t: &Tanas, out: &Path, stage: &Stage) -> Result<()> {
     let study = &stage.study;
-    let dirs = Dirs::of(out, study.name);
+    let dirs = Dirs::of(out, &study.name);
     match &stage.what {
         StageKind::Matrix { arch } => {
             let exp = dirs.matrix(arch).join("experiment.toml");
@@ -406,7 +407,7 @@ fn run_stage(t: &Tanas, out: &Path, stage: &Stage) -> Result<()> {
                 "--settings".into(),
                 settings.into(),
                 "--tasks".into(),
-                (*file).into(),
+                file.into(),
                 "--task".into(),
                 task.into(),
             ])?;
@@ -428,11 +429,11 @@ fn run_stage(t: &Tanas, out: &Path, stage: &Stage) -> Result<()> {
             args.extend(method.args().map(OsString::from));
             args.extend([
                 "--tasks".into(),
-                (*file).into(),
+                file.into(),
                 "--task".into(),
                 target.into(),
                 "--head".into(),
-                study.head.into(),
+                (&study.head).into(),
                 "--seed".into(),
                 seed.to_string().into(),
                 "--out".into(),
@@ -449,11 +450,11 @@ fn run_stage(t: &Tanas, out: &Path, stage: &Stage) -> Result<()> {
                 "--dict".into(),
                 dirs.dict().into(),
                 "--tasks".into(),
-                (*file).into(),
+                file.into(),
                 "--task".into(),
                 target.into(),
                 "--arch".into(),
-                (*arch).into(),
+                arch.into(),
                 "--out".into(),
                 run.clone().into(),
             ])?;

@@ -1,23 +1,26 @@
-//! The experiment profiles of `cargo xtask reproduce`: which tasks, networks, seeds and
-//! budgets each study uses, and the config files the `tanas` stages read.
+//! The experiment profiles of `cargo xtask reproduce`, read from `configs/profiles/<name>.toml`
+//! (or any file given by path): which tasks, networks, seeds and budgets each study uses; and
+//! the config files the `tanas` stages read, written from them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
 
 /// One study: a set of tasks with its distance matrices, its task dictionary and its
 /// TA-NAS searches.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Study {
     /// Directory name and report heading.
-    pub name: &'static str,
+    pub name: String,
     /// Task files (repository-relative).
-    pub task_files: Vec<&'static str>,
+    pub task_files: Vec<String>,
     /// Datasets the tasks need (`tanas data info` names).
-    pub datasets: Vec<&'static str>,
+    pub datasets: Vec<String>,
     /// Epsilon-network architectures: one distance matrix each; the first also builds the
     /// task dictionary.
-    pub archs: Vec<&'static str>,
+    pub archs: Vec<String>,
     /// Seeds 0..seeds.
     pub seeds: u64,
     /// Largest number of training epochs of the epsilon-networks.
@@ -26,30 +29,33 @@ pub struct Study {
     pub patience: usize,
     /// Fisher samples (the first N val samples of the data task).
     pub fisher_samples: usize,
-    /// The `[search]` table of the dictionary (FUSE settings, TOML).
-    pub search: &'static str,
+    /// The `[search]` table of the dictionary (FUSE settings).
+    pub search: toml::Table,
     /// Cell skeleton (C, L) of searched networks.
     pub skeleton: (usize, usize),
     /// Target tasks of the TA-NAS searches.
-    pub targets: Vec<&'static str>,
+    pub targets: Vec<String>,
     /// Search seeds `0..N` of every method on every target (the spread the claims use).
     pub search_seeds: u64,
     /// Hand-designed networks trained like the found ones.
-    pub baselines: Vec<&'static str>,
+    pub baselines: Vec<String>,
     /// Why hand-designed networks the papers compare with are left out, if some are.
-    pub baselines_note: Option<&'static str>,
+    #[serde(default)]
+    pub baselines_note: Option<String>,
     /// How the FTD matches heads of different sizes (`exclude` or `pad`).
-    pub head: &'static str,
+    pub head: String,
 }
 
 /// A profile: its studies and the estimated seconds of each kind of stage on the reference
 /// machine (for the ETA only).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Profile {
-    /// `quick` or `paper`.
-    pub name: &'static str,
+    /// The file's stem (`quick`, `paper`).
+    #[serde(skip)]
+    pub name: String,
     /// What it is, one line.
-    pub summary: &'static str,
+    pub summary: String,
     /// The studies, in order.
     pub studies: Vec<Study>,
     /// Estimated seconds per stage kind.
@@ -58,7 +64,8 @@ pub struct Profile {
 
 /// Estimated seconds of one stage of each kind (ETA only; measured on the 2-core CPU
 /// machine for `quick`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Estimate {
     /// A distance matrix (every network and Fisher of one architecture).
     pub matrix: f64,
@@ -70,129 +77,50 @@ pub struct Estimate {
     pub baseline_per_mparam: f64,
 }
 
-/// The FUSE settings of the quick profile, for a 2-core CPU: the search on small subsets
-/// (FUSE compares candidates with each other), the time spent where it decides the result:
-/// the final retraining on the train + val split (measured on mnist-2: dense C=4, L=3 cells
-/// of full convolutions reach 0.96-0.98 test accuracy in 3-8 epochs on a cosine schedule,
-/// 10-20 s per epoch; 3 rather than 4 epochs keep the profile within 30 minutes on 2 cores),
-/// capped at 3600 + 400 samples so that the 10-label dictionary tasks cost no more than the
-/// targets (mnist-2 and fashion-2 use their whole splits).
-const QUICK_SEARCH: &str = "candidates = 3
-stages = 2
-epochs_w = 1
-epochs_alpha = 1
-max_rounds = 2
-batch_size = 32
-train_limit = 256
-val_limit = 96
-final_epochs = 3
-final_batch_size = 64
-final_train_limit = 3600
-final_val_limit = 400
-";
-
-/// The FUSE settings of the paper profile: five candidates (paper 002), 10 stages, the
-/// papers' 100-epoch training for the final network.
-const PAPER_SEARCH: &str = "candidates = 5
-stages = 10
-epochs_w = 1
-epochs_alpha = 1
-max_rounds = 5
-batch_size = 64
-final_epochs = 100
-";
-
 impl Profile {
-    /// The profile called `name`.
-    pub fn named(name: &str) -> Result<Self> {
-        match name {
-            "quick" => Ok(Self::quick()),
-            "paper" => Ok(Self::paper()),
-            _ => bail!("unknown profile `{name}` (quick, paper)"),
-        }
-    }
-
-    /// `quick`: the 8 MNIST and Fashion-MNIST tasks on the embedded data, small-cnn
-    /// epsilon-networks, 3 seeds, tiny search budgets; about 30 minutes on a 2-core CPU.
-    pub fn quick() -> Self {
-        Profile {
-            name: "quick",
-            summary: "CPU, embedded data/: 8 MNIST + Fashion-MNIST tasks, small-cnn, 3 seeds, small search budgets, 3 search seeds per method",
-            studies: vec![Study {
-                name: "mnist-fashion",
-                task_files: vec!["configs/tasks/mnist.toml", "configs/tasks/fashion.toml"],
-                datasets: vec!["mnist", "fashion-mnist"],
-                archs: vec!["small-cnn"],
-                seeds: 3,
-                epochs: 4,
-                patience: 2,
-                fisher_samples: 500,
-                search: QUICK_SEARCH,
-                skeleton: (4, 3),
-                targets: vec!["mnist-2", "fashion-2"],
-                search_seeds: 3,
-                baselines: vec!["small-cnn"],
-                baselines_note: Some(
-                    "Hand-designed baselines: small-cnn only. ResNet-18 and VGG-16 (11-15 M parameters) train at about 60 images/s on this CPU: the final-training budget of the searched networks (3 epochs of the whole split) would take them 4-6 minutes per target, more than the whole search part of the profile; the paper profile trains them.",
-                ),
-                head: "exclude",
-            }],
-            estimate: Estimate {
-                matrix: 420.0,
-                dict_task: 52.0,
-                search: 42.0,
-                baseline_per_mparam: 12.0,
-            },
-        }
-    }
-
-    /// `paper`: the papers' settings (paper 003 section V) for MNIST, CIFAR-10 and
-    /// CIFAR-100 where the data is present: VGG-16, ResNet-18 and DenseNet-121
-    /// epsilon-networks, 10 seeds, 100 epochs, the Fisher on the whole val split; meant
-    /// for `--device cuda`.
-    pub fn paper() -> Self {
-        let study = |name, file, dataset, target| Study {
-            name,
-            task_files: vec![file],
-            datasets: vec![dataset],
-            archs: vec!["vgg16", "resnet18", "densenet121"],
-            seeds: 10,
-            epochs: 100,
-            patience: 10,
-            fisher_samples: 10_000,
-            search: PAPER_SEARCH,
-            skeleton: (16, 8),
-            targets: vec![target],
-            search_seeds: 3,
-            baselines: vec!["vgg16", "resnet18", "densenet121"],
-            baselines_note: None,
-            head: "exclude",
+    /// The profile `name`: `configs/profiles/<name>.toml` under `root`, or the file `name`
+    /// when it ends in `.toml`.
+    pub fn named(name: &str, root: &Path) -> Result<Self> {
+        let path = if name.ends_with(".toml") {
+            PathBuf::from(name)
+        } else {
+            root.join("configs/profiles").join(format!("{name}.toml"))
         };
-        Profile {
-            name: "paper",
-            summary: "the papers' settings on MNIST, CIFAR-10, CIFAR-100 (VGG-16/ResNet-18/DenseNet-121, 10 seeds, 100 epochs); for a GPU",
-            studies: vec![
-                study("mnist", "configs/tasks/mnist.toml", "mnist", "mnist-2"),
-                study(
-                    "cifar10",
-                    "configs/tasks/cifar10.toml",
-                    "cifar10",
-                    "cifar10-2",
-                ),
-                study(
-                    "cifar100",
-                    "configs/tasks/cifar100.toml",
-                    "cifar100",
-                    "cifar100-2",
-                ),
-            ],
-            estimate: Estimate {
-                matrix: 4.0 * 3600.0,
-                dict_task: 3600.0,
-                search: 3600.0,
-                baseline_per_mparam: 60.0,
-            },
+        if !path.is_file() {
+            let dir = root.join("configs/profiles");
+            let mut known: Vec<String> = std::fs::read_dir(&dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| {
+                    let p = e.path();
+                    (p.extension()? == "toml").then(|| p.file_stem()?.to_str().map(String::from))?
+                })
+                .collect();
+            known.sort();
+            bail!(
+                "unknown profile `{name}` ({} in {})",
+                known.join(", "),
+                dir.display()
+            );
         }
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("{}: cannot read", path.display()))?;
+        let mut profile: Profile = toml::from_str(&text).map_err(|e| {
+            let problem = e
+                .to_string()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            anyhow::anyhow!("{}: {problem}", path.display())
+        })?;
+        if profile.studies.iter().any(|s| s.archs.is_empty()) {
+            bail!("{}: a study without archs", path.display());
+        }
+        profile.name = path
+            .file_stem()
+            .map_or_else(|| name.to_string(), |s| s.to_string_lossy().into_owned());
+        Ok(profile)
     }
 }
 
@@ -226,8 +154,13 @@ impl Study {
             self.skeleton.1,
             self.train_toml(),
             self.fisher_toml(),
-            self.search
+            self.search_toml()
         )
+    }
+
+    /// The `[search]` table's lines.
+    pub fn search_toml(&self) -> String {
+        toml::to_string(&self.search).unwrap_or_default()
     }
 
     /// The head rule the matrix also writes, for comparison.
@@ -259,9 +192,13 @@ impl Study {
 mod tests {
     use super::*;
 
+    fn root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    }
+
     #[test]
     fn experiment_names_absolute_task_files() {
-        let q = Profile::quick();
+        let q = Profile::named("quick", &root()).unwrap();
         let toml = q.studies[0].experiment_toml("small-cnn", Path::new("/repo"));
         assert!(
             toml.contains("\"/repo/configs/tasks/mnist.toml\""),
@@ -271,11 +208,28 @@ mod tests {
     }
 
     #[test]
-    fn unknown_profile_is_an_error() {
-        assert!(Profile::named("fast").is_err());
-        assert_eq!(
-            Profile::named("paper").map(|p| p.studies.len()).ok(),
-            Some(3)
+    fn unknown_profile_is_an_error_listing_the_known_ones() {
+        let e = Profile::named("fast", &root()).unwrap_err().to_string();
+        assert!(
+            e.contains("unknown profile `fast` (paper, quick in "),
+            "{e}"
+        );
+        let paper = Profile::named("paper", &root()).unwrap();
+        assert_eq!((paper.name.as_str(), paper.studies.len()), ("paper", 3));
+    }
+
+    #[test]
+    fn the_dictionary_settings_carry_the_search_table() {
+        let q = Profile::named("quick", &root()).unwrap();
+        let toml = q.studies[0].dict_toml();
+        assert!(
+            toml.contains("[search]\ncandidates = 3\nstages = 2\n"),
+            "{toml}"
+        );
+        assert!(toml.contains("final_val_limit = 400\n"), "{toml}");
+        assert!(
+            toml.contains("skeleton = { channels = 4, layers = 3 }"),
+            "{toml}"
         );
     }
 }

@@ -92,7 +92,7 @@ pub fn write(
     }
     datasets_section(&mut s, data, tasks);
     for study in &profile.studies {
-        let dirs = Dirs::of(out, study.name);
+        let dirs = Dirs::of(out, &study.name);
         if dirs.report.is_dir() {
             study_section(&mut s, study, &dirs, tasks)?;
         }
@@ -153,13 +153,14 @@ fn study_section(s: &mut String, study: &Study, dirs: &Dirs, tasks: &[Value]) ->
         study.fisher_samples,
         study.skeleton.0,
         study.skeleton.1,
-        study.search,
+        study.search_toml(),
         study
             .baselines_note
+            .as_ref()
             .map_or(String::new(), |n| format!("\n\n{n}")),
     );
     let mut first: Option<(Matrix, Matrix)> = None;
-    for &arch in &study.archs {
+    for arch in &study.archs {
         let dir = dirs.report.join(arch);
         let Ok(nets) = read_json(&dir.join("nets.json")) else {
             continue;
@@ -194,7 +195,7 @@ fn study_section(s: &mut String, study: &Study, dirs: &Dirs, tasks: &[Value]) ->
         }
     }
     if let Ok(dict) = read_json(&dirs.report.join("dictionary.json")) {
-        dictionary_table(s, study.name, &dict);
+        dictionary_table(s, &study.name, &dict);
     }
     let runs: Vec<TargetRuns> = study
         .targets
@@ -219,7 +220,7 @@ fn datasets_of(study: &Study, tasks: &[Value]) -> Vec<DatasetTasks> {
     let mut out: Vec<DatasetTasks> = Vec::new();
     for t in tasks {
         let dataset = str_of(&t["dataset"]);
-        if !study.datasets.contains(&dataset) {
+        if !study.datasets.iter().any(|d| d == dataset) {
             continue;
         }
         let id = str_of(&t["id"]).to_string();
@@ -451,7 +452,7 @@ fn target_runs(dirs: &Dirs, target: &str, study: &Study, tasks: &[Value]) -> Tar
         baselines: study
             .baselines
             .iter()
-            .filter_map(|&a| {
+            .filter_map(|a| {
                 let v = read_json(&dirs.target_report(target, &format!("baseline-{a}"))).ok()?;
                 Some((a.to_string(), v))
             })
