@@ -5,6 +5,7 @@
 //! - [`out_dir`]: an output directory is written by one command at a time (an exclusive
 //!   advisory lock), and the temporary files an interrupted writer left there are removed when
 //!   the next writer starts.
+//! - [`settings`]: the one reader of TOML settings files (errors on one line, naming the file).
 //! - [`store`]: the artifact store: every network, Fisher and search once, found by a key
 //!   made of how it was made.
 //! - `fuzz` (feature `fuzz`, tests only): mutation tests of file readers.
@@ -14,9 +15,11 @@ pub mod fsio;
 pub mod fuzz;
 pub mod hash;
 pub mod out_dir;
+pub mod settings;
 pub mod store;
 
 pub use fsio::{WriteError, write_atomic};
 pub use hash::Fnv1a;
 pub use out_dir::{OutDirError, OutDirLock};
+pub use settings::{SettingsError, one_line, read_toml};
 pub use store::{Artifact, Store, StoreEntry, StoreError};

@@ -121,8 +121,8 @@ impl TaskFile {
 
     /// Parses and validates task-file text; `path` is used in error messages.
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
-        let mut file: TaskFile =
-            toml::from_str(text).map_err(|e| DataError::format(path, one_line(&e.to_string())))?;
+        let mut file: TaskFile = tanas_core::settings::parse_toml(text, path)
+            .map_err(|e| DataError::format(path, e.problem))?;
         file.path = path.to_path_buf();
         if file.tasks.is_empty() {
             return Err(DataError::format(path, "no [[task]] tables"));
@@ -184,11 +184,6 @@ pub fn check_id(id: &str) -> std::result::Result<(), String> {
         return Err("starts with `.`".into());
     }
     Ok(())
-}
-
-/// TOML errors span several lines (with a source excerpt); keep one.
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The map from a dataset class to a task label, with the number of task labels.

@@ -71,17 +71,11 @@ impl DictSettings {
     /// Reads settings from a TOML file (the fields of this struct; `[train]`, `[fisher]` and
     /// `[search]` may name only what they change).
     pub fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| PipelineError::Io {
-            path: path.into(),
-            source,
-        })?;
-        let err = |problem| PipelineError::Config {
+        let settings: Self = tanas_core::read_toml(path)?;
+        no_train_seed(&settings.train).map_err(|problem| PipelineError::Config {
             path: path.into(),
             problem,
-        };
-        let settings: Self =
-            toml::from_str(&text).map_err(|e| err(crate::experiment::one_line(&e.to_string())))?;
-        no_train_seed(&settings.train).map_err(err)?;
+        })?;
         Ok(settings)
     }
 }

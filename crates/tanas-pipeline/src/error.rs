@@ -61,6 +61,15 @@ pub enum PipelineError {
     Search(Box<tanas_search::SearchError>),
 }
 
+impl From<tanas_core::SettingsError> for PipelineError {
+    fn from(e: tanas_core::SettingsError) -> Self {
+        PipelineError::Config {
+            path: e.path,
+            problem: e.problem,
+        }
+    }
+}
+
 /// `?` on the stages' errors boxes them (they are large; the pipeline's error stays small).
 macro_rules! boxed_from {
     ($($variant:ident: $ty:ty),*) => {$(

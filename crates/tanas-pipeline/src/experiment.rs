@@ -118,8 +118,7 @@ impl Experiment {
             path: path.into(),
             problem,
         };
-        let mut value: toml::Table =
-            toml::from_str(text).map_err(|e| err(one_line(&e.to_string())))?;
+        let mut value: toml::Table = tanas_core::settings::parse_toml(text, path)?;
         // Metrics are written as plain names (`"ftd"`, `"logdet"`); the type's own serde form
         // is a table (`{ name = "logdet", sigma2 = 1e-8 }`), which is accepted too.
         if let Some(toml::Value::Array(metrics)) = value.get_mut("metrics") {
@@ -133,7 +132,7 @@ impl Experiment {
         }
         let mut exp: Experiment = value
             .try_into()
-            .map_err(|e: toml::de::Error| err(one_line(&e.to_string())))?;
+            .map_err(|e: toml::de::Error| err(tanas_core::one_line(&e.to_string())))?;
         let base = path.parent().unwrap_or(Path::new("."));
         exp.task_files = exp.task_files.iter().map(|f| base.join(f)).collect();
         exp.path = path.to_path_buf();
@@ -165,9 +164,4 @@ pub(crate) fn no_train_seed(train: &TrainConfig) -> std::result::Result<(), Stri
             "train.seed = {s}: the networks' seeds are given by `seeds`, not by [train]"
         )),
     }
-}
-
-/// TOML errors span several lines; keep one.
-pub(crate) fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }

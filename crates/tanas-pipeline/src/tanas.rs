@@ -16,7 +16,6 @@ use tanas_search::{Algorithm, SearchSpace};
 use crate::artifacts::search;
 use crate::dictionary::{Closeness, DictSettings, TaskDictionary, search_error};
 use crate::error::{PipelineError, Result};
-use crate::experiment::one_line;
 use crate::matrix::{write_file, write_json};
 use crate::tasks::LoadedTasks;
 
@@ -264,11 +263,7 @@ impl TanasExperiment {
             path: path.into(),
             problem,
         };
-        let text = std::fs::read_to_string(path).map_err(|source| PipelineError::Io {
-            path: path.into(),
-            source,
-        })?;
-        let mut exp: Self = toml::from_str(&text).map_err(|e| err(one_line(&e.to_string())))?;
+        let mut exp: Self = tanas_core::read_toml(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
         exp.task_files = exp.task_files.iter().map(|f| base.join(f)).collect();
         if exp.dictionary_tasks.is_empty() {

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use serde::Deserialize;
 
 /// One study: a set of tasks with its distance matrices, its task dictionary and its
@@ -104,16 +104,7 @@ impl Profile {
                 dir.display()
             );
         }
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("{}: cannot read", path.display()))?;
-        let mut profile: Profile = toml::from_str(&text).map_err(|e| {
-            let problem = e
-                .to_string()
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ");
-            anyhow::anyhow!("{}: {problem}", path.display())
-        })?;
+        let mut profile: Profile = tanas_core::read_toml(&path)?;
         if profile.studies.iter().any(|s| s.archs.is_empty()) {
             bail!("{}: a study without archs", path.display());
         }

@@ -20,20 +20,6 @@ use crate::commands::store_at;
 use crate::device::DeviceArg;
 use crate::output::{outln, print_json};
 
-/// Reads a settings file: a TOML table of `T`'s fields.
-pub fn read_toml<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read", path.display()))?;
-    toml::from_str(&text).map_err(|e| {
-        let problem = e
-            .to_string()
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
-        anyhow::anyhow!("{}: {problem}", path.display())
-    })
-}
-
 /// Loads one task of a task file with its data.
 pub fn load_task(tasks: &std::path::Path, id: &str, dirs: &DataDirs) -> Result<TaskData> {
     let file = TaskFile::read(tasks)?;
@@ -52,7 +38,7 @@ pub fn train(args: TrainArgs, dirs: &DataDirs, device: DeviceArg) -> Result<()> 
         args.layers,
     )?;
     let mut cfg = match &args.config {
-        Some(path) => read_toml::<TrainConfig>(path)?,
+        Some(path) => tanas_core::read_toml::<TrainConfig>(path)?,
         None => TrainConfig::default(),
     };
     cfg.epochs = args.epochs.unwrap_or(cfg.epochs);
