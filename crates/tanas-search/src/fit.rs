@@ -9,12 +9,12 @@ use burn::module::AutodiffModule;
 use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, Linear};
 use burn::optim::AdamConfig;
-use burn::optim::{GradientsParams, Optimizer};
+use burn::optim::Optimizer;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tanas_data::{Split, TaskItem};
-use tanas_train::eval::{Tally, cross_entropy};
+use tanas_train::eval::Tally;
 use tanas_train::{ADAM_EPSILON, Eval, epoch_order, seeded};
 use tanas_zoo::hooks::{LayerHooks, batch_statistics};
 use tanas_zoo::{ModelSpec, ZooModel};
@@ -102,12 +102,12 @@ pub(crate) const BN_CALIBRATION_BATCHES: usize = 30;
 /// Samples per pass of [`calibrate_batch_norm`].
 pub(crate) const BN_CALIBRATION_BATCH: usize = 16;
 
-/// One training epoch: the samples of `ds` in `order`, mini-batches of `batch_size`, mean
-/// cross-entropy of `forward`'s logits, one optimiser step per batch. Returns the module and
-/// the epoch's mean loss; a non-finite loss is an error naming `during`.
+/// One training epoch of a search ([`tanas_train::fit_epoch`]): the samples of `ds` in
+/// `order`, mini-batches of `batch_size`, `forward`'s logits. Returns the module and the
+/// epoch's mean loss; a non-finite loss is an error naming `during`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn train_epoch<B, M, O, D, F>(
-    mut module: M,
+    module: M,
     optim: &mut O,
     lr: f64,
     ds: &D,
@@ -126,27 +126,20 @@ where
     D: Dataset<TaskItem> + ?Sized,
     F: Fn(&M, Tensor<B, 4>) -> Tensor<B, 2>,
 {
-    let (mut loss_sum, mut seen) = (0.0f64, 0usize);
-    for chunk in order.chunks(batch_size.max(1)) {
-        let batch = batch_of::<B, D>(ds, chunk, classes, Split::Train, device)?;
-        let logits = forward(&module, batch.images);
-        let loss = cross_entropy(logits, batch.labels).mean();
-        let value = loss.clone().inner();
-        let grads = GradientsParams::from_grads(loss.backward(), &module);
-        module = optim.step(lr, module, grads);
-        let value: f64 = value.into_scalar().elem();
-        if !value.is_finite() {
-            bar.abandon();
-            return Err(SearchError::NonFinite {
-                during: during.to_string(),
-            });
-        }
-        loss_sum += value * chunk.len() as f64;
-        seen += chunk.len();
-        bar.inc(chunk.len() as u64);
-        bar.set_message(format!("loss {:.4}", loss_sum / seen as f64));
-    }
-    Ok((module, loss_sum / seen.max(1) as f64))
+    let (module, loss, _) = tanas_train::fit_epoch(
+        module,
+        optim,
+        lr,
+        order,
+        batch_size,
+        |chunk| batch_of::<B, D>(ds, chunk, classes, Split::Train, device),
+        forward,
+        |_| SearchError::NonFinite {
+            during: during.to_string(),
+        },
+        bar,
+    )?;
+    Ok((module, loss))
 }
 
 /// How [`fit_from_scratch`] trains a network.

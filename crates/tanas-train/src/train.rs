@@ -15,7 +15,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
-use tanas_data::{Split, TaskData, TaskSplit};
+use tanas_data::{Split, TaskBatch, TaskData, TaskSplit};
 use tanas_zoo::{ModelSpec, ZooModel, save_pytorch};
 
 use crate::checkpoint::{
@@ -315,7 +315,7 @@ pub fn train<B: AutodiffBackend>(
 /// One pass over the train split in the epoch's order; returns the model with the mean
 /// loss and accuracy of the epoch's forward passes.
 fn train_epoch<B: AutodiffBackend>(
-    mut model: ZooModel<B>,
+    model: ZooModel<B>,
     optim: &mut Optim<B>,
     split: &TaskSplit,
     cfg: &TrainConfig,
@@ -328,24 +328,59 @@ fn train_epoch<B: AutodiffBackend>(
     seeded::<B, _>(device, epoch_seed(cfg.seed, epoch), || ());
     let order = epoch_order(split.len(), cfg.seed, epoch);
     let bar = progress_bar(split.len(), format!("epoch {epoch}/{}", cfg.epochs), hidden);
+    let out = fit_epoch(
+        model,
+        optim,
+        cfg.lr,
+        &order,
+        cfg.batch_size,
+        |chunk| Ok(batch_of::<B>(split, chunk, device)),
+        |m: &ZooModel<B>, x| m.forward(x),
+        |batch| TrainError::NonFinite { epoch, batch },
+        &bar,
+    )?;
+    bar.finish_and_clear();
+    Ok(out)
+}
+
+/// One training epoch, the one loop every network of tanas is trained with (epsilon-networks
+/// here; search candidates, FUSE's candidate sets and final networks in tanas-search): the
+/// samples in `order`, mini-batches of `batch_size` built by `batch`, the mean cross-entropy
+/// of `forward`'s logits, one optimiser step of `lr` per batch. Returns the module with the
+/// epoch's mean loss and accuracy; a batch whose loss is not finite stops the epoch with
+/// `non_finite(batch)` (1-based).
+#[allow(clippy::too_many_arguments)]
+pub fn fit_epoch<B, M, O, E>(
+    mut module: M,
+    optim: &mut O,
+    lr: f64,
+    order: &[usize],
+    batch_size: usize,
+    mut batch: impl FnMut(&[usize]) -> std::result::Result<TaskBatch<B>, E>,
+    forward: impl Fn(&M, Tensor<B, 4>) -> Tensor<B, 2>,
+    non_finite: impl Fn(usize) -> E,
+    bar: &ProgressBar,
+) -> std::result::Result<(M, f64, f64), E>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+    O: Optimizer<M, B>,
+{
     let (mut loss_sum, mut hits, mut seen) = (0.0f64, 0.0f64, 0usize);
-    for (b, chunk) in order.chunks(cfg.batch_size).enumerate() {
-        let batch = batch_of::<B>(split, chunk, device);
-        let logits = model.forward(batch.images);
+    for (b, chunk) in order.chunks(batch_size.max(1)).enumerate() {
+        let batch = batch(chunk)?;
+        let logits = forward(&module, batch.images);
         let loss = cross_entropy(logits.clone(), batch.labels.clone()).mean();
         let hit = correct(logits.inner(), batch.labels.inner()).float();
         let stats = Tensor::cat(vec![loss.clone().inner(), hit], 0);
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(cfg.lr, model, grads);
+        let grads = GradientsParams::from_grads(loss.backward(), &module);
+        module = optim.step(lr, module, grads);
         // Read after queueing the step, so that an asynchronous device keeps working.
         let stats: Vec<f64> = stats.into_data().iter::<f64>().collect();
         let (loss, hit) = (stats[0], stats[1]);
         if !loss.is_finite() {
             bar.abandon();
-            return Err(TrainError::NonFinite {
-                epoch,
-                batch: b + 1,
-            });
+            return Err(non_finite(b + 1));
         }
         loss_sum += loss * chunk.len() as f64;
         hits += hit;
@@ -353,9 +388,8 @@ fn train_epoch<B: AutodiffBackend>(
         bar.inc(chunk.len() as u64);
         bar.set_message(format!("loss {:.4}", loss_sum / seen as f64));
     }
-    bar.finish_and_clear();
     let n = seen.max(1) as f64;
-    Ok((model, loss_sum / n, hits / n))
+    Ok((module, loss_sum / n, hits / n))
 }
 
 /// The order of the train samples in `epoch` (1-based): a permutation drawn by ChaCha8
