@@ -9,7 +9,7 @@ use std::time::Instant;
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 use tanas_data::TaskData;
-use tanas_search::{FinalConfig, SearchConfig, SearchData, retrain_and_test};
+use tanas_search::{FinalConfig, SearchConfig, SearchData, TestScore, retrain_and_test};
 use tanas_zoo::{Arch, ModelSpec};
 
 use crate::dictionary::{TaskDictionary, search_error};
@@ -28,18 +28,9 @@ pub struct BaselineReport {
     pub arch: Arch,
     /// Its trainable parameters (PyTorch count).
     pub params: usize,
-    /// Accuracy on the target's test split (its one evaluation; decisions with the
-    /// dataset's label prior).
-    pub test_accuracy: f64,
-    /// Balanced test accuracy: the mean over labels of each label's accuracy.
-    #[serde(default)]
-    pub balanced_accuracy: f64,
-    /// Test accuracy of the plain arg-max, when `test_accuracy` decides with the dataset's
-    /// label prior (docs/decisions.md).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub argmax_accuracy: Option<f64>,
-    /// Test samples evaluated.
-    pub test_samples: usize,
+    /// Its one evaluation on the target's test split.
+    #[serde(flatten)]
+    pub score: TestScore,
     /// Samples per training epoch.
     pub train_samples: usize,
     /// The training settings (the dictionary's final step).
@@ -93,10 +84,7 @@ pub fn baseline_target<B: AutodiffBackend>(
         target: target.spec.id.clone(),
         arch,
         params: fin.params,
-        test_accuracy: fin.test.accuracy,
-        balanced_accuracy: fin.test.balanced_accuracy,
-        argmax_accuracy: fin.test.argmax_accuracy,
-        test_samples: fin.test.samples,
+        score: TestScore::from(&fin.test),
         train_samples: fin.train_samples,
         training,
         seconds: t0.elapsed().as_secs_f64(),

@@ -300,7 +300,7 @@ impl TaskDictionary {
             space: space_rel,
             space_ops: learned.ops().to_vec(),
             space_size: learned.size(),
-            test_accuracy: result.test_accuracy,
+            test_accuracy: result.score.test_accuracy,
             net_test_accuracy: accuracies.iter().sum::<f64>() / accuracies.len().max(1) as f64,
             networks,
         };

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tanas_core::Store;
 use tanas_data::{DataDirs, TaskData};
 use tanas_distance::{HeadRule, TaskDistance};
-use tanas_search::{Algorithm, SearchSpace};
+use tanas_search::{Algorithm, SearchSpace, TestScore};
 
 use crate::artifacts::search;
 use crate::dictionary::{Closeness, DictSettings, TaskDictionary, search_error};
@@ -68,17 +68,9 @@ pub struct FinalReport {
     pub genotype: tanas_zoo::cell::Genotype,
     /// Its trainable parameters.
     pub params: usize,
-    /// Test accuracy after the final retraining (decisions with the dataset's label prior).
-    pub test_accuracy: f64,
-    /// Balanced test accuracy: the mean over labels of each label's accuracy.
-    #[serde(default)]
-    pub balanced_accuracy: f64,
-    /// Test accuracy of the plain arg-max, when `test_accuracy` decides with the dataset's
-    /// label prior (docs/decisions.md).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub argmax_accuracy: Option<f64>,
-    /// Test samples it was measured on.
-    pub test_samples: usize,
+    /// The found network's one test evaluation after the final retraining.
+    #[serde(flatten)]
+    pub score: TestScore,
     /// Seconds of the search (FUSE stages or random candidates).
     pub search_seconds: f64,
     /// The search budget spent, in candidate-epochs (see [`SearchResult`]).
@@ -188,10 +180,7 @@ pub fn search_target<B: AutodiffBackend>(
         space,
         genotype: result.genotype.clone(),
         params: result.params,
-        test_accuracy: result.test_accuracy,
-        balanced_accuracy: result.balanced_accuracy,
-        argmax_accuracy: result.argmax_accuracy,
-        test_samples: result.test_samples,
+        score: result.score,
         search_seconds: result.search_seconds,
         candidate_epochs: result.candidate_epochs,
         final_seconds: result.final_seconds,

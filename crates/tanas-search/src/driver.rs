@@ -24,7 +24,7 @@ use crate::config::SearchConfig;
 use crate::data::{DataIdentity, SearchData, Splits};
 use crate::error::{Result, SearchError};
 use crate::fit::{bars_hidden, progress_bar};
-use crate::result::{SearchResult, cell_spec, retrain_and_test};
+use crate::result::{SearchResult, TestScore, cell_spec, retrain_and_test};
 use crate::space::SearchSpace;
 use crate::store::{
     CHECKPOINT_FILE, RESULT_FILE, TRACE_FILE, WEIGHTS_FILE, check_same, read_json, write_json,
@@ -254,11 +254,8 @@ impl<S: SearchStrategy> Searcher<S> {
             genotype,
             params: fin.params,
             val_accuracy,
-            test_accuracy: fin.test.accuracy,
-            balanced_accuracy: fin.test.balanced_accuracy,
-            argmax_accuracy: fin.test.argmax_accuracy,
+            score: TestScore::from(&fin.test),
             test_loss: fin.test.loss,
-            test_samples: fin.test.samples,
             search_seconds: steps.iter().map(SearchStep::seconds).sum(),
             final_seconds: fin.seconds,
             candidate_epochs: steps.last().map_or(0, SearchStep::candidate_epochs),

@@ -56,6 +56,6 @@ pub use error::{Result, SearchError, SpaceError};
 pub use fuse::{Fuse, FuseStrategy, RoundRecord, StageRecord};
 pub use learned::{SpaceRule, op_evidence};
 pub use random::{CandidateRecord, RandomSearch, RandomStrategy};
-pub use result::{FinalConfig, FinalOutcome, SearchResult, cell_spec, retrain_and_test};
+pub use result::{FinalConfig, FinalOutcome, SearchResult, TestScore, cell_spec, retrain_and_test};
 pub use space::{CellStyle, SEARCH_SKELETON, SearchSpace};
 pub use store::{CHECKPOINT_FILE, RESULT_FILE, TRACE_FILE, WEIGHTS_FILE, read_trace};

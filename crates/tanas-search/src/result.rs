@@ -208,6 +208,33 @@ impl<D: Dataset<TaskItem> + ?Sized> Dataset<TaskItem> for Prefix<'_, D> {
     }
 }
 
+/// A network's one evaluation on the test split, as every report gives it (flattened: its
+/// fields stand beside the report's own).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TestScore {
+    /// Test accuracy, deciding with the dataset's label prior (docs/decisions.md).
+    pub test_accuracy: f64,
+    /// Balanced test accuracy: the mean over labels of each label's arg-max accuracy.
+    #[serde(default)]
+    pub balanced_accuracy: f64,
+    /// Test accuracy of the plain arg-max, when `test_accuracy` decides with the prior.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argmax_accuracy: Option<f64>,
+    /// Test samples evaluated.
+    pub test_samples: usize,
+}
+
+impl From<&Eval> for TestScore {
+    fn from(e: &Eval) -> Self {
+        TestScore {
+            test_accuracy: e.accuracy,
+            balanced_accuracy: e.balanced_accuracy,
+            argmax_accuracy: e.argmax_accuracy,
+            test_samples: e.samples,
+        }
+    }
+}
+
 /// The result of a search (`result.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchResult {
@@ -221,20 +248,12 @@ pub struct SearchResult {
     /// last stage's weight training; random search: after its training budget). The final
     /// network may be trained on val, so it is not re-measured there.
     pub val_accuracy: f64,
-    /// Accuracy of the final network on the test split (its one evaluation), deciding with
-    /// the dataset's label prior where the search data has one ([`SearchData::prior`]).
-    pub test_accuracy: f64,
-    /// Balanced test accuracy: the mean over labels of each label's accuracy.
-    #[serde(default)]
-    pub balanced_accuracy: f64,
-    /// Test accuracy of the plain arg-max, when `test_accuracy` decides with the dataset's
-    /// label prior (docs/decisions.md).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub argmax_accuracy: Option<f64>,
+    /// The final network's one evaluation on the test split, deciding with the dataset's
+    /// label prior where the search data has one ([`SearchData::prior`]).
+    #[serde(flatten)]
+    pub score: TestScore,
     /// Mean cross-entropy of the final network on the test split.
     pub test_loss: f64,
-    /// Test samples evaluated.
-    pub test_samples: usize,
     /// Wall-clock seconds of the search phase (summed over resumed runs).
     pub search_seconds: f64,
     /// Wall-clock seconds of the final retraining and test.

@@ -263,7 +263,7 @@ fn fuse_run_writes_trace_result_and_reads_test_only_at_the_end() {
     // The test split was read once, every sample, after all stages and the final training.
     assert_eq!(*first_read, Some((cfg.stages, true)));
     assert_eq!(*reads, data().test.len());
-    assert_eq!(result.test_samples, data().test.len());
+    assert_eq!(result.score.test_samples, data().test.len());
 
     let trace: Vec<StageRecord> = read_trace(&dir.path().join(TRACE_FILE)).unwrap();
     assert_eq!(trace.len(), cfg.stages);
@@ -290,7 +290,7 @@ fn fuse_run_writes_trace_result_and_reads_test_only_at_the_end() {
     assert_eq!(Some(&result.genotype), trace[1].winner_genotype());
     assert_eq!(result.space, space());
     assert!(result.params > 0);
-    assert!((0.0..=1.0).contains(&result.test_accuracy));
+    assert!((0.0..=1.0).contains(&result.score.test_accuracy));
     assert_eq!(result.final_train_samples, 128 + 64);
     // The test decisions use mnist-0's dataset prior (digit 0 is about a tenth of the
     // images, about half of the training samples): the stored weights give the stored
@@ -313,9 +313,9 @@ fn fuse_run_writes_trace_result_and_reads_test_only_at_the_end() {
         &device,
     );
     let e = e.unwrap();
-    assert_eq!(e.accuracy, result.test_accuracy);
-    assert!(result.argmax_accuracy.is_some());
-    assert_eq!(e.argmax_accuracy, result.argmax_accuracy);
+    assert_eq!(e.accuracy, result.score.test_accuracy);
+    assert!(result.score.argmax_accuracy.is_some());
+    assert_eq!(e.argmax_accuracy, result.score.argmax_accuracy);
     let stored = SearchResult::load(&dir.path().join(RESULT_FILE)).unwrap();
     assert_eq!(&stored, result);
     assert!(dir.path().join(WEIGHTS_FILE).is_file());
@@ -540,7 +540,7 @@ fn random_search_respects_its_budget() {
     });
     assert_eq!(result.genotype, best.genotype);
     assert_eq!(result.val_accuracy, best.val_accuracy);
-    assert_eq!(result.test_samples, data().test.len());
+    assert_eq!(result.score.test_samples, data().test.len());
     assert!(result.search_seconds > 0.0);
 
     // The equal-budget helper matches FUSE's largest budget.

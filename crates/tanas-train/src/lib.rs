@@ -60,6 +60,6 @@ pub use error::{Result, TrainError};
 pub use eval::{Eval, Tally, evaluate, evaluate_with_progress};
 pub use metrics::{EpochMetrics, RunInfo, StopReason, TrainMetrics};
 pub use train::{
-    fit_epoch,
-    CHECKPOINT_DIR, METRICS_FILE, RunStatus, TrainOutcome, WEIGHTS_FILE, epoch_order, seeded, train,
+    CHECKPOINT_DIR, METRICS_FILE, RunStatus, TrainOutcome, WEIGHTS_FILE, epoch_order, fit_epoch,
+    seeded, train,
 };

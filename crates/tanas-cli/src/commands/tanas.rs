@@ -229,7 +229,7 @@ pub fn baseline(
         "{} on {}: test accuracy {:.4}, {} params ({:.3} M), {} epochs on {} samples, {:.1} s",
         r.arch,
         r.target,
-        r.test_accuracy,
+        r.score.test_accuracy,
         r.params,
         r.params as f64 / 1e6,
         r.training.epochs,
@@ -328,7 +328,7 @@ fn print_report(r: &FinalReport, json: bool) -> Result<()> {
         r.params,
         r.params as f64 / 1e6
     );
-    outln!("test accuracy: {:.4}", r.test_accuracy);
+    outln!("test accuracy: {:.4}", r.score.test_accuracy);
     outln!(
         "seconds:       search {:.1}, distances {:.1} ({})",
         r.search_seconds,
