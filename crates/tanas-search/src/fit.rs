@@ -268,16 +268,17 @@ pub(crate) fn evaluate<B: Backend, D: Dataset<TaskItem> + ?Sized>(
     batch_size: usize,
     mode: BnMode,
     device: &B::Device,
-    mut tally: Tally,
+    tally: Tally,
     bar: &ProgressBar,
 ) -> Result<Eval> {
-    let order: Vec<usize> = (0..ds.len()).collect();
-    for chunk in order.chunks(batch_size.max(1)) {
-        let batch = batch_of::<B, D>(ds, chunk, classes, split, device)?;
-        tally.add(forward_in(model, batch.images, mode), batch.labels);
-        bar.inc(chunk.len() as u64);
-    }
-    Ok(tally.finish())
+    tanas_train::eval::evaluate_batches(
+        ds.len(),
+        batch_size,
+        |chunk| batch_of::<B, D>(ds, chunk, classes, split, device),
+        |x| forward_in(model, x, mode),
+        tally,
+        bar,
+    )
 }
 
 /// How BatchNorm normalises in a forward pass without gradients.

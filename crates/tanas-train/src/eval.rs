@@ -178,7 +178,7 @@ pub fn evaluate_with_progress<B: Backend>(
     model: &ZooModel<B>,
     split: &TaskSplit,
     batch_size: usize,
-    mut tally: Tally,
+    tally: Tally,
     device: &B::Device,
     bar: &ProgressBar,
 ) -> Result<Eval> {
@@ -189,10 +189,31 @@ pub fn evaluate_with_progress<B: Backend>(
         });
     }
     check_labels(split, "evaluated", model.num_classes())?;
-    let order: Vec<usize> = (0..split.len()).collect();
-    for chunk in order.chunks(batch_size) {
-        let batch = batch_of::<B>(split, chunk, device);
-        tally.add(model.forward(batch.images), batch.labels);
+    evaluate_batches(
+        split.len(),
+        batch_size,
+        |chunk| Ok(batch_of::<B>(split, chunk, device)),
+        |x| model.forward(x),
+        tally,
+        bar,
+    )
+}
+
+/// The one evaluation loop of tanas (epsilon-networks here; search candidates and final
+/// networks in tanas-search): samples `0..len` in order, batches of `batch_size` built by
+/// `batch`, `forward`'s logits added to `tally`.
+pub fn evaluate_batches<B: Backend, E>(
+    len: usize,
+    batch_size: usize,
+    mut batch: impl FnMut(&[usize]) -> std::result::Result<TaskBatch<B>, E>,
+    forward: impl Fn(Tensor<B, 4>) -> Tensor<B, 2>,
+    mut tally: Tally,
+    bar: &ProgressBar,
+) -> std::result::Result<Eval, E> {
+    let order: Vec<usize> = (0..len).collect();
+    for chunk in order.chunks(batch_size.max(1)) {
+        let batch = batch(chunk)?;
+        tally.add(forward(batch.images), batch.labels);
         bar.inc(chunk.len() as u64);
     }
     Ok(tally.finish())
