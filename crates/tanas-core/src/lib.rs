@@ -1,5 +1,7 @@
 //! The burn-free bottom of tanas: what every stage that writes files shares.
 //!
+//! - [`arch`]: the zoo's architecture names (`Arch`).
+//! - [`cell`]: DARTS-style cell genotypes, the operations table and the skeleton (pure data).
 //! - [`fsio`]: the atomic file writer (temporary file, sync, rename; ordinary permissions).
 //! - [`hash`]: the one content hash (FNV-1a 64).
 //! - [`out_dir`]: an output directory is written by one command at a time (an exclusive
@@ -10,6 +12,8 @@
 //!   made of how it was made.
 //! - `fuzz` (feature `fuzz`, tests only): mutation tests of file readers.
 
+pub mod arch;
+pub mod cell;
 pub mod fsio;
 #[cfg(feature = "fuzz")]
 pub mod fuzz;

@@ -23,13 +23,8 @@ pub struct ShapeMismatch {
 #[derive(Debug, thiserror::Error)]
 pub enum ZooError {
     /// An architecture name that the zoo does not know.
-    #[error("unknown architecture `{name}`; valid names: {valid}")]
-    UnknownArch {
-        /// The name that was given.
-        name: String,
-        /// The valid names, comma separated.
-        valid: String,
-    },
+    #[error(transparent)]
+    UnknownArch(#[from] tanas_core::arch::UnknownArch),
     /// `cellnet` was requested without a genotype.
     #[error("architecture `cellnet` needs a genotype")]
     MissingGenotype,

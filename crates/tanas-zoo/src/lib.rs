@@ -2,7 +2,6 @@
 //! ResNet, DenseNet in their CIFAR forms) and DARTS-style cell networks built from a
 //! [`Genotype`](cell::Genotype), with PyTorch-compatible parameter names and weight IO.
 
-pub mod arch;
 pub mod cell;
 pub mod densenet;
 pub mod error;
@@ -14,7 +13,7 @@ pub mod small_cnn;
 pub mod vgg;
 pub mod weights;
 
-pub use arch::Arch;
+pub use tanas_core::arch::{self, Arch};
 pub use error::ZooError;
 pub use model::{ModelSpec, ZooModel};
 pub use weights::{TensorInfo, load_pytorch, save_pytorch, tensor_infos};

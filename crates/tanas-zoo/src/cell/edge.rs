@@ -12,7 +12,7 @@ use super::layers::{
     DilConv, FactorizedReduce, Identity, ReluConvBn, SepConv, SeqLayer, Zero, conv_7x1_1x7,
     sequential,
 };
-use super::op::Op;
+use tanas_core::cell::Op;
 
 /// The layers of one edge operation (DARTS's `_ops[j]`). burn's own paths include the variant
 /// name (`cells.0._ops.3.SepConv.op.1.Conv.weight`); collected with `skip_enum_variants` they

@@ -19,22 +19,18 @@
 //! # let _ = net;
 //! ```
 
-mod describe;
 mod edge;
-mod error;
-mod genotype;
 mod layers;
 mod network;
-mod op;
-mod skeleton;
 
 pub use edge::EdgeOp;
-pub use error::{CellError, CellKind, EdgeAt};
-pub use genotype::{CellGenotype, Edge, Genotype, INPUT_NODES, MAX_NODES};
 pub use layers::{
     DilConv, FactorizedReduce, Identity, ReluConvBn, SepConv, SeqLayer, Zero, conv_7x1_1x7,
     sequential,
 };
 pub use network::{Cell, CellNet, Preprocess, STEM_IN_CHANNELS};
-pub use op::Op;
-pub use skeleton::CellSkeleton;
+// The genotypes themselves are burn-free, in tanas-core.
+pub use tanas_core::cell::{
+    CellError, CellGenotype, CellKind, CellSkeleton, Edge, EdgeAt, Genotype, INPUT_NODES,
+    MAX_NODES, Op,
+};

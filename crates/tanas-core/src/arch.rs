@@ -5,16 +5,24 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ZooError;
+/// An architecture name the zoo does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown architecture `{name}`; valid names: {valid}")]
+pub struct UnknownArch {
+    /// The name that was given.
+    pub name: String,
+    /// The valid names, comma separated.
+    pub valid: String,
+}
 
 /// One architecture of the zoo. Its name ([`Arch::name`]) is the string form used by
 /// [`FromStr`], [`fmt::Display`] and serde.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum Arch {
-    /// The quick epsilon-network ([`crate::small_cnn`]).
+    /// The quick epsilon-network (`tanas_zoo::small_cnn`).
     SmallCnn,
-    /// VGG-11 with BatchNorm ([`crate::vgg`]).
+    /// VGG-11 with BatchNorm (`tanas_zoo::vgg`).
     Vgg11,
     /// VGG-13 with BatchNorm.
     Vgg13,
@@ -22,11 +30,11 @@ pub enum Arch {
     Vgg16,
     /// VGG-19 with BatchNorm.
     Vgg19,
-    /// ResNet-18 ([`crate::resnet`]).
+    /// ResNet-18 (`tanas_zoo::resnet`).
     ResNet18,
     /// ResNet-34.
     ResNet34,
-    /// DenseNet-121 ([`crate::densenet`]).
+    /// DenseNet-121 (`tanas_zoo::densenet`).
     DenseNet121,
     /// DenseNet-161.
     DenseNet161,
@@ -83,7 +91,7 @@ impl fmt::Display for Arch {
 }
 
 impl FromStr for Arch {
-    type Err = ZooError;
+    type Err = UnknownArch;
 
     /// Parses a canonical name; case and `_` versus `-` do not matter (`ResNet18`,
     /// `small_cnn`).
@@ -92,7 +100,7 @@ impl FromStr for Arch {
         Self::ALL
             .into_iter()
             .find(|a| a.name() == wanted)
-            .ok_or_else(|| ZooError::UnknownArch {
+            .ok_or_else(|| UnknownArch {
                 name: s.to_string(),
                 valid: Self::valid_names(),
             })
@@ -100,7 +108,7 @@ impl FromStr for Arch {
 }
 
 impl TryFrom<String> for Arch {
-    type Error = ZooError;
+    type Error = UnknownArch;
 
     fn try_from(s: String) -> Result<Self, Self::Error> {
         s.parse()
