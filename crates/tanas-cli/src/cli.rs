@@ -127,15 +127,9 @@ pub enum DictCommand {
     },
     /// Distances from every dictionary task to a target, closest first (mean ± std over seeds).
     Closest {
-        /// The dictionary directory.
-        #[arg(long)]
-        dict: PathBuf,
-        /// The task file of the target.
-        #[arg(long)]
-        tasks: PathBuf,
-        /// The target task.
-        #[arg(long)]
-        task: String,
+        /// The dictionary and the target.
+        #[command(flatten)]
+        target: TargetArgs,
         /// ftd, logdet, cosine.
         #[arg(long, default_value = "ftd", value_parser = crate::commands::stages::parse_metric)]
         metric: tanas_distance::TaskDistance,
@@ -151,7 +145,7 @@ pub enum DictCommand {
 /// A target task and the dictionary it is searched against.
 #[derive(Debug, Args)]
 pub struct TargetArgs {
-    /// The dictionary directory (its settings drive the search and the final training).
+    /// The dictionary directory (its settings drive searches and final trainings).
     #[arg(long)]
     pub dict: PathBuf,
     /// The task file of the target.

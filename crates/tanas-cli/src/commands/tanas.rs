@@ -97,15 +97,13 @@ pub fn dict(
             Ok(())
         }
         DictCommand::Closest {
-            dict,
-            tasks,
-            task,
+            target,
             metric,
             head,
             json,
         } => {
-            let d = open_dict(&dict, store)?;
-            let data = load_task(&tasks, &task, dirs)?;
+            let d = open_dict(&target.dict, store)?;
+            let data = load_task(&target.tasks, &target.task, dirs)?;
             let rows = dispatch(
                 device,
                 ClosestJob {
