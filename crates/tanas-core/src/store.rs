@@ -7,7 +7,8 @@
 //! ```text
 //! <root>/<kind>/<key>/            a finished artifact: its files and stamp.json
 //! <root>/<kind>/<key>.partial/    one being built (kept when interrupted: builds resume)
-//! <root>/<kind>/<key>.lock        held while it is built (one builder per key)
+//! <root>/<kind>/<key>.lock        held while it is built (one builder per key; removed
+//!                                 once the artifact is in place)
 //! ```
 //! `stamp.json` says what the artifact is: kind, format, key, settings and inputs. Names a
 //! person reads (task, seed, architecture) are never the identity: stages list them in their
@@ -255,6 +256,9 @@ impl Store {
         write_atomic(&partial.join(STAMP_FILE), text.as_bytes()).map_err(StoreError::from)?;
         let dir = kind_dir.join(&stamp.key);
         std::fs::rename(&partial, &dir).map_err(io(&dir))?;
+        // Every holder of the lock looks for the finished artifact first, so a process still
+        // waiting on this file, or one locking a new file of the same name, finds it.
+        let _ = std::fs::remove_file(&lock_path);
         Ok(StoreEntry {
             kind: A::KIND.into(),
             key: stamp.key,
@@ -393,6 +397,10 @@ mod tests {
         })?;
         assert_eq!(builds, 1);
         assert_eq!(entry.dir, store.root().join("network").join(&stamp.key));
+        let left: Vec<_> = std::fs::read_dir(store.root().join("network"))
+            .map(|it| it.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert_eq!(left, [std::ffi::OsString::from(&stamp.key)], "no lock, no partial left");
         assert_eq!(
             std::fs::read(entry.dir.join("weights")).ok(),
             Some(b"w".to_vec())
