@@ -416,6 +416,32 @@ mod tests {
     }
 
     #[test]
+    fn two_builders_of_one_key_build_it_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = Store::new(root.path());
+        let builds = AtomicUsize::new(0);
+        let settings = json!({"task": "mnist-2"});
+        let entries: Vec<StoreEntry> = std::thread::scope(|s| {
+            let run = || {
+                store.get_or_build::<Net, StoreError>(&settings, &[], |dir| {
+                    builds.fetch_add(1, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                    Ok(write_atomic(&dir.join("weights"), b"w")?)
+                })
+            };
+            let (a, b) = (s.spawn(run), s.spawn(run));
+            [a, b]
+                .map(|h| h.join().unwrap_or_else(|_| panic!("builder panicked")))
+                .into_iter()
+                .map(|r| r.unwrap_or_else(|e| panic!("{e}")))
+                .collect()
+        });
+        assert_eq!(builds.load(Ordering::SeqCst), 1);
+        assert_eq!(entries[0], entries[1]);
+    }
+
+    #[test]
     fn a_stamp_of_other_settings_names_the_differing_fields() -> R<()> {
         let root = tempfile::tempdir().map_err(|e| StoreError::Io {
             path: PathBuf::new(),
