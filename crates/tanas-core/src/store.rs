@@ -400,7 +400,11 @@ mod tests {
         let left: Vec<_> = std::fs::read_dir(store.root().join("network"))
             .map(|it| it.flatten().map(|e| e.file_name()).collect())
             .unwrap_or_default();
-        assert_eq!(left, [std::ffi::OsString::from(&stamp.key)], "no lock, no partial left");
+        assert_eq!(
+            left,
+            [std::ffi::OsString::from(&stamp.key)],
+            "no lock, no partial left"
+        );
         assert_eq!(
             std::fs::read(entry.dir.join("weights")).ok(),
             Some(b"w".to_vec())

@@ -151,6 +151,13 @@ pub struct TaskData {
 }
 
 impl TaskData {
+    /// Task `id` of the task file `tasks`, its dataset looked up in `dirs`.
+    pub fn load(tasks: &std::path::Path, id: &str, dirs: &crate::DataDirs) -> Result<Self> {
+        let file = crate::TaskFile::read(tasks)?;
+        let spec = file.get(id)?;
+        Self::build(spec, &dirs.load(spec.dataset)?)
+    }
+
     /// Builds the task's splits from a loaded dataset.
     ///
     /// Train and val: per task label, the eligible training images are shuffled with the

@@ -11,7 +11,7 @@ use burn::backend::Autodiff;
 use burn::data::dataset::Dataset;
 use burn::module::AutodiffModule;
 use tanas_cpu::Cpu;
-use tanas_data::{DataDirs, DatasetName, TaskData, TaskFile, TaskItem, TaskSplit};
+use tanas_data::{DataDirs, TaskData, TaskItem, TaskSplit};
 use tanas_search::{
     CHECKPOINT_FILE, CellStyle, Fuse, FuseConfig, RESULT_FILE, RandomSearch, RandomSearchConfig,
     SearchCommon, SearchData, SearchError, SearchResult, SearchSpace, StageRecord, TRACE_FILE,
@@ -27,12 +27,9 @@ type B = Autodiff<Cpu>;
 fn data() -> &'static TaskData {
     static DATA: OnceLock<TaskData> = OnceLock::new();
     DATA.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let tasks = TaskFile::read(&root.join("configs/tasks/mnist.toml")).unwrap();
-        let dataset = DataDirs::only([root.join("data")])
-            .load(DatasetName::Mnist)
-            .unwrap();
-        let mut data = TaskData::build(tasks.get("mnist-0").unwrap(), &dataset).unwrap();
+        let tasks = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/tasks/mnist.toml");
+        let dirs = DataDirs::only([DataDirs::embedded()]);
+        let mut data = TaskData::load(&tasks, "mnist-0", &dirs).unwrap();
         data.test = data.test.truncated(128);
         data
     })

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use burn::backend::Autodiff;
 use tanas_cpu::Cpu;
-use tanas_data::{DataDirs, DatasetName, TaskData, TaskFile};
+use tanas_data::{DataDirs, TaskData};
 use tanas_train::{
     EpochMetrics, RunStatus, StopReason, Tally, TrainConfig, TrainError, TrainOutcome, evaluate,
     train,
@@ -20,12 +20,9 @@ type B = Autodiff<Cpu>;
 fn data() -> &'static TaskData {
     static DATA: OnceLock<TaskData> = OnceLock::new();
     DATA.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let tasks = TaskFile::read(&root.join("configs/tasks/mnist.toml")).unwrap();
-        let dataset = DataDirs::only([root.join("data")])
-            .load(DatasetName::Mnist)
-            .unwrap();
-        let mut data = TaskData::build(tasks.get("mnist-0").unwrap(), &dataset).unwrap();
+        let tasks = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/tasks/mnist.toml");
+        let dirs = DataDirs::only([DataDirs::embedded()]);
+        let mut data = TaskData::load(&tasks, "mnist-0", &dirs).unwrap();
         data.train = data.train.truncated(512);
         data.val = data.val.truncated(128);
         data.test = data.test.truncated(256);

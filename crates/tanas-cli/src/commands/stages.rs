@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 use serde_json::json;
 use tanas_core::OutDirLock;
-use tanas_data::{DataDirs, Split, TaskData, TaskFile, TaskSplit};
+use tanas_data::{DataDirs, Split, TaskData, TaskSplit};
 use tanas_distance::{HeadRule, TaskDistance, compare_files};
 use tanas_fisher::{FisherConfig, FisherDiag, FisherMeta, fisher_diag};
 use tanas_pipeline::{Experiment, run_matrix};
@@ -22,9 +22,7 @@ use crate::output::{outln, print_json};
 
 /// Loads one task of a task file with its data.
 pub fn load_task(tasks: &std::path::Path, id: &str, dirs: &DataDirs) -> Result<TaskData> {
-    let file = TaskFile::read(tasks)?;
-    let spec = file.get(id)?;
-    Ok(TaskData::build(spec, &dirs.load(spec.dataset)?)?)
+    Ok(TaskData::load(tasks, id, dirs)?)
 }
 
 /// `tanas train`.

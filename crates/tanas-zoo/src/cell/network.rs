@@ -10,12 +10,12 @@ use burn::tensor::backend::Backend;
 use crate::hooks::{LayerHooks, Plain};
 
 use super::edge::EdgeOp;
-use tanas_core::cell::{CellError, CellKind};
-use tanas_core::cell::{CellGenotype, Genotype, INPUT_NODES};
 use super::layers::{
     ConvSpec, FactorizedReduce, ReluConvBn, SeqLayer, Zero, batch_norm, sequential,
 };
 use tanas_core::cell::CellSkeleton;
+use tanas_core::cell::{CellError, CellKind};
+use tanas_core::cell::{CellGenotype, Genotype, INPUT_NODES};
 
 /// Input channels of the stem (RGB).
 pub const STEM_IN_CHANNELS: usize = 3;
