@@ -2,7 +2,7 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
@@ -31,17 +31,16 @@ impl Tanas {
         cmd
     }
 
-    /// Runs a stage; its errors go to the terminal.
-    pub fn run(&self, args: &[OsString]) -> Result<()> {
-        let status = self
-            .command(args)
-            .stdout(Stdio::null())
-            .status()
-            .with_context(|| format!("cannot run {}", self.bin.display()))?;
-        if !status.success() {
-            bail!("tanas {} failed", show(args));
+    /// Starts a stage (its errors go to the terminal), with `RAYON_NUM_THREADS` set where
+    /// `threads` says.
+    pub fn spawn(&self, args: &[OsString], threads: Option<usize>) -> Result<Child> {
+        let mut cmd = self.command(args);
+        if let Some(n) = threads {
+            cmd.env("RAYON_NUM_THREADS", n.to_string());
         }
-        Ok(())
+        cmd.stdout(Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot run {}", self.bin.display()))
     }
 
     /// Runs a query and parses its JSON output.
@@ -63,7 +62,8 @@ impl Tanas {
     }
 }
 
-fn show(args: &[OsString]) -> String {
+/// The arguments as one line, for messages.
+pub fn show(args: &[OsString]) -> String {
     args.iter()
         .map(|a| a.to_string_lossy())
         .collect::<Vec<_>>()

@@ -16,6 +16,7 @@
 //! a target's search) finds it there; a rerun finds everything and finishes quickly.
 
 mod claims;
+mod executor;
 mod matrix;
 mod profile;
 mod report;
@@ -26,10 +27,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use std::cell::RefCell;
+
+use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use crate::tanas::{Tanas, build_tanas, workspace_root};
+use executor::{Executor, ExecutorKind};
 use profile::{Profile, Study};
 use tanas_core::write_atomic;
 
@@ -46,6 +50,13 @@ pub struct ReproduceArgs {
     /// Output directory (default: docs/results/<profile>).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Where the stages run: `inline` (one after another) or `local` (up to `--jobs` at once
+    /// on this machine, each with `RAYON_NUM_THREADS = cores / jobs`).
+    #[arg(long, value_enum, default_value = "inline")]
+    executor: ExecutorKind,
+    /// Stages at once with `--executor local`.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=256))]
+    jobs: u64,
     /// A `tanas` binary to use instead of building one (e.g. a `--features cuda` release
     /// build copied to a GPU machine).
     #[arg(long)]
@@ -133,31 +144,56 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
             .filter(|&recorded| now < 0.5 * recorded)
             .unwrap_or(now)
     };
-    let mut progress = Progress::new(plan.iter().map(|s| s.estimate).collect());
+    let exec = Executor::new(args.executor, args.jobs as usize);
+    let progress = RefCell::new(Progress::new(plan.iter().map(|s| s.estimate).collect()));
+    let jobs: RefCell<Vec<Option<Job>>> = RefCell::new(plan.iter().map(|_| None).collect());
     let mut timings = Vec::new();
-    for stage in &plan {
-        progress.start(&stage.label);
-        let t0 = Instant::now();
-        run_stage(&t, &out, stage)?;
-        let seconds = t0.elapsed().as_secs_f64();
-        progress.finish(seconds);
-        timings.push(json!({
-            "stage": stage.label,
-            "seconds": seconds,
-            "first_seconds": first_seconds(&stage.label, seconds),
-        }));
-        // After every stage, so an interrupted run's timings survive into the next one.
-        let mut so_far = timings.clone();
-        so_far.extend(
-            earlier["stages"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|s| !timings.iter().any(|t| t["stage"] == s["stage"]))
-                .cloned(),
-        );
-        write_json(&out.join("run.json"), &json!({"stages": so_far}))?;
-    }
+    executor::run_all(
+        &needs(&plan),
+        exec.jobs,
+        |i| {
+            progress.borrow_mut().start(i, &plan[i].label, exec.jobs);
+            let job = prepare(&t, &out, &plan[i])?;
+            let child = t.spawn(&job.args, exec.threads)?;
+            jobs.borrow_mut()[i] = Some(job);
+            Ok(child)
+        },
+        |i, status, seconds| {
+            let stage = &plan[i];
+            let job = jobs.borrow_mut()[i].take();
+            let job = job.ok_or_else(|| anyhow::anyhow!("stage {i} ended twice"))?;
+            if !status.success() {
+                bail!(
+                    "{}: tanas {} failed",
+                    stage.label,
+                    crate::tanas::show(&job.args)
+                );
+            }
+            for (from, to) in &job.publish {
+                publish(from, to)?;
+            }
+            progress.borrow_mut().finish(i, seconds);
+            timings.push(json!({
+                "stage": stage.label,
+                "seconds": seconds,
+                "first_seconds": first_seconds(&stage.label, seconds),
+            }));
+            // After every stage, so an interrupted run's timings survive into the next one.
+            let mut so_far = timings.clone();
+            so_far.extend(
+                earlier["stages"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|s| !timings.iter().any(|t| t["stage"] == s["stage"]))
+                    .cloned(),
+            );
+            write_json(&out.join("run.json"), &json!({"stages": so_far}))
+        },
+    )?;
+    // The plan's order, whatever order the stages ended in.
+    timings.sort_by_key(|t| plan.iter().position(|s| t["stage"] == s.label.as_str()));
+    let progress = progress.into_inner();
 
     let run = json!({
         "profile": profile.name,
@@ -364,57 +400,103 @@ impl Dirs {
     }
 }
 
-fn run_stage(t: &Tanas, out: &Path, stage: &Stage) -> Result<()> {
+/// A stage's `tanas` call and the files to copy into the report directory when it is done.
+struct Job {
+    args: Vec<OsString>,
+    publish: Vec<(PathBuf, PathBuf)>,
+}
+
+/// What each stage needs to have finished before it starts: a dictionary task the first
+/// architecture's distance matrix (its networks and Fishers are found in the store) and the
+/// task added before it (one writer per dictionary); a search or a baseline the whole
+/// dictionary.
+fn needs(plan: &[Stage]) -> Vec<Vec<usize>> {
+    let mut needs = Vec::with_capacity(plan.len());
+    for (i, stage) in plan.iter().enumerate() {
+        let same_study = |k: &usize| plan[*k].study.name == stage.study.name;
+        let before = 0..i;
+        let first_matrix = before.clone().filter(same_study).find(|&k| {
+            matches!(&plan[k].what, StageKind::Matrix { arch } if *arch == stage.study.archs[0])
+        });
+        let last_add = before
+            .rev()
+            .filter(same_study)
+            .find(|&k| matches!(plan[k].what, StageKind::DictAdd { .. }));
+        needs.push(match stage.what {
+            StageKind::Matrix { .. } => Vec::new(),
+            StageKind::DictAdd { .. } => first_matrix.into_iter().chain(last_add).collect(),
+            StageKind::Search { .. } | StageKind::Baseline { .. } => last_add.into_iter().collect(),
+        });
+    }
+    needs
+}
+
+/// Writes the config files of `stage` and says how to run it.
+fn prepare(t: &Tanas, out: &Path, stage: &Stage) -> Result<Job> {
     let study = &stage.study;
     let dirs = Dirs::of(out, &study.name);
-    match &stage.what {
+    let os = |items: &[&dyn AsRef<std::ffi::OsStr>]| -> Vec<OsString> {
+        items.iter().map(|a| a.as_ref().to_os_string()).collect()
+    };
+    Ok(match &stage.what {
         StageKind::Matrix { arch } => {
             let exp = dirs.matrix(arch).join("experiment.toml");
             write_atomic(&exp, study.experiment_toml(arch, &t.root).as_bytes())?;
             let run = dirs.matrix(arch).join("run");
-            t.run(&[
-                "distance".into(),
-                "matrix".into(),
-                "--experiment".into(),
-                exp.into(),
-                "--out".into(),
-                run.clone().into(),
-            ])?;
             let dest = dirs.report.join(arch);
+            let mut names = vec!["nets.json".to_string()];
             for metric in ["ftd", "logdet"] {
                 for ext in ["json", "csv", "svg", "png"] {
-                    let name = format!("{metric}.{ext}");
-                    publish(&run.join("distance").join(&name), &dest.join(&name))?;
+                    names.push(format!("distance/{metric}.{ext}"));
                 }
                 // The other head rule's matrix and the same-task noise floor.
-                for name in [
-                    format!("{metric}-head-{}.json", study.other_head()),
-                    format!("{metric}-noise.json"),
-                ] {
-                    publish(&run.join("distance").join(&name), &dest.join(&name))?;
-                }
+                names.push(format!(
+                    "distance/{metric}-head-{}.json",
+                    study.other_head()
+                ));
+                names.push(format!("distance/{metric}-noise.json"));
             }
-            publish(&run.join("nets.json"), &dest.join("nets.json"))
+            let publish = names
+                .iter()
+                .map(|n| {
+                    let file = Path::new(n).file_name().unwrap_or_default();
+                    (run.join(n), dest.join(file))
+                })
+                .collect();
+            Job {
+                args: os(&[
+                    &"distance",
+                    &"matrix",
+                    &"--experiment",
+                    &exp,
+                    &"--out",
+                    &run,
+                ]),
+                publish,
+            }
         }
         StageKind::DictAdd { task, file } => {
             let settings = dirs.work.join("dict-settings.toml");
             write_atomic(&settings, study.dict_toml().as_bytes())?;
-            t.run(&[
-                "dict".into(),
-                "add".into(),
-                "--dict".into(),
-                dirs.dict().into(),
-                "--settings".into(),
-                settings.into(),
-                "--tasks".into(),
-                file.into(),
-                "--task".into(),
-                task.into(),
-            ])?;
-            publish(
-                &dirs.dict().join("manifest.json"),
-                &dirs.report.join("dictionary.json"),
-            )
+            let dict = dirs.dict();
+            Job {
+                args: os(&[
+                    &"dict",
+                    &"add",
+                    &"--dict",
+                    &dict,
+                    &"--settings",
+                    &settings,
+                    &"--tasks",
+                    file,
+                    &"--task",
+                    task,
+                ]),
+                publish: vec![(
+                    dict.join("manifest.json"),
+                    dirs.report.join("dictionary.json"),
+                )],
+            }
         }
         StageKind::Search {
             target,
@@ -424,46 +506,46 @@ fn run_stage(t: &Tanas, out: &Path, stage: &Stage) -> Result<()> {
         } => {
             let name = method.run_name(*seed);
             let run = dirs.target(target, &name);
-            let mut args: Vec<OsString> =
-                vec!["search".into(), "--dict".into(), dirs.dict().into()];
+            let mut args = os(&[&"search", &"--dict", &dirs.dict()]);
             args.extend(method.args().map(OsString::from));
-            args.extend([
-                "--tasks".into(),
-                file.into(),
-                "--task".into(),
-                target.into(),
-                "--head".into(),
-                (&study.head).into(),
-                "--seed".into(),
-                seed.to_string().into(),
-                "--out".into(),
-                run.clone().into(),
-            ]);
-            t.run(&args)?;
-            publish(&run.join("final.json"), &dirs.target_report(target, &name))
+            args.extend(os(&[
+                &"--tasks",
+                file,
+                &"--task",
+                target,
+                &"--head",
+                &study.head,
+                &"--seed",
+                &seed.to_string(),
+                &"--out",
+                &run,
+            ]));
+            Job {
+                args,
+                publish: vec![(run.join("final.json"), dirs.target_report(target, &name))],
+            }
         }
         StageKind::Baseline { target, file, arch } => {
             let name = format!("baseline-{arch}");
             let run = dirs.target(target, &name);
-            t.run(&[
-                "baseline".into(),
-                "--dict".into(),
-                dirs.dict().into(),
-                "--tasks".into(),
-                file.into(),
-                "--task".into(),
-                target.into(),
-                "--arch".into(),
-                arch.into(),
-                "--out".into(),
-                run.clone().into(),
-            ])?;
-            publish(
-                &run.join("baseline.json"),
-                &dirs.target_report(target, &name),
-            )
+            Job {
+                args: os(&[
+                    &"baseline",
+                    &"--dict",
+                    &dirs.dict(),
+                    &"--tasks",
+                    file,
+                    &"--task",
+                    target,
+                    &"--arch",
+                    arch,
+                    &"--out",
+                    &run,
+                ]),
+                publish: vec![(run.join("baseline.json"), dirs.target_report(target, &name))],
+            }
         }
-    }
+    })
 }
 
 /// Copies a stage's result into the report directory, replacing an older copy.
@@ -472,11 +554,13 @@ fn publish(from: &Path, to: &Path) -> Result<()> {
     Ok(write_atomic(to, &bytes)?)
 }
 
-/// Top-level progress: `[k/N] stage (elapsed, ETA)`. The ETA is the remaining stages'
-/// estimates, scaled by how the stages that did work compared with their estimates.
+/// Top-level progress: `[k/N] stage (elapsed, ETA)`. The ETA is the unfinished stages'
+/// estimates divided among the jobs, scaled by how the stages that did work compared with
+/// their estimates.
 struct Progress {
     estimates: Vec<f64>,
-    done: usize,
+    finished: Vec<bool>,
+    started: usize,
     t0: Instant,
     worked_actual: f64,
     worked_estimate: f64,
@@ -485,8 +569,9 @@ struct Progress {
 impl Progress {
     fn new(estimates: Vec<f64>) -> Self {
         Progress {
+            finished: vec![false; estimates.len()],
             estimates,
-            done: 0,
+            started: 0,
             t0: Instant::now(),
             worked_actual: 0.0,
             worked_estimate: 0.0,
@@ -497,30 +582,36 @@ impl Progress {
         self.t0.elapsed().as_secs_f64()
     }
 
-    fn start(&self, label: &str) {
+    fn start(&mut self, _stage: usize, label: &str, jobs: usize) {
         let scale = if self.worked_estimate > 0.0 {
             self.worked_actual / self.worked_estimate
         } else {
             1.0
         };
-        let left: f64 = self.estimates[self.done..].iter().sum::<f64>() * scale;
+        let left: f64 = (self.estimates.iter().zip(&self.finished))
+            .filter(|(_, done)| !**done)
+            .map(|(e, _)| e)
+            .sum::<f64>()
+            * scale
+            / jobs.max(1) as f64;
+        self.started += 1;
         eprintln!(
             "[{}/{}] {label}  (elapsed {}, eta {})",
-            self.done + 1,
+            self.started,
             self.estimates.len(),
             hms(self.elapsed()),
             hms(left)
         );
     }
 
-    fn finish(&mut self, seconds: f64) {
-        let estimate = self.estimates[self.done];
+    fn finish(&mut self, stage: usize, seconds: f64) {
+        let estimate = self.estimates[stage];
         // A stage that found its artifacts took a second or two: it says nothing about speed.
         if seconds > 0.1 * estimate {
             self.worked_actual += seconds;
             self.worked_estimate += estimate;
         }
-        self.done += 1;
+        self.finished[stage] = true;
     }
 }
 
@@ -594,10 +685,28 @@ mod tests {
     }
 
     #[test]
+    fn a_stage_needs_the_matrix_and_the_dictionary_before_it() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let profile = Profile::named("quick", &root).unwrap_or_else(|e| panic!("{e}"));
+        let study = &profile.studies[0];
+        let ids: Vec<(String, String)> = ["mnist-0", "mnist-1", "mnist-2"]
+            .iter()
+            .map(|t| (t.to_string(), study.task_files[0].clone()))
+            .collect();
+        let plan = plan(study, &ids, &profile);
+        let needs = needs(&plan);
+        // matrix, 3 dictionary tasks, then searches and baselines.
+        assert!(matches!(plan[0].what, StageKind::Matrix { .. }));
+        assert_eq!(needs[..4], [vec![], vec![0], vec![0, 1], vec![0, 2]]);
+        assert!(plan.len() > 4);
+        assert!(needs[4..].iter().all(|n| n == &[3]), "{:?}", &needs[4..]);
+    }
+
+    #[test]
     fn eta_scales_with_the_stages_that_worked() {
         let mut p = Progress::new(vec![10.0, 10.0, 10.0]);
-        p.finish(20.0); // twice the estimate
-        p.finish(0.5); // reused: ignored
+        p.finish(0, 20.0); // twice the estimate
+        p.finish(1, 0.5); // reused: ignored
         assert!((p.worked_actual / p.worked_estimate - 2.0).abs() < 1e-12);
     }
 }

@@ -1,0 +1,189 @@
+//! Running the plan: each stage is one `tanas` process, started once the stages it needs
+//! have finished; `inline` runs them one after another in plan order, `local --jobs N` keeps
+//! up to N running on this machine, each with `RAYON_NUM_THREADS = cores / N`. The stages
+//! find what other stages made in the artifact store, whose per-key locks make two stages
+//! that need the same network or Fisher build it once.
+
+use std::process::{Child, ExitStatus};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+/// Where the stages run (`--executor`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExecutorKind {
+    /// One stage at a time, in plan order.
+    Inline,
+    /// Up to `--jobs` stages at a time on this machine.
+    Local,
+}
+
+/// How many stages run at once and with how many threads each (`None`: the process's own
+/// default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Executor {
+    /// Stages at once.
+    pub jobs: usize,
+    /// `RAYON_NUM_THREADS` of each stage's process.
+    pub threads: Option<usize>,
+}
+
+impl Executor {
+    /// The executor `kind` with `jobs` workers (`inline`: one, with the default threads).
+    pub fn new(kind: ExecutorKind, jobs: usize) -> Self {
+        match kind {
+            ExecutorKind::Inline => Executor {
+                jobs: 1,
+                threads: None,
+            },
+            ExecutorKind::Local => {
+                let jobs = jobs.max(1);
+                let cores = std::thread::available_parallelism().map_or(1, usize::from);
+                Executor {
+                    jobs,
+                    threads: Some((cores / jobs).max(1)),
+                }
+            }
+        }
+    }
+}
+
+/// Runs stages `0..needs.len()`, stage `i` once every stage of `needs[i]` (all before `i`)
+/// has finished, at most `jobs` at once, ready stages in index order: `start(i)` launches
+/// stage `i`, `finish(i, status, seconds)` takes its end (an error there is the stage's
+/// failure). After a failure no stage starts; the running ones are waited for and the first
+/// error is returned.
+pub fn run_all(
+    needs: &[Vec<usize>],
+    jobs: usize,
+    mut start: impl FnMut(usize) -> Result<Child>,
+    mut finish: impl FnMut(usize, ExitStatus, f64) -> Result<()>,
+) -> Result<()> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        Waiting,
+        Running,
+        Done,
+    }
+    let mut state = vec![State::Waiting; needs.len()];
+    let mut running: Vec<(usize, Child, Instant)> = Vec::new();
+    let mut failure: Option<anyhow::Error> = None;
+    loop {
+        if failure.is_none() {
+            for i in 0..needs.len() {
+                if running.len() >= jobs.max(1) {
+                    break;
+                }
+                let ready =
+                    state[i] == State::Waiting && needs[i].iter().all(|&n| state[n] == State::Done);
+                if ready {
+                    match start(i) {
+                        Ok(child) => {
+                            state[i] = State::Running;
+                            running.push((i, child, Instant::now()));
+                        }
+                        Err(e) => {
+                            failure = Some(e);
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        if running.is_empty() {
+            break;
+        }
+        let (k, status) = wait_any(&mut running)?;
+        let (i, _, t0) = running.remove(k);
+        match finish(i, status, t0.elapsed().as_secs_f64()) {
+            Ok(()) => state[i] = State::Done,
+            Err(e) => {
+                failure.get_or_insert(e);
+            }
+        }
+    }
+    match failure {
+        Some(e) => Err(e),
+        None if state.iter().all(|&s| s == State::Done) => Ok(()),
+        None => anyhow::bail!("the plan's dependencies leave stages that can never start"),
+    }
+}
+
+/// Waits until one of the running processes ends: its position and exit status.
+fn wait_any(running: &mut [(usize, Child, Instant)]) -> Result<(usize, ExitStatus)> {
+    loop {
+        for (k, (_, child, _)) in running.iter_mut().enumerate() {
+            if let Some(status) = child.try_wait()? {
+                return Ok((k, status));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    /// Runs stages that append "start i" / "end i" to a log, each taking `ms[i]`.
+    fn run(
+        needs: &[Vec<usize>],
+        jobs: usize,
+        ms: &[u64],
+        fail: Option<usize>,
+    ) -> (Result<()>, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let log = dir.path().join("log");
+        let result = run_all(
+            needs,
+            jobs,
+            |i| {
+                let code = if Some(i) == fail { 1 } else { 0 };
+                let script = format!(
+                    "echo start {i} >> {0}; sleep {1}; echo end {i} >> {0}; exit {code}",
+                    log.display(),
+                    ms[i] as f64 / 1000.0
+                );
+                Ok(Command::new("sh").args(["-c", &script]).spawn()?)
+            },
+            |i, status, _| {
+                anyhow::ensure!(status.success(), "stage {i} failed");
+                Ok(())
+            },
+        );
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        (result, text.lines().map(String::from).collect())
+    }
+
+    #[test]
+    fn one_job_runs_the_plan_in_order() {
+        let (r, log) = run(&[vec![], vec![], vec![0]], 1, &[50, 10, 10], None);
+        assert!(r.is_ok());
+        assert_eq!(
+            log,
+            ["start 0", "end 0", "start 1", "end 1", "start 2", "end 2"]
+        );
+    }
+
+    #[test]
+    fn two_jobs_overlap_and_respect_what_a_stage_needs() {
+        // 0 and 1 run together; 2 needs 0 (the slow one), so it starts after 1 ended too.
+        let (r, log) = run(&[vec![], vec![], vec![0]], 2, &[300, 50, 10], None);
+        assert!(r.is_ok());
+        assert_eq!(&log[..2], ["start 0", "start 1"]);
+        let pos = |s: &str| log.iter().position(|l| l == s).unwrap_or(usize::MAX);
+        assert!(pos("end 0") < pos("start 2"), "{log:?}");
+    }
+
+    #[test]
+    fn after_a_failure_nothing_starts_and_the_running_stages_finish() {
+        let (r, log) = run(&[vec![], vec![], vec![]], 2, &[50, 300, 10], Some(0));
+        assert_eq!(
+            r.map_err(|e| e.to_string()),
+            Err("stage 0 failed".to_string())
+        );
+        assert!(log.contains(&"end 1".to_string()), "{log:?}");
+        assert!(!log.contains(&"start 2".to_string()), "{log:?}");
+    }
+}
