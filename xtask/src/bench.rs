@@ -34,6 +34,13 @@ pub struct BenchArgs {
     /// Also time PyTorch: this Python (with torch) runs fixtures/torch/bench.py.
     #[arg(long)]
     torch: Option<PathBuf>,
+    /// The PyTorch side's device (default: `cuda` when the first tanas device is CUDA, else
+    /// `cpu`).
+    #[arg(long)]
+    torch_device: Option<String>,
+    /// A prebuilt `tanas` binary (default: build one; `--features cuda` for CUDA devices).
+    #[arg(long)]
+    tanas: Option<PathBuf>,
     /// Threads of the PyTorch side (`torch.set_num_threads`).
     #[arg(long, default_value_t = 2)]
     threads: usize,
@@ -229,7 +236,19 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     let root = workspace_root();
     let cuda = args.devices.iter().any(|d| d.starts_with("cuda"));
-    let bin = build_tanas(&root, cuda)?;
+    let bin = match &args.tanas {
+        Some(bin) => bin.clone(),
+        None => build_tanas(&root, cuda)?,
+    };
+    let torch_device = args.torch_device.clone().unwrap_or_else(|| {
+        let first = args.devices.first().map(String::as_str).unwrap_or("cpu");
+        if first.starts_with("cuda") {
+            "cuda"
+        } else {
+            "cpu"
+        }
+        .to_string()
+    });
     let common = common_args(what, &flags);
     let rounds = args
         .rounds
@@ -270,6 +289,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 py.extend(net.args());
                 py.extend(common.iter().cloned());
                 py.extend(["--threads".into(), args.threads.to_string()]);
+                py.extend(["--device".into(), torch_device.clone()]);
                 for row in rows_of(torch_json(python, &root, &py)?)? {
                     rows.push(Measured {
                         network: label.clone(),

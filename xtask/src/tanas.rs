@@ -20,14 +20,26 @@ pub struct Tanas {
 }
 
 impl Tanas {
-    fn command(&self, args: &[OsString]) -> Command {
-        let mut cmd = Command::new(&self.bin);
-        cmd.args(args)
-            .args(["--device", &self.device, "--quiet"])
-            .current_dir(&self.root);
+    /// The whole command line of a call: the binary, `args`, then `--device`, `--quiet` and
+    /// `--store` (it runs in [`Tanas::root`]).
+    pub fn argv(&self, args: &[OsString]) -> Vec<OsString> {
+        let mut argv = vec![self.bin.clone().into_os_string()];
+        argv.extend(args.iter().cloned());
+        argv.extend([
+            "--device".into(),
+            self.device.clone().into(),
+            "--quiet".into(),
+        ]);
         if let Some(store) = &self.store {
-            cmd.arg("--store").arg(store);
+            argv.extend(["--store".into(), store.clone().into_os_string()]);
         }
+        argv
+    }
+
+    fn command(&self, args: &[OsString]) -> Command {
+        let argv = self.argv(args);
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..]).current_dir(&self.root);
         cmd
     }
 
@@ -70,12 +82,18 @@ pub fn show(args: &[OsString]) -> String {
         .join(" ")
 }
 
-/// The workspace root (the parent of this crate's directory).
+/// The workspace root: the parent of this crate's directory, or the current directory when
+/// that is gone (the binary was copied to another machine).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let built_in = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map(Path::to_path_buf)
-        .unwrap_or_default()
+        .unwrap_or_default();
+    if built_in.join("Cargo.toml").is_file() {
+        return built_in;
+    }
+    // A copied xtask binary (a GPU machine without cargo): the checkout it is run from.
+    std::env::current_dir().unwrap_or(built_in)
 }
 
 /// Builds the `tanas` binary and returns its path: the dev profile (dependencies built with

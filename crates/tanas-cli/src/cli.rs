@@ -423,6 +423,14 @@ pub enum DistanceCommand {
         /// The artifact directory.
         #[arg(long)]
         out: PathBuf,
+        /// Only the epsilon-network of this task (with `--seed`) and its Fishers on every
+        /// task, into the store, and no matrix: one job of a cluster executor. A full run
+        /// afterwards finds them in the store.
+        #[arg(long, requires = "seed")]
+        network: Option<String>,
+        /// The seed of `--network`.
+        #[arg(long, requires = "network")]
+        seed: Option<u64>,
     },
 }
 

@@ -22,7 +22,7 @@ pub use baseline::{BaselineReport, baseline_target};
 pub use dictionary::{Closeness, DictSettings, TaskDictionary};
 pub use error::PipelineError;
 pub use experiment::Experiment;
-pub use matrix::{MatrixRun, run_matrix};
+pub use matrix::{MatrixRun, run_matrix, run_matrix_part};
 pub use tanas::{
     FinalReport, SpaceChoice, TanasExperiment, TargetSearch, run_tanas, search_target,
 };

@@ -32,6 +32,7 @@ use crate::artifacts::{NetOf, fisher, load_net, network};
 use crate::error::{PipelineError, Result};
 use crate::experiment::Experiment;
 use crate::tasks::LoadedTasks;
+use tanas_data::TaskData;
 
 /// One trained epsilon-network.
 #[derive(Debug, Clone, Serialize)]
@@ -86,38 +87,9 @@ pub fn run_matrix<B: AutodiffBackend>(
     for &seed in &exp.seeds {
         let mut per_seed = Vec::new();
         for a in tasks {
-            let net = network::<B>(store, exp.arch, &exp.train, a, seed, device)?;
-            bar.inc(1);
-            let metrics = &net.outcome.metrics;
-            nets.push(NetSummary {
-                task: a.spec.id.clone(),
-                seed,
-                epochs: metrics.epochs.len(),
-                val_accuracy: metrics.best_val_accuracy,
-                test_accuracy: metrics.test.accuracy,
-                argmax_accuracy: metrics.test.argmax_accuracy,
-                network: net.entry.id(),
-            });
-            index.insert(format!("nets/{}/seed-{seed}", a.spec.id), net.entry.id());
-            let model = load_net::<B>(exp.arch, a.num_labels, &net.outcome.weights, device)?;
-            let of = NetOf {
-                task: &a.spec.id,
-                num_labels: a.num_labels,
-                entry: &net.entry,
-            };
-            let row = tasks
-                .iter()
-                .map(|b| {
-                    let f = fisher(store, exp.arch, &exp.fisher, &model, of, b, seed, device);
-                    bar.inc(1);
-                    let (f, entry) = f?;
-                    index.insert(
-                        format!("fisher/seed-{seed}/{}--on--{}", a.spec.id, b.spec.id),
-                        entry.id(),
-                    );
-                    Ok(f)
-                })
-                .collect::<Result<Vec<_>>>()?;
+            let (net, row) =
+                net_and_fishers::<B>(exp, store, tasks, a, seed, device, &mut index, &bar)?;
+            nets.push(net);
             per_seed.push(row);
         }
         fishers.push(per_seed);
@@ -159,6 +131,102 @@ pub fn run_matrix<B: AutodiffBackend>(
         nets,
         matrices,
     })
+}
+
+/// One row of [`run_matrix`]'s work: the epsilon-network of task `a` with `seed` and its
+/// Fishers on every task, found in or added to the store (`index` gets their store paths).
+#[allow(clippy::too_many_arguments)]
+fn net_and_fishers<B: AutodiffBackend>(
+    exp: &Experiment,
+    store: &Store,
+    tasks: &[TaskData],
+    a: &TaskData,
+    seed: u64,
+    device: &B::Device,
+    index: &mut BTreeMap<String, String>,
+    bar: &ProgressBar,
+) -> Result<(NetSummary, Vec<FisherDiag>)> {
+    let net = network::<B>(store, exp.arch, &exp.train, a, seed, device)?;
+    bar.inc(1);
+    let metrics = &net.outcome.metrics;
+    let summary = NetSummary {
+        task: a.spec.id.clone(),
+        seed,
+        epochs: metrics.epochs.len(),
+        val_accuracy: metrics.best_val_accuracy,
+        test_accuracy: metrics.test.accuracy,
+        argmax_accuracy: metrics.test.argmax_accuracy,
+        network: net.entry.id(),
+    };
+    index.insert(format!("nets/{}/seed-{seed}", a.spec.id), net.entry.id());
+    let model = load_net::<B>(exp.arch, a.num_labels, &net.outcome.weights, device)?;
+    let of = NetOf {
+        task: &a.spec.id,
+        num_labels: a.num_labels,
+        entry: &net.entry,
+    };
+    let row = tasks
+        .iter()
+        .map(|b| {
+            let f = fisher(store, exp.arch, &exp.fisher, &model, of, b, seed, device);
+            bar.inc(1);
+            let (f, entry) = f?;
+            index.insert(
+                format!("fisher/seed-{seed}/{}--on--{}", a.spec.id, b.spec.id),
+                entry.id(),
+            );
+            Ok(f)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((summary, row))
+}
+
+/// One network of the experiment, the one of `task` with `seed`, and its Fishers on every
+/// task of the experiment, into the store; `out` gets that part's `nets.json` and
+/// `index.json`. A [`run_matrix`] with the same store afterwards finds them: executors run
+/// the parts as separate jobs, then the matrix.
+#[allow(clippy::too_many_arguments)]
+pub fn run_matrix_part<B: AutodiffBackend>(
+    exp: &Experiment,
+    dirs: &DataDirs,
+    out: &Path,
+    store: &Store,
+    device: &B::Device,
+    task: &str,
+    seed: u64,
+) -> Result<NetSummary> {
+    let loaded = LoadedTasks::load(&exp.task_files, &exp.tasks, dirs, &exp.path)?;
+    let config = |problem: String| PipelineError::Config {
+        path: exp.path.clone(),
+        problem,
+    };
+    let a = loaded
+        .tasks
+        .iter()
+        .find(|t| t.spec.id == task)
+        .ok_or_else(|| {
+            config(format!(
+                "no task `{task}` in the experiment ({})",
+                loaded.ids().join(", ")
+            ))
+        })?;
+    if !exp.seeds.contains(&seed) {
+        return Err(config(format!(
+            "seed {seed} is not among the experiment's seeds {:?}",
+            exp.seeds
+        )));
+    }
+    let bar = progress(
+        1 + loaded.tasks.len(),
+        "epsilon-network and its Fisher diagonals",
+    );
+    let mut index = BTreeMap::new();
+    let (net, _) =
+        net_and_fishers::<B>(exp, store, &loaded.tasks, a, seed, device, &mut index, &bar)?;
+    bar.finish_and_clear();
+    write_json(&out.join("nets.json"), &[&net])?;
+    write_json(&out.join("index.json"), &index)?;
+    Ok(net)
 }
 
 /// The distance between two networks of one task trained with different seeds, each

@@ -3,7 +3,8 @@
 //! val samples): a rerun touches no network and no Fisher; a changed training setting makes
 //! new networks (and so new Fishers) beside the old ones; a changed Fisher setting makes new
 //! Fishers of the same networks; a second experiment sharing a task finds its network and
-//! Fisher; a dictionary reopened with other settings is refused with the fields named.
+//! Fisher; the matrix finds what its network parts (the cluster executors' jobs) made; a
+//! dictionary reopened with other settings is refused with the fields named.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] functions
 
@@ -16,7 +17,7 @@ use tanas_core::Store;
 use tanas_cpu::Cpu;
 use tanas_data::DataDirs;
 use tanas_pipeline::dictionary::{DictSettings, TaskDictionary};
-use tanas_pipeline::{Experiment, run_matrix};
+use tanas_pipeline::{Experiment, run_matrix, run_matrix_part};
 
 type B = Autodiff<Cpu>;
 
@@ -160,6 +161,54 @@ fn a_rerun_finds_every_artifact_and_a_changed_setting_makes_new_ones() {
     assert_eq!(keys(&store, "network").len(), all_nets.len() + 1);
     assert_eq!(keys(&store, "fisher").len(), fishers + 3);
     assert_eq!(nets_of(&dir.path().join("other"))[0], nets_of(&out)[0]);
+}
+
+#[test]
+fn network_parts_build_what_the_matrix_then_finds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, dirs) = (
+        dir.path().join("store"),
+        DataDirs::only([repo().join("data")]),
+    );
+    let exp = experiment(dir.path(), "", "samples = 32\nbatch_size = 16");
+    let part = |task: &str, seed: u64| {
+        let out = dir.path().join(format!("part-{task}-{seed}"));
+        run_matrix_part::<B>(
+            &exp,
+            &dirs,
+            &out,
+            &Store::new(&store),
+            &Default::default(),
+            task,
+            seed,
+        )
+    };
+    // Each part: its network and its Fishers on both tasks.
+    let net = part("mnist-1", 0).unwrap();
+    assert_eq!((net.task.as_str(), net.seed), ("mnist-1", 0));
+    assert_eq!(
+        (keys(&store, "network").len(), keys(&store, "fisher").len()),
+        (1, 2)
+    );
+    part("mnist-0", 0).unwrap();
+    assert_eq!(
+        (keys(&store, "network").len(), keys(&store, "fisher").len()),
+        (2, 4)
+    );
+    // The matrix afterwards makes nothing and names the parts' networks.
+    let before = files(&store);
+    let out = dir.path().join("run");
+    run(&exp, &out, &store).unwrap();
+    assert_eq!(files(&store), before);
+    assert!(nets_of(&out).contains(&net.network));
+    // A task or seed the experiment does not have is a config error naming the file.
+    for (task, seed) in [("mnist-9", 0), ("mnist-0", 1)] {
+        let e = part(task, seed).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&dir.path().join("exp.toml").display().to_string()),
+            "{e}"
+        );
+    }
 }
 
 #[test]

@@ -18,11 +18,12 @@
 mod claims;
 mod executor;
 mod matrix;
+mod plan;
 mod profile;
 mod report;
+mod slurm;
 mod stats;
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -34,7 +35,9 @@ use serde_json::{Value, json};
 
 use crate::tanas::{Tanas, build_tanas, workspace_root};
 use executor::{Executor, ExecutorKind};
-use profile::{Profile, Study};
+pub use plan::Method;
+use plan::Stage;
+use profile::Profile;
 use tanas_core::write_atomic;
 
 /// Options of `cargo xtask reproduce`.
@@ -50,10 +53,18 @@ pub struct ReproduceArgs {
     /// Output directory (default: docs/results/<profile>).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Where the stages run: `inline` (one after another) or `local` (up to `--jobs` at once
-    /// on this machine, each with `RAYON_NUM_THREADS = cores / jobs`).
+    /// Where the stages run: `inline` (one after another), `local` (up to `--jobs` at once
+    /// on this machine, each with `RAYON_NUM_THREADS = cores / jobs`) or `slurm` (job arrays
+    /// submitted with `sbatch`, see docs/cluster.md).
     #[arg(long, value_enum, default_value = "inline")]
     executor: ExecutorKind,
+    /// Print the job graph as JSON (each node's command, key, needs and resources) and stop;
+    /// the stages' config files are written, so every command runs as printed.
+    #[arg(long)]
+    plan: bool,
+    /// Options of `--executor slurm`.
+    #[command(flatten)]
+    slurm: slurm::SlurmArgs,
     /// Stages at once with `--executor local`.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=256))]
     jobs: u64,
@@ -121,10 +132,16 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
     }
     write_json(&out.join("tasks.json"), &Value::Array(tasks.clone()))?;
 
-    let plan: Vec<Stage> = studies
+    let stages: Vec<Stage> = studies
         .iter()
-        .flat_map(|(study, ids)| plan(study, ids, &profile))
+        .flat_map(|(study, ids)| plan::plan(study, ids, &profile))
         .collect();
+    let jobs = plan::jobs(stages, &t, &out, &profile.resources)?;
+    if args.plan {
+        let graph = plan::to_json(&jobs, &t, &profile.name);
+        println!("{}", serde_json::to_string_pretty(&graph)?);
+        return Ok(());
+    }
     // A rerun reuses the artifacts: keep the seconds of the run that computed them. Without
     // an artifacts directory (a fresh clone: the committed run.json has nothing behind it)
     // every stage computes its results, and so does one that took at least half its
@@ -144,55 +161,66 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
             .filter(|&recorded| now < 0.5 * recorded)
             .unwrap_or(now)
     };
-    let exec = Executor::new(args.executor, args.jobs as usize);
-    let progress = RefCell::new(Progress::new(plan.iter().map(|s| s.estimate).collect()));
-    let jobs: RefCell<Vec<Option<Job>>> = RefCell::new(plan.iter().map(|_| None).collect());
-    let mut timings = Vec::new();
-    executor::run_all(
-        &needs(&plan),
-        exec.jobs,
-        |i| {
-            progress.borrow_mut().start(i, &plan[i].label, exec.jobs);
-            let job = prepare(&t, &out, &plan[i])?;
-            let child = t.spawn(&job.args, exec.threads)?;
-            jobs.borrow_mut()[i] = Some(job);
-            Ok(child)
-        },
-        |i, status, seconds| {
-            let stage = &plan[i];
-            let job = jobs.borrow_mut()[i].take();
-            let job = job.ok_or_else(|| anyhow::anyhow!("stage {i} ended twice"))?;
-            if !status.success() {
-                bail!(
-                    "{}: tanas {} failed",
-                    stage.label,
-                    crate::tanas::show(&job.args)
-                );
-            }
-            for (from, to) in &job.publish {
-                publish(from, to)?;
-            }
-            progress.borrow_mut().finish(i, seconds);
-            timings.push(json!({
-                "stage": stage.label,
-                "seconds": seconds,
-                "first_seconds": first_seconds(&stage.label, seconds),
-            }));
-            // After every stage, so an interrupted run's timings survive into the next one.
-            let mut so_far = timings.clone();
-            so_far.extend(
-                earlier["stages"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter(|s| !timings.iter().any(|t| t["stage"] == s["stage"]))
-                    .cloned(),
-            );
-            write_json(&out.join("run.json"), &json!({"stages": so_far}))
-        },
-    )?;
+    let progress = RefCell::new(Progress::new(
+        jobs.iter().map(|j| j.stage.estimate).collect(),
+    ));
+    let timings = RefCell::new(Vec::new());
+    // A finished stage: its results into the report directory, its time into run.json.
+    let done = |i: usize, seconds: f64| -> Result<()> {
+        let stage = &jobs[i].stage;
+        for (from, to) in &jobs[i].publish {
+            plan::publish(from, to)?;
+        }
+        progress.borrow_mut().finish(i, seconds);
+        let mut timings = timings.borrow_mut();
+        timings.push(json!({
+            "stage": stage.label,
+            "seconds": seconds,
+            "first_seconds": first_seconds(&stage.label, seconds),
+        }));
+        // After every stage, so an interrupted run's timings survive into the next one.
+        let mut so_far = timings.clone();
+        so_far.extend(
+            earlier["stages"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|s| !timings.iter().any(|t| t["stage"] == s["stage"]))
+                .cloned(),
+        );
+        write_json(&out.join("run.json"), &json!({"stages": so_far}))
+    };
+    match args.executor {
+        ExecutorKind::Slurm => slurm::run(&jobs, &t, &out.join("slurm"), &args.slurm, done)?,
+        kind => {
+            let exec = Executor::new(kind, args.jobs as usize);
+            let needs: Vec<Vec<usize>> = jobs.iter().map(|j| j.needs.clone()).collect();
+            executor::run_all(
+                &needs,
+                exec.jobs,
+                |i| {
+                    progress.borrow_mut().start(&jobs[i].stage.label, exec.jobs);
+                    t.spawn(&jobs[i].args, exec.threads)
+                },
+                |i, status, seconds| {
+                    if !status.success() {
+                        bail!(
+                            "{}: tanas {} failed",
+                            jobs[i].stage.label,
+                            crate::tanas::show(&jobs[i].args)
+                        );
+                    }
+                    done(i, seconds)
+                },
+            )?
+        }
+    }
+    let mut timings = timings.into_inner();
     // The plan's order, whatever order the stages ended in.
-    timings.sort_by_key(|t| plan.iter().position(|s| t["stage"] == s.label.as_str()));
+    timings.sort_by_key(|t| {
+        jobs.iter()
+            .position(|j| t["stage"] == j.stage.label.as_str())
+    });
     let progress = progress.into_inner();
 
     let run = json!({
@@ -214,149 +242,6 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         progress.elapsed()
     );
     Ok(())
-}
-
-/// One step of the plan.
-#[derive(Debug, Clone)]
-struct Stage {
-    label: String,
-    estimate: f64,
-    what: StageKind,
-    study: Study,
-}
-
-#[derive(Debug, Clone)]
-enum StageKind {
-    /// `tanas distance matrix` for one architecture.
-    Matrix { arch: String },
-    /// `tanas dict add` of one task (its networks and own Fisher are the matrix's).
-    DictAdd { task: String, file: String },
-    /// `tanas search` of a target with one search seed.
-    Search {
-        target: String,
-        file: String,
-        method: Method,
-        seed: u64,
-    },
-    /// `tanas baseline` of a hand-designed network on a target.
-    Baseline {
-        target: String,
-        file: String,
-        arch: String,
-    },
-}
-
-/// The search methods compared for every target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    /// FUSE in the closest dictionary task's space (TA-NAS).
-    FuseClosest,
-    /// FUSE in the papers' general space.
-    FuseGeneral,
-    /// Random search in the general space, at FUSE's candidate-epoch budget.
-    RandomGeneral,
-}
-
-impl Method {
-    /// Every method, in report order.
-    pub const ALL: [Method; 3] = [Self::FuseClosest, Self::FuseGeneral, Self::RandomGeneral];
-
-    /// Method name.
-    pub fn id(self) -> &'static str {
-        match self {
-            Self::FuseClosest => "fuse-closest",
-            Self::FuseGeneral => "fuse-general",
-            Self::RandomGeneral => "random-general",
-        }
-    }
-
-    /// File stem and directory name of the search with `seed`.
-    pub fn run_name(self, seed: u64) -> String {
-        format!("{}-seed-{seed}", self.id())
-    }
-
-    fn args(self) -> [&'static str; 4] {
-        match self {
-            Self::FuseClosest => ["--algo", "fuse", "--space", "closest"],
-            Self::FuseGeneral => ["--algo", "fuse", "--space", "general"],
-            Self::RandomGeneral => ["--algo", "random", "--space", "general"],
-        }
-    }
-}
-
-/// Approximate parameter counts (millions) of the hand-designed networks, for the ETA.
-fn mparams(arch: &str) -> f64 {
-    match arch {
-        "small-cnn" => 0.6,
-        "resnet18" => 11.2,
-        "vgg16" => 14.7,
-        "densenet121" => 7.0,
-        _ => 5.0,
-    }
-}
-
-fn plan(study: &Study, ids: &[(String, String)], profile: &Profile) -> Vec<Stage> {
-    let e = profile.estimate;
-    let stage = |label: String, estimate: f64, what: StageKind| Stage {
-        label: format!("{}: {label}", study.name),
-        estimate,
-        what,
-        study: study.clone(),
-    };
-    let file_of = |task: &str| {
-        ids.iter()
-            .find(|(id, _)| id == task)
-            .map_or_else(|| study.task_files[0].clone(), |(_, f)| f.clone())
-    };
-    let mut stages: Vec<Stage> = study
-        .archs
-        .iter()
-        .map(|arch| {
-            stage(
-                format!("distance matrix ({arch})"),
-                e.matrix,
-                StageKind::Matrix { arch: arch.clone() },
-            )
-        })
-        .collect();
-    for (task, file) in ids {
-        stages.push(stage(
-            format!("dictionary: add {task}"),
-            e.dict_task,
-            StageKind::DictAdd {
-                task: task.clone(),
-                file: file.clone(),
-            },
-        ));
-    }
-    for target in &study.targets {
-        for method in Method::ALL {
-            for seed in 0..study.search_seeds {
-                stages.push(stage(
-                    format!("{target}: {} seed {seed}", method.id()),
-                    e.search,
-                    StageKind::Search {
-                        target: target.to_string(),
-                        file: file_of(target),
-                        method,
-                        seed,
-                    },
-                ));
-            }
-        }
-        for arch in &study.baselines {
-            stages.push(stage(
-                format!("{target}: baseline {arch}"),
-                e.baseline_per_mparam * mparams(arch),
-                StageKind::Baseline {
-                    target: target.to_string(),
-                    file: file_of(target),
-                    arch: arch.clone(),
-                },
-            ));
-        }
-    }
-    stages
 }
 
 /// Artifact and report directories of a study.
@@ -400,160 +285,6 @@ impl Dirs {
     }
 }
 
-/// A stage's `tanas` call and the files to copy into the report directory when it is done.
-struct Job {
-    args: Vec<OsString>,
-    publish: Vec<(PathBuf, PathBuf)>,
-}
-
-/// What each stage needs to have finished before it starts: a dictionary task the first
-/// architecture's distance matrix (its networks and Fishers are found in the store) and the
-/// task added before it (one writer per dictionary); a search or a baseline the whole
-/// dictionary.
-fn needs(plan: &[Stage]) -> Vec<Vec<usize>> {
-    let mut needs = Vec::with_capacity(plan.len());
-    for (i, stage) in plan.iter().enumerate() {
-        let same_study = |k: &usize| plan[*k].study.name == stage.study.name;
-        let before = 0..i;
-        let first_matrix = before.clone().filter(same_study).find(|&k| {
-            matches!(&plan[k].what, StageKind::Matrix { arch } if *arch == stage.study.archs[0])
-        });
-        let last_add = before
-            .rev()
-            .filter(same_study)
-            .find(|&k| matches!(plan[k].what, StageKind::DictAdd { .. }));
-        needs.push(match stage.what {
-            StageKind::Matrix { .. } => Vec::new(),
-            StageKind::DictAdd { .. } => first_matrix.into_iter().chain(last_add).collect(),
-            StageKind::Search { .. } | StageKind::Baseline { .. } => last_add.into_iter().collect(),
-        });
-    }
-    needs
-}
-
-/// Writes the config files of `stage` and says how to run it.
-fn prepare(t: &Tanas, out: &Path, stage: &Stage) -> Result<Job> {
-    let study = &stage.study;
-    let dirs = Dirs::of(out, &study.name);
-    let os = |items: &[&dyn AsRef<std::ffi::OsStr>]| -> Vec<OsString> {
-        items.iter().map(|a| a.as_ref().to_os_string()).collect()
-    };
-    Ok(match &stage.what {
-        StageKind::Matrix { arch } => {
-            let exp = dirs.matrix(arch).join("experiment.toml");
-            write_atomic(&exp, study.experiment_toml(arch, &t.root).as_bytes())?;
-            let run = dirs.matrix(arch).join("run");
-            let dest = dirs.report.join(arch);
-            let mut names = vec!["nets.json".to_string()];
-            for metric in ["ftd", "logdet"] {
-                for ext in ["json", "csv", "svg", "png"] {
-                    names.push(format!("distance/{metric}.{ext}"));
-                }
-                // The other head rule's matrix and the same-task noise floor.
-                names.push(format!(
-                    "distance/{metric}-head-{}.json",
-                    study.other_head()
-                ));
-                names.push(format!("distance/{metric}-noise.json"));
-            }
-            let publish = names
-                .iter()
-                .map(|n| {
-                    let file = Path::new(n).file_name().unwrap_or_default();
-                    (run.join(n), dest.join(file))
-                })
-                .collect();
-            Job {
-                args: os(&[
-                    &"distance",
-                    &"matrix",
-                    &"--experiment",
-                    &exp,
-                    &"--out",
-                    &run,
-                ]),
-                publish,
-            }
-        }
-        StageKind::DictAdd { task, file } => {
-            let settings = dirs.work.join("dict-settings.toml");
-            write_atomic(&settings, study.dict_toml().as_bytes())?;
-            let dict = dirs.dict();
-            Job {
-                args: os(&[
-                    &"dict",
-                    &"add",
-                    &"--dict",
-                    &dict,
-                    &"--settings",
-                    &settings,
-                    &"--tasks",
-                    file,
-                    &"--task",
-                    task,
-                ]),
-                publish: vec![(
-                    dict.join("manifest.json"),
-                    dirs.report.join("dictionary.json"),
-                )],
-            }
-        }
-        StageKind::Search {
-            target,
-            file,
-            method,
-            seed,
-        } => {
-            let name = method.run_name(*seed);
-            let run = dirs.target(target, &name);
-            let mut args = os(&[&"search", &"--dict", &dirs.dict()]);
-            args.extend(method.args().map(OsString::from));
-            args.extend(os(&[
-                &"--tasks",
-                file,
-                &"--task",
-                target,
-                &"--head",
-                &study.head,
-                &"--seed",
-                &seed.to_string(),
-                &"--out",
-                &run,
-            ]));
-            Job {
-                args,
-                publish: vec![(run.join("final.json"), dirs.target_report(target, &name))],
-            }
-        }
-        StageKind::Baseline { target, file, arch } => {
-            let name = format!("baseline-{arch}");
-            let run = dirs.target(target, &name);
-            Job {
-                args: os(&[
-                    &"baseline",
-                    &"--dict",
-                    &dirs.dict(),
-                    &"--tasks",
-                    file,
-                    &"--task",
-                    target,
-                    &"--arch",
-                    arch,
-                    &"--out",
-                    &run,
-                ]),
-                publish: vec![(run.join("baseline.json"), dirs.target_report(target, &name))],
-            }
-        }
-    })
-}
-
-/// Copies a stage's result into the report directory, replacing an older copy.
-fn publish(from: &Path, to: &Path) -> Result<()> {
-    let bytes = std::fs::read(from).with_context(|| format!("{}: cannot read", from.display()))?;
-    Ok(write_atomic(to, &bytes)?)
-}
-
 /// Top-level progress: `[k/N] stage (elapsed, ETA)`. The ETA is the unfinished stages'
 /// estimates divided among the jobs, scaled by how the stages that did work compared with
 /// their estimates.
@@ -582,7 +313,7 @@ impl Progress {
         self.t0.elapsed().as_secs_f64()
     }
 
-    fn start(&mut self, _stage: usize, label: &str, jobs: usize) {
+    fn start(&mut self, label: &str, jobs: usize) {
         let scale = if self.worked_estimate > 0.0 {
             self.worked_actual / self.worked_estimate
         } else {
@@ -682,24 +413,6 @@ mod tests {
         assert_eq!(hms(5.4), "5s");
         assert_eq!(hms(245.0), "4m05s");
         assert_eq!(hms(3723.0), "1h02m03s");
-    }
-
-    #[test]
-    fn a_stage_needs_the_matrix_and_the_dictionary_before_it() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let profile = Profile::named("quick", &root).unwrap_or_else(|e| panic!("{e}"));
-        let study = &profile.studies[0];
-        let ids: Vec<(String, String)> = ["mnist-0", "mnist-1", "mnist-2"]
-            .iter()
-            .map(|t| (t.to_string(), study.task_files[0].clone()))
-            .collect();
-        let plan = plan(study, &ids, &profile);
-        let needs = needs(&plan);
-        // matrix, 3 dictionary tasks, then searches and baselines.
-        assert!(matches!(plan[0].what, StageKind::Matrix { .. }));
-        assert_eq!(needs[..4], [vec![], vec![0], vec![0, 1], vec![0, 2]]);
-        assert!(plan.len() > 4);
-        assert!(needs[4..].iter().all(|n| n == &[3]), "{:?}", &needs[4..]);
     }
 
     #[test]

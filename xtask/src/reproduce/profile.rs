@@ -60,6 +60,33 @@ pub struct Profile {
     pub studies: Vec<Study>,
     /// Estimated seconds per stage kind.
     pub estimate: Estimate,
+    /// What each stage asks of a machine (the Slurm executor's requests).
+    #[serde(default)]
+    pub resources: Resources,
+}
+
+/// What one stage asks of a machine: `--cpus-per-task`, `--mem` and the lower bound of
+/// `--time` of the Slurm executor (a stage gets three times its estimate when that is more);
+/// `cpus` is also each stage's `RAYON_NUM_THREADS` there.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Resources {
+    /// CPU cores.
+    pub cpus: usize,
+    /// Memory in MiB.
+    pub mem_mib: u64,
+    /// Wall-clock limit in seconds, at least.
+    pub time_s: f64,
+}
+
+impl Default for Resources {
+    fn default() -> Self {
+        Resources {
+            cpus: 2,
+            mem_mib: 4096,
+            time_s: 600.0,
+        }
+    }
 }
 
 /// Estimated seconds of one stage of each kind (ETA only; measured on the 2-core CPU
@@ -202,7 +229,7 @@ mod tests {
     fn unknown_profile_is_an_error_listing_the_known_ones() {
         let e = Profile::named("fast", &root()).unwrap_err().to_string();
         assert!(
-            e.contains("unknown profile `fast` (paper, quick in "),
+            e.contains("unknown profile `fast` (paper, quick, smoke in "),
             "{e}"
         );
         let paper = Profile::named("paper", &root()).unwrap();

@@ -9,7 +9,7 @@ use tanas_core::OutDirLock;
 use tanas_data::{DataDirs, Split, TaskData, TaskSplit};
 use tanas_distance::{HeadRule, TaskDistance, compare_files};
 use tanas_fisher::{FisherConfig, FisherDiag, FisherMeta, fisher_diag};
-use tanas_pipeline::{Experiment, run_matrix};
+use tanas_pipeline::{Experiment, run_matrix, run_matrix_part};
 use tanas_train::TrainConfig;
 use tanas_zoo::{ModelSpec, ZooModel};
 
@@ -202,20 +202,33 @@ pub fn distance(
     device: DeviceArg,
 ) -> Result<()> {
     match args.command {
-        Some(DistanceCommand::Matrix { experiment, out }) => {
+        Some(DistanceCommand::Matrix {
+            experiment,
+            out,
+            network,
+            seed,
+        }) => {
             let _lock = OutDirLock::acquire(&out)?;
-            let exp = Experiment::read(&experiment)?;
-            let run = dispatch(
-                device,
-                MatrixJob {
-                    exp,
-                    dirs: dirs.clone(),
-                    store: store_at(store, &out.join("store")),
-                    out: out.clone(),
-                },
-            )?;
-            for (m, files) in &run {
-                outln!("{}: {}", m.metric(), files.json.display());
+            let job = MatrixJob {
+                exp: Experiment::read(&experiment)?,
+                dirs: dirs.clone(),
+                store: store_at(store, &out.join("store")),
+                out: out.clone(),
+                part: network.zip(seed),
+            };
+            match dispatch(device, job)? {
+                MatrixOutput::Part(net) => outln!(
+                    "{} seed {}: test accuracy {:.4}; {}",
+                    net.task,
+                    net.seed,
+                    net.test_accuracy,
+                    net.network
+                ),
+                MatrixOutput::Matrices(run) => {
+                    for (m, files) in &run {
+                        outln!("{}: {}", m.metric(), files.json.display());
+                    }
+                }
             }
             Ok(())
         }
@@ -249,12 +262,28 @@ struct MatrixJob {
     dirs: DataDirs,
     out: PathBuf,
     store: tanas_core::Store,
+    /// `--network TASK --seed S`: that part only.
+    part: Option<(String, u64)>,
+}
+
+/// The whole matrix, or one network's part of it.
+enum MatrixOutput {
+    Matrices(Vec<(tanas_distance::DistanceMatrix, tanas_distance::MatrixFiles)>),
+    Part(tanas_pipeline::matrix::NetSummary),
 }
 
 impl BackendJob for MatrixJob {
-    type Output = Vec<(tanas_distance::DistanceMatrix, tanas_distance::MatrixFiles)>;
+    type Output = MatrixOutput;
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<Self::Output> {
-        Ok(run_matrix::<B>(&self.exp, &self.dirs, &self.out, &self.store, &device)?.matrices)
+        let (exp, dirs, out, store) = (&self.exp, &self.dirs, &self.out, &self.store);
+        Ok(match &self.part {
+            Some((task, seed)) => MatrixOutput::Part(run_matrix_part::<B>(
+                exp, dirs, out, store, &device, task, *seed,
+            )?),
+            None => {
+                MatrixOutput::Matrices(run_matrix::<B>(exp, dirs, out, store, &device)?.matrices)
+            }
+        })
     }
 }
 
