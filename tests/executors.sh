@@ -106,5 +106,10 @@ resubmitted=$(python3 -c 'import json,sys; print("\n".join(j.replace("/",".") fo
 find "$out/artifacts/store" -name stamp.json -printf '%p %T@\n' | sort >"$work/stamps-after"
 [ -z "$(comm -23 "$work/stamps-before" "$work/stamps-after")" ] || fail "slurm: the resubmission rebuilt finished artifacts"
 same_artifacts "$work/inline" "$out"
+# The first submission held exactly the nodes of the job graph `--plan` prints.
+planned=$(reproduce --out "$out" --plan 2>/dev/null |
+  python3 -c 'import json,sys; print("\n".join(n["id"].replace("/",".") for n in json.load(sys.stdin)["nodes"]))' | sort)
+submitted=$(python3 -c 'import json,sys; print("\n".join(j.replace("/",".") for a in json.load(open(sys.argv[1]))[0]["arrays"] for j in a["jobs"]))' "$out/slurm/submissions.json" | sort)
+[ -n "$planned" ] && [ "$planned" = "$submitted" ] || fail "slurm: submitted [$submitted], the plan has [$planned]"
 say "slurm: $arrays arrays, the cancelled job [$undone] alone resubmitted; artifacts equal the inline run's"
 echo "executors: all passed"

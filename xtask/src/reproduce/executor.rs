@@ -1,6 +1,8 @@
 //! Running the plan: each stage is one `tanas` process, started once the stages it needs
 //! have finished; `inline` runs them one after another in plan order, `local --jobs N` keeps
-//! up to N running on this machine, each with `RAYON_NUM_THREADS = cores / N`. The stages
+//! up to N running on this machine, each with `RAYON_NUM_THREADS = cores / k` where k stages
+//! run side by side as it starts (a stage of a serial chain, like the dictionary's, gets every
+//! core; results do not depend on the thread count). The stages
 //! find what other stages made in the artifact store, whose per-key locks make two stages
 //! that need the same network or Fisher build it once.
 
@@ -20,46 +22,48 @@ pub enum ExecutorKind {
     Slurm,
 }
 
-/// How many stages run at once and with how many threads each (`None`: the process's own
-/// default).
+/// How many stages run at once on this machine, and whether they share its cores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Executor {
     /// Stages at once.
     pub jobs: usize,
-    /// `RAYON_NUM_THREADS` of each stage's process.
-    pub threads: Option<usize>,
+    /// Whether each stage gets `RAYON_NUM_THREADS` (`local`; `inline` leaves the default).
+    pub share_cores: bool,
 }
 
 impl Executor {
-    /// The executor `kind` on this machine with `jobs` workers (`inline`: one, with the
-    /// default threads).
+    /// The executor `kind` on this machine with `jobs` workers (`inline`: one).
     pub fn new(kind: ExecutorKind, jobs: usize) -> Self {
         match kind {
             ExecutorKind::Inline | ExecutorKind::Slurm => Executor {
                 jobs: 1,
-                threads: None,
+                share_cores: false,
             },
-            ExecutorKind::Local => {
-                let jobs = jobs.max(1);
-                let cores = std::thread::available_parallelism().map_or(1, usize::from);
-                Executor {
-                    jobs,
-                    threads: Some((cores / jobs).max(1)),
-                }
-            }
+            ExecutorKind::Local => Executor {
+                jobs: jobs.max(1),
+                share_cores: true,
+            },
         }
+    }
+
+    /// `RAYON_NUM_THREADS` of a stage started while `sharing` stages run side by side
+    /// (`None`: the process's default).
+    pub fn threads(&self, sharing: usize) -> Option<usize> {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        self.share_cores.then(|| (cores / sharing.max(1)).max(1))
     }
 }
 
 /// Runs stages `0..needs.len()`, stage `i` once every stage of `needs[i]` (all before `i`)
-/// has finished, at most `jobs` at once, ready stages in index order: `start(i)` launches
-/// stage `i`, `finish(i, status, seconds)` takes its end (an error there is the stage's
-/// failure). After a failure no stage starts; the running ones are waited for and the first
+/// has finished, at most `jobs` at once, ready stages in index order: `start(i, sharing)`
+/// launches stage `i`, `sharing` being how many stages run side by side once it has started
+/// (a stage of a serial chain starts alone and may take every core); `finish(i, status,
+/// seconds)` takes its end (an error there is the stage's failure). After a failure no stage starts; the running ones are waited for and the first
 /// error is returned.
 pub fn run_all(
     needs: &[Vec<usize>],
     jobs: usize,
-    mut start: impl FnMut(usize) -> Result<Child>,
+    mut start: impl FnMut(usize, usize) -> Result<Child>,
     mut finish: impl FnMut(usize, ExitStatus, f64) -> Result<()>,
 ) -> Result<()> {
     #[derive(Clone, Copy, PartialEq)]
@@ -73,22 +77,22 @@ pub fn run_all(
     let mut failure: Option<anyhow::Error> = None;
     loop {
         if failure.is_none() {
-            for i in 0..needs.len() {
-                if running.len() >= jobs.max(1) {
-                    break;
-                }
-                let ready =
-                    state[i] == State::Waiting && needs[i].iter().all(|&n| state[n] == State::Done);
-                if ready {
-                    match start(i) {
-                        Ok(child) => {
-                            state[i] = State::Running;
-                            running.push((i, child, Instant::now()));
-                        }
-                        Err(e) => {
-                            failure = Some(e);
-                            break;
-                        }
+            let ready: Vec<usize> = (0..needs.len())
+                .filter(|&i| {
+                    state[i] == State::Waiting && needs[i].iter().all(|&n| state[n] == State::Done)
+                })
+                .take(jobs.max(1).saturating_sub(running.len()))
+                .collect();
+            let sharing = running.len() + ready.len();
+            for i in ready {
+                match start(i, sharing) {
+                    Ok(child) => {
+                        state[i] = State::Running;
+                        running.push((i, child, Instant::now()));
+                    }
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
                     }
                 }
             }
@@ -141,7 +145,7 @@ mod tests {
         let result = run_all(
             needs,
             jobs,
-            |i| {
+            |i, _| {
                 let code = if Some(i) == fail { 1 } else { 0 };
                 let script = format!(
                     "echo start {i} >> {0}; sleep {1}; echo end {i} >> {0}; exit {code}",
@@ -157,6 +161,36 @@ mod tests {
         );
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         (result, text.lines().map(String::from).collect())
+    }
+
+    #[test]
+    fn a_stage_that_starts_alone_shares_the_cores_with_no_one() {
+        let sharing = |needs: &[Vec<usize>]| {
+            let mut seen = Vec::new();
+            let r = run_all(
+                needs,
+                2,
+                |i, k| {
+                    seen.push((i, k));
+                    Ok(Command::new("true").spawn()?)
+                },
+                |_, _, _| Ok(()),
+            );
+            assert!(r.is_ok());
+            seen
+        };
+        // A chain: every stage runs alone.
+        assert_eq!(
+            sharing(&[vec![], vec![0], vec![1]]),
+            [(0, 1), (1, 1), (2, 1)]
+        );
+        // Independent stages: two side by side, each with half the cores.
+        assert_eq!(sharing(&[vec![], vec![]])[..], [(0, 2), (1, 2)]);
+        let e = Executor::new(ExecutorKind::Local, 2);
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        assert_eq!(e.threads(1), Some(cores));
+        assert_eq!(e.threads(2), Some((cores / 2).max(1)));
+        assert_eq!(Executor::new(ExecutorKind::Inline, 4).threads(1), None);
     }
 
     #[test]

@@ -54,7 +54,7 @@ pub struct ReproduceArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Where the stages run: `inline` (one after another), `local` (up to `--jobs` at once
-    /// on this machine, each with `RAYON_NUM_THREADS = cores / jobs`) or `slurm` (job arrays
+    /// on this machine, the cores shared among the stages running) or `slurm` (job arrays
     /// submitted with `sbatch`, see docs/cluster.md).
     #[arg(long, value_enum, default_value = "inline")]
     executor: ExecutorKind,
@@ -198,9 +198,9 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
             executor::run_all(
                 &needs,
                 exec.jobs,
-                |i| {
+                |i, sharing| {
                     progress.borrow_mut().start(&jobs[i].stage.label, exec.jobs);
-                    t.spawn(&jobs[i].args, exec.threads)
+                    t.spawn(&jobs[i].args, exec.threads(sharing))
                 },
                 |i, status, seconds| {
                     if !status.success() {

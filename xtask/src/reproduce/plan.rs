@@ -327,33 +327,30 @@ fn prepare(t: &Tanas, out: &Path, stage: &Stage) -> Result<Prepared> {
     let os = |items: &[&dyn AsRef<std::ffi::OsStr>]| -> Vec<OsString> {
         items.iter().map(|a| a.as_ref().to_os_string()).collect()
     };
+    // `tanas distance matrix` of `arch` into `run`, its experiment file written.
+    let matrix_args = |arch: &str, run: &Path| -> Result<Vec<OsString>> {
+        let exp = dirs.matrix(arch).join("experiment.toml");
+        write_atomic(&exp, study.experiment_toml(arch, &t.root).as_bytes())?;
+        Ok(os(&[
+            &"distance",
+            &"matrix",
+            &"--experiment",
+            &exp,
+            &"--out",
+            &run,
+        ]))
+    };
     Ok(match &stage.what {
         StageKind::NetworkPart { arch, task, seed } => {
-            let exp = dirs.matrix(arch).join("experiment.toml");
-            write_atomic(&exp, study.experiment_toml(arch, &t.root).as_bytes())?;
             let run = dirs
                 .matrix(arch)
                 .join("parts")
                 .join(format!("{task}-seed-{seed}"));
-            (
-                os(&[
-                    &"distance",
-                    &"matrix",
-                    &"--experiment",
-                    &exp,
-                    &"--out",
-                    &run,
-                    &"--network",
-                    task,
-                    &"--seed",
-                    &seed.to_string(),
-                ]),
-                Vec::new(),
-            )
+            let mut args = matrix_args(arch, &run)?;
+            args.extend(os(&[&"--network", task, &"--seed", &seed.to_string()]));
+            (args, Vec::new())
         }
         StageKind::Matrix { arch } => {
-            let exp = dirs.matrix(arch).join("experiment.toml");
-            write_atomic(&exp, study.experiment_toml(arch, &t.root).as_bytes())?;
             let run = dirs.matrix(arch).join("run");
             let dest = dirs.report.join(arch);
             let mut names = vec!["nets.json".to_string()];
@@ -375,17 +372,7 @@ fn prepare(t: &Tanas, out: &Path, stage: &Stage) -> Result<Prepared> {
                     (run.join(n), dest.join(file))
                 })
                 .collect();
-            (
-                os(&[
-                    &"distance",
-                    &"matrix",
-                    &"--experiment",
-                    &exp,
-                    &"--out",
-                    &run,
-                ]),
-                publish,
-            )
+            (matrix_args(arch, &run)?, publish)
         }
         StageKind::DictAdd { task, file } => {
             let settings = dirs.work.join("dict-settings.toml");
