@@ -959,6 +959,61 @@ fn tiny_tanas_experiment(dir: &Path) -> PathBuf {
 }
 
 #[test]
+fn tanas_run_plan_prepares_the_dictionary_tasks_side_by_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = tiny_tanas_experiment(dir.path());
+    let out = dir.path().join("run");
+    let graph = json(&tanas(&[
+        "run",
+        exp.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--plan",
+    ]));
+    let nodes = graph["nodes"].as_array().unwrap();
+    let ids: Vec<&str> = nodes.iter().map(|n| n["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        [
+            "run/dict-prepare/mnist-0",
+            "run/dict-prepare/mnist-3",
+            "run/dict-add/mnist-0",
+            "run/dict-add/mnist-3",
+            "run/search/mnist-1"
+        ]
+    );
+    let needs: Vec<&serde_json::Value> = nodes.iter().map(|n| &n["needs"]).collect();
+    assert_eq!(needs[0], &serde_json::json!([]));
+    assert_eq!(needs[1], &serde_json::json!([]));
+    assert_eq!(needs[2], &serde_json::json!(["run/dict-prepare/mnist-0"]));
+    assert_eq!(
+        needs[3],
+        &serde_json::json!(["run/dict-prepare/mnist-3", "run/dict-add/mnist-0"])
+    );
+    assert_eq!(needs[4], &serde_json::json!(["run/dict-add/mnist-3"]));
+    // Each command runs as printed: the settings file it names is written, the store is the
+    // inline run's, and only the preparations carry --prepare.
+    let command = |k: usize| -> Vec<&str> {
+        nodes[k]["command"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect()
+    };
+    let settings = out.join("jobs/dictionary.toml");
+    assert!(command(0).contains(&settings.to_str().unwrap()));
+    let written = std::fs::read_to_string(&settings).unwrap();
+    assert!(written.contains("channels = 4"), "{written}");
+    assert!(command(0).contains(&"--prepare") && !command(2).contains(&"--prepare"));
+    let store = out.join("dict/store");
+    assert!(command(4).contains(&store.to_str().unwrap()));
+    assert_eq!(command(4)[1], "search");
+    // Nothing ran.
+    assert!(!out.join("dict").exists());
+}
+
+#[test]
 fn tanas_run_dictionary_and_search() {
     let dir = tempfile::tempdir().unwrap();
     let exp = tiny_tanas_experiment(dir.path());

@@ -6,6 +6,8 @@
 #                          tests/cluster/slurm-cluster.sh): it runs as several jobs, one of
 #                          them is scancel'ed, the resubmission runs only that job, and the
 #                          artifacts equal the inline run's.
+# And those of `tanas run` on tests/cluster/run-experiment.toml: `local --jobs 2` and `slurm`
+# make what the inline run makes.
 # The Slurm part needs root and apt-get (to install slurm-wlm and munge); without them it
 # says SKIPPED and why. Run by .ci/run after `cargo test`.
 set -euo pipefail
@@ -37,6 +39,15 @@ wait_for_process() {
 }
 
 cargo build --quiet -p tanas-cli -p xtask
+bin=${CARGO_TARGET_DIR:-$root/target}/debug
+experiment=tests/cluster/run-experiment.toml
+# `tanas run` of the small experiment into $1 with the executor options that follow.
+run_experiment() {
+  local out=$1
+  shift
+  "$bin/tanas" run "$experiment" --out "$out" --json "$@" >"$out.json" 2>"$out.log" ||
+    { tail -20 "$out.log"; fail "tanas run $* into $out"; }
+}
 
 say "inline"
 reproduce --out "$work/inline" >"$work/inline.log" 2>&1 || { tail -20 "$work/inline.log"; fail "inline run"; }
@@ -53,6 +64,11 @@ reproduce --out "$work/local" --executor local --jobs 2 >"$work/local-2.log" 2>&
   { tail -20 "$work/local-2.log"; fail "local: the rerun failed"; }
 same_artifacts "$work/inline" "$work/local"
 say "local: the rerun rebuilt the killed stage; artifacts equal the inline run's"
+
+say "tanas run: inline and local --jobs 2"
+run_experiment "$work/run-inline"
+run_experiment "$work/run-local" --executor local --jobs 2
+same_artifacts "$work/run-inline" "$work/run-local"
 
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
   echo "SKIPPED: the Slurm executor test needs root and apt-get to install slurm-wlm and munge"
@@ -96,7 +112,6 @@ find "$out/artifacts/store" -name stamp.json -printf '%p %T@\n' | sort >"$work/s
 
 # The resubmission as docs/cluster.md runs a reproduction: the driver itself a Slurm job.
 say "slurm, resubmitted by a driver job"
-bin=${CARGO_TARGET_DIR:-$root/target}/debug
 sbatch --wait --job-name=tanas-driver --cpus-per-task=1 --mem=1G --time=30 \
   --output="$work/slurm-2.log" \
   --wrap "$bin/xtask reproduce --profile smoke --out $out --tanas $bin/tanas --executor slurm --poll-s 1" >/dev/null ||
@@ -112,4 +127,10 @@ planned=$(reproduce --out "$out" --plan 2>/dev/null |
 submitted=$(python3 -c 'import json,sys; print("\n".join(j.replace("/",".") for a in json.load(open(sys.argv[1]))[0]["arrays"] for j in a["jobs"]))' "$out/slurm/submissions.json" | sort)
 [ -n "$planned" ] && [ "$planned" = "$submitted" ] || fail "slurm: submitted [$submitted], the plan has [$planned]"
 say "slurm: $arrays arrays, the cancelled job [$undone] alone resubmitted; artifacts equal the inline run's"
+
+say "tanas run: slurm"
+run_experiment "$work/run-slurm" --executor slurm --poll-s 1 --job-cpus 1 --job-mem-mib 1024 --job-time-s 600
+python3 -c 'import json,sys; sys.exit(len(json.load(open(sys.argv[1]))[0]["arrays"]) < 3)' \
+  "$work/run-slurm/slurm/submissions.json" || fail "tanas run: not submitted as several arrays"
+same_artifacts "$work/run-inline" "$work/run-slurm"
 echo "executors: all passed"

@@ -1,9 +1,10 @@
-"""Do two reproduction output directories hold the same artifacts?
+"""Do two reproduction (or `tanas run`) output directories hold the same artifacts?
 
     python3 same-artifacts.py DIR_A DIR_B
 
-Compares `artifacts/store/` and the report's JSON (every study directory) file by file: the
-same files; JSON and JSON-lines equal once the wall-clock fields are dropped (keys ending in
+Compares `artifacts/store/` and the report's JSON (every study directory), or everything a
+`tanas run` made but the executors' own files (`slurm/`, `jobs/`), file by file: the same
+files; JSON and JSON-lines equal once the wall-clock fields are dropped (keys ending in
 `seconds`, `images_per_second`); burn's checkpoint records (`*.mpk`) the same size (they
 carry random parameter ids; the weights themselves are compared in `weights.safetensors`);
 every other file byte for byte. Prints the first differences and exits 1 if there are any.
@@ -12,7 +13,7 @@ import json
 import os
 import sys
 
-SKIP = {'run.json', 'REPORT.md', 'data.json', 'tasks.json', 'slurm', '.tanas-lock'}
+SKIP = {'run.json', 'REPORT.md', 'data.json', 'tasks.json', 'slurm', 'jobs', '.tanas-lock'}
 
 
 def timeless(v):

@@ -2,7 +2,7 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
@@ -41,18 +41,6 @@ impl Tanas {
         let mut cmd = Command::new(&argv[0]);
         cmd.args(&argv[1..]).current_dir(&self.root);
         cmd
-    }
-
-    /// Starts a stage (its errors go to the terminal), with `RAYON_NUM_THREADS` set where
-    /// `threads` says.
-    pub fn spawn(&self, args: &[OsString], threads: Option<usize>) -> Result<Child> {
-        let mut cmd = self.command(args);
-        if let Some(n) = threads {
-            cmd.env("RAYON_NUM_THREADS", n.to_string());
-        }
-        cmd.stdout(Stdio::null())
-            .spawn()
-            .with_context(|| format!("cannot run {}", self.bin.display()))
     }
 
     /// Runs a query and parses its JSON output.

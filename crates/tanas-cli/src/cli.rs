@@ -112,6 +112,11 @@ pub enum DictCommand {
         /// `TrainConfig`'s, as `tanas train`).
         #[arg(long, value_parser = crate::limits::positive())]
         epochs: Option<usize>,
+        /// Only build the task's networks, own Fisher and search into the store, and leave
+        /// the dictionary as it is: a job that runs beside the preparations of other tasks;
+        /// the `dict add` of the task then finds it all.
+        #[arg(long)]
+        prepare: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -212,9 +217,24 @@ pub struct BaselineArgs {
 pub struct RunArgs {
     /// The TA-NAS experiment TOML.
     pub experiment: PathBuf,
-    /// The artifact directory (dict/, target/).
+    /// The artifact directory (dict/, target/; jobs/ and slurm/ with other executors).
     #[arg(long)]
     pub out: PathBuf,
+    /// Where the stages run (`inline`: in this process) and how many at once.
+    #[command(flatten)]
+    pub exec: tanas_jobs::ExecutorArgs,
+    /// Print the job graph as JSON (each node's command, key, needs and resources) and stop.
+    #[arg(long)]
+    pub plan: bool,
+    /// What each job asks of a Slurm node: CPU cores (also its `RAYON_NUM_THREADS`).
+    #[arg(long, default_value_t = 2, value_parser = crate::limits::positive())]
+    pub job_cpus: usize,
+    /// What each job asks of a Slurm node: memory in MiB.
+    #[arg(long, default_value_t = 8192)]
+    pub job_mem_mib: u64,
+    /// What each job asks of a Slurm node: its wall-clock limit in seconds.
+    #[arg(long, default_value_t = 14400.0)]
+    pub job_time_s: f64,
     /// Print final.json.
     #[arg(long)]
     pub json: bool,

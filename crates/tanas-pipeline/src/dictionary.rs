@@ -143,22 +143,7 @@ impl TaskDictionary {
     pub fn open_or_create(dir: &Path, settings: DictSettings) -> Result<Self> {
         if dir.join("manifest.json").exists() {
             let dict = Self::open(dir)?;
-            let (stored, requested) = (
-                serde_json::to_value(&dict.manifest.settings),
-                serde_json::to_value(&settings),
-            );
-            if let (Ok(stored), Ok(requested)) = (stored, requested)
-                && stored != requested
-            {
-                let fields = tanas_core::store::differing_fields(&stored, &requested);
-                return Err(PipelineError::Config {
-                    path: dir.join("manifest.json"),
-                    problem: format!(
-                        "the dictionary was made with other settings ({}; stored -> requested)",
-                        fields.join("; ")
-                    ),
-                });
-            }
+            dict.check_settings(&settings)?;
             return Ok(dict);
         }
         let manifest = Manifest {
@@ -173,6 +158,28 @@ impl TaskDictionary {
         };
         dict.save()?;
         Ok(dict)
+    }
+
+    /// An error listing the differing fields when the dictionary was made with other
+    /// settings than `settings`.
+    fn check_settings(&self, settings: &DictSettings) -> Result<()> {
+        let (stored, requested) = (
+            serde_json::to_value(&self.manifest.settings),
+            serde_json::to_value(settings),
+        );
+        if let (Ok(stored), Ok(requested)) = (stored, requested)
+            && stored != requested
+        {
+            let fields = tanas_core::store::differing_fields(&stored, &requested);
+            return Err(PipelineError::Config {
+                path: self.dir.join("manifest.json"),
+                problem: format!(
+                    "the dictionary was made with other settings ({}; stored -> requested)",
+                    fields.join("; ")
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// The same dictionary with its artifacts in `store` instead of `DIR/store`.
@@ -245,70 +252,39 @@ impl TaskDictionary {
         if let Some(e) = self.get(&task.spec.id) {
             return Ok(e.clone());
         }
-        let s = self.manifest.settings.clone();
+        let learned = learn::<B>(&self.manifest.settings, &self.store, task, device)?;
         let id = &task.spec.id;
-        let mut index = BTreeMap::new();
-        let mut accuracies = Vec::new();
-        let mut networks = Vec::new();
-        for &seed in &s.seeds {
-            let net = network::<B>(&self.store, s.arch, &s.train, task, seed, device)?;
-            accuracies.push(net.outcome.metrics.test.accuracy);
-            let model = load_net::<B>(s.arch, task.num_labels, &net.outcome.weights, device)?;
-            let of = NetOf {
-                task: id,
-                num_labels: task.num_labels,
-                entry: &net.entry,
-            };
-            let (_, own) = fisher(
-                &self.store,
-                s.arch,
-                &s.fisher,
-                &model,
-                of,
-                task,
-                seed,
-                device,
-            )?;
-            index.insert(format!("nets/seed-{seed}"), net.entry.id());
-            index.insert(format!("fisher/seed-{seed}"), own.id());
-            networks.push(net.entry.id());
-        }
-        let space = SearchSpace::general()
-            .with_skeleton(s.skeleton)
-            .map_err(search_error)?;
-        let (found, result) = search::<B>(
-            &self.store,
-            Algorithm::Fuse,
-            &s.search,
-            &space,
-            None,
-            task,
-            device,
-        )?;
-        index.insert("search".into(), found.id());
-        let stages: Vec<StageRecord> =
-            read_trace(&found.dir.join(TRACE_FILE)).map_err(search_error)?;
-        let learned = SearchSpace::learned(s.space, &result.genotype, &stages, &space, s.skeleton)
-            .map_err(search_error)?;
         let space_rel = Path::new("tasks").join(id).join("space.json");
-        write_file(&self.dir.join(&space_rel), learned.to_json().as_bytes())?;
-        write_json(&self.task_dir(id).join("index.json"), &index)?;
+        write_file(
+            &self.dir.join(&space_rel),
+            learned.space.to_json().as_bytes(),
+        )?;
+        write_json(&self.task_dir(id).join("index.json"), &learned.index)?;
         let entry = DictEntry {
-            spec: task.spec.clone(),
-            num_labels: task.num_labels,
-            genotype: result.genotype,
             space: space_rel,
-            space_ops: learned.ops().to_vec(),
-            space_size: learned.size(),
-            test_accuracy: result.score.test_accuracy,
-            net_test_accuracy: accuracies.iter().sum::<f64>() / accuracies.len().max(1) as f64,
-            networks,
+            ..learned.entry
         };
         self.manifest.tasks.push(entry.clone());
         self.save()?;
         Ok(entry)
     }
 
+    /// Builds everything [`TaskDictionary::add`] needs for `task` (its networks, own Fisher
+    /// and search) into `store`, and changes no dictionary file: jobs that prepare tasks run
+    /// side by side, the additions that then find it all one after another. A dictionary
+    /// `dir` that exists must have been made with `settings`.
+    pub fn prepare<B: AutodiffBackend>(
+        dir: &Path,
+        settings: &DictSettings,
+        store: &Store,
+        task: &TaskData,
+        device: &B::Device,
+    ) -> Result<()> {
+        if dir.join("manifest.json").exists() {
+            Self::open(dir)?.check_settings(settings)?;
+        }
+        learn::<B>(settings, store, task, device).map(drop)
+    }
     /// The learned search space of task `id`.
     pub fn space(&self, id: &str) -> Result<SearchSpace> {
         let entry = self.get(id).ok_or_else(|| self.missing(id))?;
@@ -423,6 +399,75 @@ impl TaskDictionary {
         out.sort_by(|a, b| a.mean.total_cmp(&b.mean));
         Ok(out)
     }
+}
+
+/// What learning a task made: its entry (`space` still empty), its learned space and the
+/// store index of its artifacts.
+struct Learned {
+    entry: DictEntry,
+    space: SearchSpace,
+    index: BTreeMap<String, String>,
+}
+
+/// Trains the epsilon-networks of `task`, takes its own Fishers, runs FUSE in the general
+/// space and derives the learned space: every artifact in `store`, found there when made
+/// before.
+fn learn<B: AutodiffBackend>(
+    s: &DictSettings,
+    store: &Store,
+    task: &TaskData,
+    device: &B::Device,
+) -> Result<Learned> {
+    let id = &task.spec.id;
+    let mut index = BTreeMap::new();
+    let mut accuracies = Vec::new();
+    let mut networks = Vec::new();
+    for &seed in &s.seeds {
+        let net = network::<B>(store, s.arch, &s.train, task, seed, device)?;
+        accuracies.push(net.outcome.metrics.test.accuracy);
+        let model = load_net::<B>(s.arch, task.num_labels, &net.outcome.weights, device)?;
+        let of = NetOf {
+            task: id,
+            num_labels: task.num_labels,
+            entry: &net.entry,
+        };
+        let (_, own) = fisher(store, s.arch, &s.fisher, &model, of, task, seed, device)?;
+        index.insert(format!("nets/seed-{seed}"), net.entry.id());
+        index.insert(format!("fisher/seed-{seed}"), own.id());
+        networks.push(net.entry.id());
+    }
+    let space = SearchSpace::general()
+        .with_skeleton(s.skeleton)
+        .map_err(search_error)?;
+    let (found, result) = search::<B>(
+        store,
+        Algorithm::Fuse,
+        &s.search,
+        &space,
+        None,
+        task,
+        device,
+    )?;
+    index.insert("search".into(), found.id());
+    let stages: Vec<StageRecord> = read_trace(&found.dir.join(TRACE_FILE)).map_err(search_error)?;
+    let learned = SearchSpace::learned(s.space, &result.genotype, &stages, &space, s.skeleton)
+        .map_err(search_error)?;
+    let entry = DictEntry {
+        spec: task.spec.clone(),
+        num_labels: task.num_labels,
+        genotype: result.genotype,
+        space: PathBuf::new(),
+        space_ops: learned.ops().to_vec(),
+        space_size: learned.size(),
+        test_accuracy: result.score.test_accuracy,
+        net_test_accuracy: accuracies.iter().sum::<f64>() / accuracies.len().max(1) as f64,
+        networks,
+    };
+    Ok(Learned {
+        entry,
+        space: learned,
+        index,
+    })
 }
 
 /// Search errors become pipeline errors (boxed).

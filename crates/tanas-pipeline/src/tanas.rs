@@ -271,6 +271,21 @@ impl TanasExperiment {
     }
 }
 
+impl TanasExperiment {
+    /// The task file that defines task `id` (the first of `task_files` that does).
+    pub fn task_file(&self, id: &str, exp_path: &Path) -> Result<PathBuf> {
+        for file in &self.task_files {
+            if tanas_data::TaskFile::read(file)?.get(id).is_ok() {
+                return Ok(file.clone());
+            }
+        }
+        Err(PipelineError::Config {
+            path: exp_path.into(),
+            problem: format!("task `{id}` is in none of the task files"),
+        })
+    }
+}
+
 /// Runs Algorithm 2: adds every dictionary task (resumable), finds the target's closest task
 /// and searches the target in its space. The dictionary in `out/dict`, the target's report in
 /// `out/target`, the networks, Fishers and searches in `store`.

@@ -228,3 +228,53 @@ fn a_dictionary_reopened_with_other_settings_names_the_fields() {
         "{err}"
     );
 }
+
+#[test]
+fn a_prepared_task_is_added_without_building_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store_dir, dict_dir) = (dir.path().join("store"), dir.path().join("dict"));
+    let store = Store::new(&store_dir);
+    let settings: DictSettings = toml::from_str(
+        "arch = \"small-cnn\"\nseeds = [0]\nskeleton = { channels = 4, layers = 2 }\n\
+         [train]\nepochs = 1\n[fisher]\nsamples = 32\nbatch_size = 32\n\
+         [search]\ncandidates = 2\nstages = 1\nmax_rounds = 1\nbatch_size = 32\n\
+         train_limit = 96\nval_limit = 32\ntest_limit = 200\nfinal_epochs = 1\n\
+         final_train_limit = 96\nfinal_val_limit = 32\n",
+    )
+    .unwrap();
+    let dirs = DataDirs::only([repo().join("data")]);
+    let tasks = repo().join("configs/tasks/mnist.toml");
+    let task = tanas_data::TaskData::load(&tasks, "mnist-0", &dirs).unwrap();
+    let device = Default::default();
+    // The preparation builds the network, its Fisher and the search, and no dictionary file.
+    TaskDictionary::prepare::<B>(&dict_dir, &settings, &store, &task, &device).unwrap();
+    assert!(!dict_dir.exists());
+    let counts = |kind| keys(&store_dir, kind).len();
+    assert_eq!(
+        (counts("network"), counts("fisher"), counts("search")),
+        (1, 1, 1)
+    );
+    // The addition finds it all: the store is untouched.
+    let before = files(&store_dir);
+    let mut dict = TaskDictionary::open_or_create(&dict_dir, settings.clone())
+        .unwrap()
+        .with_store(store.clone());
+    let entry = dict.add::<B>(&task, &device).unwrap();
+    let after = files(&store_dir);
+    let changed: Vec<&PathBuf> = after
+        .keys()
+        .filter(|p| before.get(*p) != after.get(*p))
+        .collect();
+    assert!(
+        changed.is_empty() && untouched(&before, &after),
+        "{changed:?}"
+    );
+    assert_eq!(dict.manifest().tasks, [entry]);
+    // Preparing for a dictionary made with other settings is an error naming the field.
+    let mut other = settings;
+    other.train.lr = 0.002;
+    let err = TaskDictionary::prepare::<B>(&dict_dir, &other, &store, &task, &device)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("train.lr: 0.001 -> 0.002"), "{err}");
+}

@@ -42,6 +42,11 @@ pub(crate) fn write_trace<T: Serialize>(path: &Path, lines: &[T]) -> Result<()> 
         serde_json::to_writer(&mut bytes, line).map_err(|e| SearchError::json(path, e))?;
         bytes.push(b'\n');
     }
+    // A trace that already says this stays untouched: reading a finished search from the
+    // store leaves its files as they were.
+    if std::fs::read(path).is_ok_and(|old| old == bytes) {
+        return Ok(());
+    }
     tanas_core::write_atomic(path, &bytes).map_err(|e| SearchError::io(e.path, e.source))
 }
 

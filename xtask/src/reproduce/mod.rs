@@ -16,12 +16,10 @@
 //! a target's search) finds it there; a rerun finds everything and finishes quickly.
 
 mod claims;
-mod executor;
 mod matrix;
 mod plan;
 mod profile;
 mod report;
-mod slurm;
 mod stats;
 
 use std::path::{Path, PathBuf};
@@ -30,15 +28,15 @@ use std::time::Instant;
 
 use std::cell::RefCell;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
 use crate::tanas::{Tanas, build_tanas, workspace_root};
-use executor::{Executor, ExecutorKind};
 pub use plan::Method;
 use plan::Stage;
 use profile::Profile;
 use tanas_core::write_atomic;
+pub use tanas_jobs::hms;
 
 /// Options of `cargo xtask reproduce`.
 #[derive(Debug, clap::Args)]
@@ -53,21 +51,13 @@ pub struct ReproduceArgs {
     /// Output directory (default: docs/results/<profile>).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Where the stages run: `inline` (one after another), `local` (up to `--jobs` at once
-    /// on this machine, the cores shared among the stages running) or `slurm` (job arrays
-    /// submitted with `sbatch`, see docs/cluster.md).
-    #[arg(long, value_enum, default_value = "inline")]
-    executor: ExecutorKind,
+    /// Where and how many stages at once.
+    #[command(flatten)]
+    exec: tanas_jobs::ExecutorArgs,
     /// Print the job graph as JSON (each node's command, key, needs and resources) and stop;
     /// the stages' config files are written, so every command runs as printed.
     #[arg(long)]
     plan: bool,
-    /// Options of `--executor slurm`.
-    #[command(flatten)]
-    slurm: slurm::SlurmArgs,
-    /// Stages at once with `--executor local`.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=256))]
-    jobs: u64,
     /// A `tanas` binary to use instead of building one (e.g. a `--features cuda` release
     /// build copied to a GPU machine).
     #[arg(long)]
@@ -136,9 +126,10 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         .iter()
         .flat_map(|(study, ids)| plan::plan(study, ids, &profile))
         .collect();
-    let jobs = plan::jobs(stages, &t, &out, &profile.resources)?;
+    let plan::Graph { jobs, publish } = plan::graph(stages, &t, &out, &profile.resources)?;
     if args.plan {
-        let graph = plan::to_json(&jobs, &t, &profile.name);
+        let graph =
+            tanas_jobs::to_json(&jobs, json!({"profile": profile.name, "device": t.device}));
         println!("{}", serde_json::to_string_pretty(&graph)?);
         return Ok(());
     }
@@ -161,14 +152,12 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
             .filter(|&recorded| now < 0.5 * recorded)
             .unwrap_or(now)
     };
-    let progress = RefCell::new(Progress::new(
-        jobs.iter().map(|j| j.stage.estimate).collect(),
-    ));
+    let progress = RefCell::new(Progress::new(jobs.iter().map(|j| j.estimate).collect()));
     let timings = RefCell::new(Vec::new());
     // A finished stage: its results into the report directory, its time into run.json.
     let done = |i: usize, seconds: f64| -> Result<()> {
-        let stage = &jobs[i].stage;
-        for (from, to) in &jobs[i].publish {
+        let stage = &jobs[i];
+        for (from, to) in &publish[i] {
             plan::publish(from, to)?;
         }
         progress.borrow_mut().finish(i, seconds);
@@ -190,37 +179,16 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         );
         write_json(&out.join("run.json"), &json!({"stages": so_far}))
     };
-    match args.executor {
-        ExecutorKind::Slurm => slurm::run(&jobs, &t, &out.join("slurm"), &args.slurm, done)?,
-        kind => {
-            let exec = Executor::new(kind, args.jobs as usize);
-            let needs: Vec<Vec<usize>> = jobs.iter().map(|j| j.needs.clone()).collect();
-            executor::run_all(
-                &needs,
-                exec.jobs,
-                |i, sharing| {
-                    progress.borrow_mut().start(&jobs[i].stage.label, exec.jobs);
-                    t.spawn(&jobs[i].args, exec.threads(sharing))
-                },
-                |i, status, seconds| {
-                    if !status.success() {
-                        bail!(
-                            "{}: tanas {} failed",
-                            jobs[i].stage.label,
-                            crate::tanas::show(&jobs[i].args)
-                        );
-                    }
-                    done(i, seconds)
-                },
-            )?
-        }
-    }
+    tanas_jobs::execute(
+        &jobs,
+        &args.exec,
+        &out.join("slurm"),
+        |i, workers| progress.borrow_mut().start(&jobs[i].label, workers),
+        done,
+    )?;
     let mut timings = timings.into_inner();
     // The plan's order, whatever order the stages ended in.
-    timings.sort_by_key(|t| {
-        jobs.iter()
-            .position(|j| t["stage"] == j.stage.label.as_str())
-    });
+    timings.sort_by_key(|t| jobs.iter().position(|j| t["stage"] == j.label.as_str()));
     let progress = progress.into_inner();
 
     let run = json!({
@@ -346,16 +314,6 @@ impl Progress {
     }
 }
 
-/// `1h02m03s`, `4m05s`, `6s`.
-pub fn hms(seconds: f64) -> String {
-    let s = seconds.max(0.0).round() as u64;
-    match (s / 3600, s / 60 % 60, s % 60) {
-        (0, 0, s) => format!("{s}s"),
-        (0, m, s) => format!("{m}m{s:02}s"),
-        (h, m, s) => format!("{h}h{m:02}m{s:02}s"),
-    }
-}
-
 fn dataset_found(data: &Value, name: &str) -> bool {
     data["datasets"]
         .as_array()
@@ -407,13 +365,6 @@ pub fn str_of(v: &Value) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hms_formats() {
-        assert_eq!(hms(5.4), "5s");
-        assert_eq!(hms(245.0), "4m05s");
-        assert_eq!(hms(3723.0), "1h02m03s");
-    }
 
     #[test]
     fn eta_scales_with_the_stages_that_worked() {

@@ -7,12 +7,12 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use serde_json::{Value, json};
 
 use super::Dirs;
-use super::profile::{Profile, Resources, Study};
+use super::profile::{Profile, Study};
 use crate::tanas::Tanas;
 use tanas_core::write_atomic;
+use tanas_jobs::{Job, Resources};
 
 /// One step of the plan.
 #[derive(Debug, Clone)]
@@ -40,7 +40,11 @@ enum StageKind {
     /// `tanas distance matrix` for one architecture (its networks and Fishers are the
     /// parts', found in the store; the distances and files are its own work).
     Matrix { arch: String },
-    /// `tanas dict add` of one task (its networks and own Fisher are the matrix's).
+    /// `tanas dict add --prepare` of one task: its networks, own Fisher and search into the
+    /// store (the networks and Fisher are the network parts'), in parallel with the others.
+    DictPrepare { task: String, file: String },
+    /// `tanas dict add` of one task: finds what its preparation made and adds it to the
+    /// dictionary (one writer at a time).
     DictAdd { task: String, file: String },
     /// `tanas search` of a target with one search seed.
     Search {
@@ -65,6 +69,7 @@ impl StageKind {
                 format!("network/{arch}/{task}-seed-{seed}")
             }
             Self::Matrix { arch } => format!("matrix/{arch}"),
+            Self::DictPrepare { task, .. } => format!("dict-prepare/{task}"),
             Self::DictAdd { task, .. } => format!("dict-add/{task}"),
             Self::Search {
                 target,
@@ -127,7 +132,8 @@ fn mparams(arch: &str) -> f64 {
 }
 
 /// The stages of `study` over its tasks `ids` (task id, task file), in plan order: the
-/// distance matrices, the dictionary tasks, then per target the searches and baselines.
+/// distance matrices (network parts, then the matrix), the dictionary tasks (preparations,
+/// then additions), then per target the searches and baselines.
 pub fn plan(study: &Study, ids: &[(String, String)], profile: &Profile) -> Vec<Stage> {
     let e = profile.estimate;
     let stage = |label: String, estimate: f64, what: StageKind| Stage {
@@ -167,8 +173,18 @@ pub fn plan(study: &Study, ids: &[(String, String)], profile: &Profile) -> Vec<S
     }
     for (task, file) in ids {
         stages.push(stage(
-            format!("dictionary: add {task}"),
+            format!("dictionary: prepare {task}"),
             e.dict_task,
+            StageKind::DictPrepare {
+                task: task.clone(),
+                file: file.clone(),
+            },
+        ));
+    }
+    for (task, file) in ids {
+        stages.push(stage(
+            format!("dictionary: add {task}"),
+            1.0,
             StageKind::DictAdd {
                 task: task.clone(),
                 file: file.clone(),
@@ -205,99 +221,55 @@ pub fn plan(study: &Study, ids: &[(String, String)], profile: &Profile) -> Vec<S
     stages
 }
 
-/// A node of the job graph: a stage's `tanas` call, the stages it needs, the files it
-/// copies into the report directory when it is done, its key and its resources.
-pub struct Job {
-    /// The stage.
-    pub stage: Stage,
-    /// The `tanas` arguments (without the global `--device`, `--store`, `--quiet`).
-    pub args: Vec<OsString>,
-    /// Indices of the jobs that must have finished before this one starts.
-    pub needs: Vec<usize>,
-    /// (made by the stage, copy in the report directory).
-    pub publish: Vec<(PathBuf, PathBuf)>,
-    /// FNV-1a of the full command and of every file it names (its config files, task files):
-    /// the same key, the same work. The artifacts the stage builds have their own keys in
-    /// the store; this one tells an executor whether a finished job is still current.
-    pub key: String,
-    /// What one run of it asks of a machine.
-    pub resources: Resources,
+/// The job graph of a plan: one node per stage, and the files each stage copies into the
+/// report directory when it is done (made by the stage, copy in the report directory).
+pub struct Graph {
+    /// The nodes, in plan order.
+    pub jobs: Vec<Job>,
+    /// Per node, its (result, report copy) pairs.
+    pub publish: Vec<Vec<(PathBuf, PathBuf)>>,
 }
 
-/// The jobs of `plan`: writes every stage's config files under `out` (so that each command
-/// runs as it is) and computes the keys.
-pub fn jobs(plan: Vec<Stage>, t: &Tanas, out: &Path, resources: &Resources) -> Result<Vec<Job>> {
+/// The job graph of `plan`: writes every stage's config files under `out` (so that each
+/// command runs as it is) and computes the keys.
+pub fn graph(plan: Vec<Stage>, t: &Tanas, out: &Path, resources: &Resources) -> Result<Graph> {
     let needs = needs(&plan);
-    plan.into_iter()
-        .zip(needs)
-        .map(|(stage, needs)| {
-            let (args, publish) = prepare(t, out, &stage)?;
-            let mut hash = tanas_core::Fnv1a::new();
-            for arg in t.argv(&args) {
-                hash = hash.bytes(arg.as_encoded_bytes()).u64(0);
-                let path = t.root.join(&arg);
-                if path.is_file() {
-                    let bytes = std::fs::read(&path)
-                        .with_context(|| format!("{}: cannot read", path.display()))?;
-                    hash = hash.bytes(&bytes);
-                }
-            }
-            let resources = Resources {
+    let mut graph = Graph {
+        jobs: Vec::new(),
+        publish: Vec::new(),
+    };
+    for (stage, needs) in plan.into_iter().zip(needs) {
+        let (args, publish) = prepare(t, out, &stage)?;
+        let argv = t.argv(&args);
+        graph.jobs.push(Job {
+            key: Job::key_of(&argv, &t.root)?,
+            id: stage.id,
+            label: stage.label,
+            argv,
+            cwd: t.root.clone(),
+            needs,
+            resources: Resources {
                 time_s: resources.time_s.max(3.0 * stage.estimate),
                 ..*resources
-            };
-            Ok(Job {
-                stage,
-                args,
-                needs,
-                publish,
-                key: hash.hex(),
-                resources,
-            })
-        })
-        .collect()
-}
-
-/// The job graph as JSON (`cargo xtask reproduce --plan`): per node its id, label, key, the
-/// exact command and directory it runs in, the environment, the ids it needs and its
-/// resources. The report is written by the driver once every node is done.
-pub fn to_json(jobs: &[Job], t: &Tanas, profile: &str) -> Value {
-    let nodes: Vec<Value> = jobs
-        .iter()
-        .map(|j| {
-            json!({
-                "id": j.stage.id,
-                "label": j.stage.label,
-                "key": j.key,
-                "command": t.argv(&j.args).iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>(),
-                "cwd": t.root,
-                "env": {"RAYON_NUM_THREADS": j.resources.cpus.to_string()},
-                "needs": j.needs.iter().map(|&n| &jobs[n].stage.id).collect::<Vec<_>>(),
-                "resources": {
-                    "cpus": j.resources.cpus,
-                    "gpus": usize::from(t.device.starts_with("cuda")),
-                    "mem_mib": j.resources.mem_mib,
-                    "time_s": j.resources.time_s.ceil(),
-                    "estimate_s": j.stage.estimate,
-                },
-            })
-        })
-        .collect();
-    json!({"profile": profile, "device": t.device, "nodes": nodes})
+            },
+            gpus: usize::from(t.device.starts_with("cuda")),
+            estimate: stage.estimate,
+        });
+        graph.publish.push(publish);
+    }
+    Ok(graph)
 }
 
 /// What each stage needs to have finished before it starts: a matrix its architecture's
-/// network parts; a dictionary task the first architecture's distance matrix (its networks
-/// and Fishers are found in the store) and the task added before it (one writer per
-/// dictionary); a search or a baseline the whole dictionary. Network parts need nothing.
+/// network parts; a dictionary task's preparation the first architecture's network parts of
+/// that task (its networks and own Fisher are found in the store); its addition the
+/// preparation and the task added before it (one writer per dictionary); a search or a
+/// baseline the whole dictionary. Network parts need nothing.
 pub fn needs(plan: &[Stage]) -> Vec<Vec<usize>> {
     let mut needs = Vec::with_capacity(plan.len());
     for (i, stage) in plan.iter().enumerate() {
         let same_study = |k: &usize| plan[*k].study.name == stage.study.name;
         let before = 0..i;
-        let first_matrix = before.clone().filter(same_study).find(|&k| {
-            matches!(&plan[k].what, StageKind::Matrix { arch } if *arch == stage.study.archs[0])
-        });
         let last_add = before
             .rev()
             .filter(same_study)
@@ -310,7 +282,18 @@ pub fn needs(plan: &[Stage]) -> Vec<Vec<usize>> {
                     matches!(&plan[k].what, StageKind::NetworkPart { arch: a, .. } if a == arch)
                 })
                 .collect(),
-            StageKind::DictAdd { .. } => first_matrix.into_iter().chain(last_add).collect(),
+            StageKind::DictPrepare { task, .. } => (0..i)
+                .filter(same_study)
+                .filter(|&k| {
+                    matches!(&plan[k].what, StageKind::NetworkPart { arch, task: t, .. }
+                        if *arch == stage.study.archs[0] && t == task)
+                })
+                .collect(),
+            StageKind::DictAdd { task, .. } => (0..i)
+                .filter(same_study)
+                .filter(|&k| matches!(&plan[k].what, StageKind::DictPrepare { task: t, .. } if t == task))
+                .chain(last_add)
+                .collect(),
             StageKind::Search { .. } | StageKind::Baseline { .. } => last_add.into_iter().collect(),
         });
     }
@@ -324,9 +307,7 @@ type Prepared = (Vec<OsString>, Vec<(PathBuf, PathBuf)>);
 fn prepare(t: &Tanas, out: &Path, stage: &Stage) -> Result<Prepared> {
     let study = &stage.study;
     let dirs = Dirs::of(out, &study.name);
-    let os = |items: &[&dyn AsRef<std::ffi::OsStr>]| -> Vec<OsString> {
-        items.iter().map(|a| a.as_ref().to_os_string()).collect()
-    };
+    let os = tanas_jobs::args;
     // `tanas distance matrix` of `arch` into `run`, its experiment file written.
     let matrix_args = |arch: &str, run: &Path| -> Result<Vec<OsString>> {
         let exp = dirs.matrix(arch).join("experiment.toml");
@@ -374,28 +355,18 @@ fn prepare(t: &Tanas, out: &Path, stage: &Stage) -> Result<Prepared> {
                 .collect();
             (matrix_args(arch, &run)?, publish)
         }
-        StageKind::DictAdd { task, file } => {
+        StageKind::DictPrepare { task, file } | StageKind::DictAdd { task, file } => {
             let settings = dirs.work.join("dict-settings.toml");
             write_atomic(&settings, study.dict_toml().as_bytes())?;
             let dict = dirs.dict();
-            (
-                os(&[
-                    &"dict",
-                    &"add",
-                    &"--dict",
-                    &dict,
-                    &"--settings",
-                    &settings,
-                    &"--tasks",
-                    file,
-                    &"--task",
-                    task,
-                ]),
-                vec![(
-                    dict.join("manifest.json"),
-                    dirs.report.join("dictionary.json"),
-                )],
-            )
+            let prepare = matches!(stage.what, StageKind::DictPrepare { .. });
+            let args = tanas_jobs::dict_add(&dict, &settings, Path::new(file), task, prepare);
+            if prepare {
+                (args, Vec::new())
+            } else {
+                let manifest = dict.join("manifest.json");
+                (args, vec![(manifest, dirs.report.join("dictionary.json"))])
+            }
         }
         StageKind::Search {
             target,
@@ -468,22 +439,23 @@ mod tests {
             .collect();
         let plan = plan(study, &ids, &profile);
         let needs = needs(&plan);
-        // 3 tasks x 3 seeds network parts, the matrix, 3 dictionary tasks, then searches
-        // and baselines.
+        // 3 tasks x 3 seeds network parts, the matrix, 3 dictionary preparations (each
+        // after its task's network parts), 3 additions (a chain), then searches and baselines.
         assert!((0..9).all(|k| matches!(plan[k].what, StageKind::NetworkPart { .. })));
         assert!(matches!(plan[9].what, StageKind::Matrix { .. }));
         assert!(needs[..9].iter().all(Vec::is_empty));
         assert_eq!(needs[9], (0..9).collect::<Vec<_>>());
-        assert_eq!(needs[10..13], [vec![9], vec![9, 10], vec![9, 11]]);
-        assert!(plan.len() > 13);
-        assert!(needs[13..].iter().all(|n| n == &[12]), "{:?}", &needs[13..]);
+        assert_eq!(needs[10..13], [vec![0, 3, 6], vec![1, 4, 7], vec![2, 5, 8]]);
+        assert_eq!(needs[13..16], [vec![10], vec![11, 13], vec![12, 14]]);
+        assert!(plan.len() > 16);
+        assert!(needs[16..].iter().all(|n| n == &[15]), "{:?}", &needs[16..]);
         let mut ids: Vec<&str> = plan.iter().map(|s| s.id.as_str()).collect();
         assert_eq!(
             ids[8..11],
             [
                 "mnist-fashion/network/small-cnn/mnist-2-seed-2",
                 "mnist-fashion/matrix/small-cnn",
-                "mnist-fashion/dict-add/mnist-0"
+                "mnist-fashion/dict-prepare/mnist-0"
             ]
         );
         ids.sort();

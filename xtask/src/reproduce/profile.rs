@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use serde::Deserialize;
+pub use tanas_jobs::Resources;
 
 /// One study: a set of tasks with its distance matrices, its task dictionary and its
 /// TA-NAS searches.
@@ -63,30 +64,6 @@ pub struct Profile {
     /// What each stage asks of a machine (the Slurm executor's requests).
     #[serde(default)]
     pub resources: Resources,
-}
-
-/// What one stage asks of a machine: `--cpus-per-task`, `--mem` and the lower bound of
-/// `--time` of the Slurm executor (a stage gets three times its estimate when that is more);
-/// `cpus` is also each stage's `RAYON_NUM_THREADS` there.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Resources {
-    /// CPU cores.
-    pub cpus: usize,
-    /// Memory in MiB.
-    pub mem_mib: u64,
-    /// Wall-clock limit in seconds, at least.
-    pub time_s: f64,
-}
-
-impl Default for Resources {
-    fn default() -> Self {
-        Resources {
-            cpus: 2,
-            mem_mib: 4096,
-            time_s: 600.0,
-        }
-    }
 }
 
 /// Estimated seconds of one stage of each kind (ETA only; measured on the 2-core CPU

@@ -3,6 +3,7 @@
 mod bench;
 mod data;
 pub mod model;
+mod run_graph;
 pub mod stages;
 mod tanas;
 mod task;
@@ -46,7 +47,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(cmd) => bench::run(cmd, cli.global.device),
         Command::Dict(cmd) => tanas::dict(cmd, &dirs, store, cli.global.device),
         Command::Search(args) => tanas::search(args, &dirs, store, cli.global.device),
-        Command::Run(args) => tanas::run(args, &dirs, store, cli.global.device),
+        Command::Run(args) => tanas::run(args, &dirs, &cli.global),
         Command::Baseline(args) => tanas::baseline(args, &dirs, store, cli.global.device),
     }
 }

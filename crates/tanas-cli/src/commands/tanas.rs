@@ -18,7 +18,8 @@ use tanas_search::{FuseConfig, SEARCH_SKELETON};
 use tanas_train::TrainConfig;
 
 use crate::backend::{BackendJob, dispatch};
-use crate::cli::{BaselineArgs, DictCommand, RunArgs, SearchArgs};
+use crate::cli::{BaselineArgs, DictCommand, Global, RunArgs, SearchArgs};
+use crate::commands::run_graph;
 use crate::commands::stages::load_task;
 use crate::commands::store_at;
 use crate::device::DeviceArg;
@@ -40,9 +41,12 @@ pub fn dict(
             arch,
             seeds,
             epochs,
+            prepare,
             json,
         } => {
-            let _lock = OutDirLock::acquire(&dict)?;
+            // A preparation writes only to the store (whose entries have their own locks), so
+            // that several run at once.
+            let _lock = (!prepare).then(|| OutDirLock::acquire(&dict)).transpose()?;
             let data = load_task(&tasks, &task, dirs)?;
             let settings = match settings {
                 Some(path) => DictSettings::read(&path)?,
@@ -63,8 +67,23 @@ pub fn dict(
                     space: Default::default(),
                 },
             };
-            let mut d = TaskDictionary::open_or_create(&dict, settings)?
-                .with_store(store_at(store, &dict.join("store")));
+            let store = store_at(store, &dict.join("store"));
+            if prepare {
+                let id = data.spec.id.clone();
+                let job = PrepareJob {
+                    dir: &dict,
+                    settings: &settings,
+                    store: &store,
+                    data,
+                };
+                dispatch(device, job)?;
+                if json {
+                    return print_json(&serde_json::json!({"task": id, "prepared": true}));
+                }
+                outln!("{id}: prepared (networks, Fisher and search in the store)");
+                return Ok(());
+            }
+            let mut d = TaskDictionary::open_or_create(&dict, settings)?.with_store(store);
             let entry = dispatch(device, AddJob { dict: &mut d, data })?;
             if json {
                 return print_json(&entry);
@@ -133,6 +152,26 @@ impl BackendJob for AddJob<'_> {
     type Output = tanas_pipeline::dictionary::DictEntry;
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<Self::Output> {
         Ok(self.dict.add::<B>(&self.data, &device)?)
+    }
+}
+
+struct PrepareJob<'a> {
+    dir: &'a Path,
+    settings: &'a DictSettings,
+    store: &'a tanas_core::Store,
+    data: TaskData,
+}
+
+impl BackendJob for PrepareJob<'_> {
+    type Output = ();
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<()> {
+        Ok(TaskDictionary::prepare::<B>(
+            self.dir,
+            self.settings,
+            self.store,
+            &self.data,
+            &device,
+        )?)
     }
 }
 
@@ -259,10 +298,20 @@ impl BackendJob for BaselineJob<'_> {
     }
 }
 
-/// Runs `tanas run`.
-pub fn run(args: RunArgs, dirs: &DataDirs, store: Option<&Path>, device: DeviceArg) -> Result<()> {
-    let _lock = OutDirLock::acquire(&args.out)?;
+/// Runs `tanas run`: in this process (`--executor inline`), or as a job graph of `tanas`
+/// commands (`--plan`, `--executor local | slurm`, see [`run_graph`]).
+pub fn run(args: RunArgs, dirs: &DataDirs, global: &Global) -> Result<()> {
+    let store = global.store.as_deref();
+    let device = global.device;
     let exp = TanasExperiment::read(&args.experiment)?;
+    if args.plan || args.exec.executor != tanas_jobs::ExecutorKind::Inline {
+        let report = run_graph::run(&args, &exp, global)?;
+        return match report {
+            Some(report) => print_report(&report, args.json),
+            None => Ok(()),
+        };
+    }
+    let _lock = OutDirLock::acquire(&args.out)?;
     let job = RunJob {
         exp,
         path: &args.experiment,

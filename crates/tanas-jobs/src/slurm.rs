@@ -1,14 +1,15 @@
-//! `--executor slurm`: the job graph as Slurm job arrays. Jobs with the same needs and
-//! resources form one array (`sbatch --parsable --array=0-K`), which depends on the arrays of
-//! the jobs it needs (`--dependency=afterok:...`, `--kill-on-invalid-dep=yes`), asks for
-//! `--cpus-per-task`, `--mem`, `--time` and, on CUDA, `--gres=gpu:1`. Every array task runs
-//! one job's `tanas` command in the workspace root and, when it succeeds, writes a completion
-//! marker `done/<job>` holding the job's key and seconds. The driver polls `squeue` until
-//! its arrays have left the queue (bounded by `--wait-s`), publishes each job as its marker
-//! appears, and names the failed jobs with their logs. A rerun submits only the jobs without
-//! a current marker: what a failure or `scancel` left undone, nothing else.
+//! `--executor slurm`: the job graph as Slurm job arrays. Jobs that wait for the same arrays
+//! and ask for the same resources form one array (`sbatch --parsable --array=0-K`), which
+//! depends on the arrays of the jobs it needs (`--dependency=afterok:...`,
+//! `--kill-on-invalid-dep=yes`), asks for `--cpus-per-task`, `--mem`, `--time` and, for GPU
+//! jobs, `--gres=gpu:1`. Every array task runs one job's command in its directory and, when
+//! it succeeds, writes a completion marker `done/<job>` holding the job's key and seconds.
+//! The driver polls `squeue` until its arrays have left the queue (bounded by `--wait-s`),
+//! hands each job on as its marker appears, and names the failed jobs with their logs. A
+//! rerun submits only the jobs without a current marker: what a failure or `scancel` left
+//! undone, nothing else.
 //!
-//! Layout of `<out>/slurm/` (on the filesystem the cluster shares):
+//! Layout of the executor's directory (on the filesystem the cluster shares):
 //! ```text
 //! submissions.json        every submission: its arrays' job ids and their jobs
 //! scripts/<n>-<k>.sh      array k of submission n
@@ -23,11 +24,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use serde_json::json;
+use serde_json::{Value, json};
 
-use super::plan::Job;
-use super::{hms, read_json, write_json};
-use crate::tanas::Tanas;
+use crate::{Job, hms};
 use tanas_core::write_atomic;
 
 /// Options of `--executor slurm`.
@@ -50,11 +49,11 @@ pub struct SlurmArgs {
     wait_s: u64,
 }
 
-/// Runs `jobs` on Slurm; `done(i, seconds)` takes each job that finished (also those a
-/// previous submission finished). Fails naming the jobs that did not finish.
+/// Runs `jobs` on Slurm with its files in `dir`; `done(i, seconds)` takes each job that
+/// finished (also those a previous submission finished). Fails naming the jobs that did not
+/// finish.
 pub fn run(
     jobs: &[Job],
-    t: &Tanas,
     dir: &Path,
     args: &SlurmArgs,
     mut done: impl FnMut(usize, f64) -> Result<()>,
@@ -84,7 +83,7 @@ pub fn run(
         );
     }
 
-    let marker = |i: usize| dir.join("done").join(file_name(&jobs[i].stage.id));
+    let marker = |i: usize| dir.join("done").join(file_name(&jobs[i].id));
     let finished = |i: usize| -> Option<f64> {
         let text = std::fs::read_to_string(marker(i)).ok()?;
         let (key, seconds) = text.trim().split_once(' ')?;
@@ -118,9 +117,9 @@ pub fn run(
     let mut arrays = Vec::new();
     for (k, group) in groups.iter().enumerate() {
         let script = dir.join("scripts").join(format!("{submission}-{k}.sh"));
-        write_atomic(&script, array_script(jobs, &group.jobs, t, dir).as_bytes())?;
+        write_atomic(&script, array_script(jobs, &group.jobs, dir).as_bytes())?;
         let after: Vec<&str> = group.after.iter().map(|&g| array_ids[g].as_str()).collect();
-        let sbatch = sbatch_args(jobs, group, &after, t, dir, args, &script);
+        let sbatch = sbatch_args(jobs, group, &after, dir, args, &script);
         let id = match submit(&sbatch) {
             Ok(id) => id,
             Err(e) => {
@@ -133,7 +132,7 @@ pub fn run(
         };
         arrays.push(json!({
             "job_id": id,
-            "jobs": group.jobs.iter().map(|&i| &jobs[i].stage.id).collect::<Vec<_>>(),
+            "jobs": group.jobs.iter().map(|&i| &jobs[i].id).collect::<Vec<_>>(),
             "after": after,
         }));
         array_ids.push(id);
@@ -164,7 +163,7 @@ pub fn run(
                 eprintln!(
                     "[{finished_now}/{}] {} ({:.0} s, elapsed {})",
                     todo.len(),
-                    jobs[i].stage.label,
+                    jobs[i].label,
                     seconds,
                     hms(t0.elapsed().as_secs_f64())
                 );
@@ -191,13 +190,13 @@ pub fn run(
     for &i in &failed {
         let log = dir
             .join("logs")
-            .join(format!("{}.log", file_name(&jobs[i].stage.id)));
+            .join(format!("{}.log", file_name(&jobs[i].id)));
         lines.push(if log.exists() {
-            format!("  {}: {}", jobs[i].stage.id, log.display())
+            format!("  {}: {}", jobs[i].id, log.display())
         } else {
             format!(
                 "  {}: never started (a job it needs failed or was cancelled)",
-                jobs[i].stage.id
+                jobs[i].id
             )
         });
     }
@@ -215,26 +214,30 @@ struct Group {
     after: Vec<usize>,
 }
 
-/// The jobs of `todo` grouped into arrays: one per set of needs (among `todo`; the others
-/// are done) and resources, in plan order. A job's needs come before it in the plan, so every
-/// array depends on earlier arrays only.
+/// The jobs of `todo` grouped into arrays: one per set of arrays waited for (those of its
+/// needs among `todo`; the others are done) and resources, in graph order. A job's needs
+/// come before it, so every array depends on earlier arrays only.
 fn groups(jobs: &[Job], todo: &[usize]) -> Vec<Group> {
     let mut groups: Vec<Group> = Vec::new();
     let mut group_of: BTreeMap<usize, usize> = BTreeMap::new();
-    let mut by_key: BTreeMap<(Vec<usize>, usize, u64, u64), usize> = BTreeMap::new();
+    let mut by_key: BTreeMap<(Vec<usize>, usize, usize, u64, u64), usize> = BTreeMap::new();
     for &i in todo {
-        let needs: Vec<usize> = jobs[i]
+        let mut after: Vec<usize> = jobs[i]
             .needs
             .iter()
-            .copied()
-            .filter(|n| group_of.contains_key(n))
+            .filter_map(|n| group_of.get(n).copied())
             .collect();
+        after.sort_unstable();
+        after.dedup();
         let r = jobs[i].resources;
-        let key = (needs.clone(), r.cpus, r.mem_mib, r.time_s.ceil() as u64);
+        let key = (
+            after.clone(),
+            r.cpus,
+            jobs[i].gpus,
+            r.mem_mib,
+            r.time_s.ceil() as u64,
+        );
         let g = *by_key.entry(key).or_insert_with(|| {
-            let mut after: Vec<usize> = needs.iter().map(|n| group_of[n]).collect();
-            after.sort_unstable();
-            after.dedup();
             groups.push(Group {
                 jobs: Vec::new(),
                 after,
@@ -245,6 +248,18 @@ fn groups(jobs: &[Job], todo: &[usize]) -> Vec<Group> {
         group_of.insert(i, g);
     }
     groups
+}
+
+fn read_json(path: &Path) -> Result<Value> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("{}: not JSON", path.display()))
+}
+
+fn write_json(path: &Path, value: &Value) -> Result<()> {
+    Ok(write_atomic(
+        path,
+        serde_json::to_string_pretty(value)?.as_bytes(),
+    )?)
 }
 
 /// A job id as a file name (`/` as `.`).
@@ -259,24 +274,24 @@ fn sh_quote(s: &OsStr) -> String {
 
 /// The script of one array: task k runs job `group[k]` in the workspace root with
 /// `RAYON_NUM_THREADS` = its CPUs, its output in `logs/<job>.log`, and marks it done.
-fn array_script(jobs: &[Job], group: &[usize], t: &Tanas, dir: &Path) -> String {
+fn array_script(jobs: &[Job], group: &[usize], dir: &Path) -> String {
     let q = |p: &Path| sh_quote(p.as_os_str());
-    let mut s = String::from(
-        "#!/bin/sh\n# Written by `cargo xtask reproduce --executor slurm`: one array task per job.\n",
-    );
-    s += &format!("cd {} || exit 1\n", q(&t.root));
+    let mut s =
+        String::from("#!/bin/sh\n# Written by the tanas Slurm executor: one array task per job.\n");
     s += "export RAYON_NUM_THREADS=\"${SLURM_CPUS_PER_TASK:-1}\"\n";
     s += "case \"$SLURM_ARRAY_TASK_ID\" in\n";
     for (k, &i) in group.iter().enumerate() {
-        let argv: Vec<String> = t.argv(&jobs[i].args).iter().map(|a| sh_quote(a)).collect();
+        let argv: Vec<String> = jobs[i].argv.iter().map(|a| sh_quote(a)).collect();
         s += &format!(
-            "{k}) job={} key={}\n   set -- {} ;;\n",
-            file_name(&jobs[i].stage.id),
+            "{k}) job={} key={} dir={}\n   set -- {} ;;\n",
+            file_name(&jobs[i].id),
             jobs[i].key,
+            q(&jobs[i].cwd),
             argv.join(" ")
         );
     }
     s += "*) echo \"no job for array task $SLURM_ARRAY_TASK_ID\" >&2; exit 2 ;;\nesac\n";
+    s += "cd \"$dir\" || exit 1\n";
     s += &format!("log={}/\"$job.log\"\n", q(&dir.join("logs")));
     s += &format!("marker={}/\"$job\"\n", q(&dir.join("done")));
     s += "echo \"$job: job $SLURM_ARRAY_JOB_ID task $SLURM_ARRAY_TASK_ID on $(hostname)\" >\"$log\"\n";
@@ -292,7 +307,6 @@ fn sbatch_args(
     jobs: &[Job],
     group: &Group,
     after: &[&str],
-    t: &Tanas,
     dir: &Path,
     args: &SlurmArgs,
     script: &Path,
@@ -301,9 +315,9 @@ fn sbatch_args(
     let r = first.resources;
     // A lone job is named after itself, an array after its jobs' common kind.
     let name = if group.jobs.len() == 1 {
-        file_name(&first.stage.id)
+        file_name(&first.id)
     } else {
-        let parts: Vec<&str> = first.stage.id.split('/').take(2).collect();
+        let parts: Vec<&str> = first.id.split('/').take(2).collect();
         format!("{}[{}]", parts.join("."), group.jobs.len())
     };
     let mut a = vec![
@@ -319,7 +333,7 @@ fn sbatch_args(
     if !after.is_empty() {
         a.push(format!("--dependency=afterok:{}", after.join(":")));
     }
-    if t.device.starts_with("cuda") {
+    if first.gpus > 0 {
         a.push("--gres=gpu:1".into());
     }
     if let Some(p) = &args.partition {
@@ -394,64 +408,81 @@ fn cancel(ids: &[String]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reproduce::plan;
-    use crate::reproduce::profile::Profile;
+    use crate::Resources;
 
-    /// The jobs of the quick profile's plan over `tasks` (no config files written).
-    fn quick_jobs(tasks: &[&str]) -> Vec<Job> {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let profile = Profile::named("quick", &root).unwrap_or_else(|e| panic!("{e}"));
-        let study = &profile.studies[0];
-        let ids: Vec<(String, String)> = tasks
+    /// Jobs with these needs, all with the same resources.
+    fn jobs(needs: &[&[usize]]) -> Vec<Job> {
+        needs
             .iter()
-            .map(|t| (t.to_string(), study.task_files[0].clone()))
-            .collect();
-        let stages = plan::plan(study, &ids, &profile);
-        let needs = plan::needs(&stages);
-        stages
-            .into_iter()
-            .zip(needs)
-            .map(|(stage, needs)| Job {
-                stage,
-                args: Vec::new(),
-                needs,
-                publish: Vec::new(),
+            .enumerate()
+            .map(|(i, n)| Job {
+                id: format!("study/kind/{i}"),
+                label: format!("job {i}"),
+                argv: vec!["true".into()],
+                cwd: ".".into(),
+                needs: n.to_vec(),
                 key: String::new(),
-                resources: profile.resources,
+                resources: Resources::default(),
+                gpus: 0,
+                estimate: 1.0,
             })
             .collect()
     }
 
     #[test]
     fn arrays_follow_the_needs_of_the_jobs_left() {
-        let jobs = quick_jobs(&["mnist-0", "mnist-1", "mnist-2"]);
+        // Three independent parts; a matrix and two preparations after them; a chain of two
+        // additions, each after its preparation; two searches after the last addition.
+        let jobs = jobs(&[
+            &[],
+            &[],
+            &[],
+            &[0, 1, 2],
+            &[0],
+            &[1],
+            &[4],
+            &[5, 6],
+            &[7],
+            &[7],
+        ]);
         let all: Vec<usize> = (0..jobs.len()).collect();
-        let g = groups(&jobs, &all);
-        // The 9 network parts in one array, the matrix after them, each dictionary task
-        // (one writer at a time), then every search and baseline in one array after the
-        // last dictionary task.
-        let shape: Vec<(Vec<usize>, Vec<usize>)> = g
-            .iter()
-            .map(|g| (g.jobs.clone(), g.after.clone()))
+        let shape: Vec<(Vec<usize>, Vec<usize>)> = groups(&jobs, &all)
+            .into_iter()
+            .map(|g| (g.jobs, g.after))
             .collect();
         assert_eq!(
-            shape[..5],
+            shape,
             [
-                ((0..9).collect(), vec![]),
-                (vec![9], vec![0]),
-                (vec![10], vec![1]),
-                (vec![11], vec![1, 2]),
-                (vec![12], vec![1, 3])
+                (vec![0, 1, 2], vec![]),
+                (vec![3, 4, 5], vec![0]),
+                (vec![6], vec![1]),
+                (vec![7], vec![1, 2]),
+                (vec![8, 9], vec![3]),
             ]
         );
-        assert_eq!(g.len(), 6);
-        assert_eq!(g[5].jobs, (13..jobs.len()).collect::<Vec<_>>());
-        assert_eq!(g[5].after, [4]);
-        // A resubmission after the dictionary was built: the searches depend on nothing.
-        let left: Vec<usize> = (13..jobs.len()).collect();
-        let g = groups(&jobs, &left);
+        // A resubmission after the additions: the searches depend on nothing.
+        let g = groups(&jobs, &[8, 9]);
         assert_eq!(g.len(), 1);
         assert!(g[0].after.is_empty());
+        // Other resources, another array.
+        let mut gpu = jobs.clone();
+        gpu[9].gpus = 1;
+        assert_eq!(groups(&gpu, &[8, 9]).len(), 2);
+    }
+
+    #[test]
+    fn a_job_runs_in_its_directory_and_marks_itself_done() {
+        let jobs = jobs(&[&[]]);
+        let script = array_script(&jobs, &[0], Path::new("/shared/slurm"));
+        assert!(
+            script.contains("0) job=study.kind.0 key= dir='.'"),
+            "{script}"
+        );
+        assert!(script.contains("cd \"$dir\" || exit 1"), "{script}");
+        assert!(
+            script.contains("marker='/shared/slurm/done'/\"$job\""),
+            "{script}"
+        );
     }
 
     #[test]

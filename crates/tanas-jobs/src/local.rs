@@ -1,15 +1,15 @@
-//! Running the plan: each stage is one `tanas` process, started once the stages it needs
-//! have finished; `inline` runs them one after another in plan order, `local --jobs N` keeps
-//! up to N running on this machine, each with `RAYON_NUM_THREADS = cores / k` where k stages
-//! run side by side as it starts (a stage of a serial chain, like the dictionary's, gets every
-//! core; results do not depend on the thread count). The stages
-//! find what other stages made in the artifact store, whose per-key locks make two stages
-//! that need the same network or Fisher build it once.
+//! Running the job graph on this machine: each job is one process, started once the jobs it
+//! needs have finished; `inline` runs them one after another in graph order, `local --jobs N`
+//! keeps up to N running, each with `RAYON_NUM_THREADS = cores / k` where k jobs run side by
+//! side as it starts (a job of a serial chain gets every core; results do not depend on the
+//! thread count).
 
-use std::process::{Child, ExitStatus};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+
+use crate::Job;
 
 /// Where the stages run (`--executor`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -18,7 +18,7 @@ pub enum ExecutorKind {
     Inline,
     /// Up to `--jobs` stages at a time on this machine.
     Local,
-    /// Job arrays on a Slurm cluster (`slurm.rs`).
+    /// Job arrays on a Slurm cluster ([`crate::slurm`]).
     Slurm,
 }
 
@@ -54,12 +54,28 @@ impl Executor {
     }
 }
 
+/// Starts `job` in its directory (its errors go to the terminal, its output nowhere), with
+/// `RAYON_NUM_THREADS` set where `threads` says.
+pub fn spawn(job: &Job, threads: Option<usize>) -> Result<Child> {
+    let (program, args) = job
+        .argv
+        .split_first()
+        .with_context(|| format!("{}: empty command", job.id))?;
+    let mut cmd = Command::new(program);
+    cmd.args(args).current_dir(&job.cwd).stdout(Stdio::null());
+    if let Some(n) = threads {
+        cmd.env("RAYON_NUM_THREADS", n.to_string());
+    }
+    cmd.spawn()
+        .with_context(|| format!("{}: cannot run {}", job.id, program.to_string_lossy()))
+}
+
 /// Runs stages `0..needs.len()`, stage `i` once every stage of `needs[i]` (all before `i`)
 /// has finished, at most `jobs` at once, ready stages in index order: `start(i, sharing)`
 /// launches stage `i`, `sharing` being how many stages run side by side once it has started
 /// (a stage of a serial chain starts alone and may take every core); `finish(i, status,
-/// seconds)` takes its end (an error there is the stage's failure). After a failure no stage starts; the running ones are waited for and the first
-/// error is returned.
+/// seconds)` takes its end (an error there is the stage's failure). After a failure no stage
+/// starts; the running ones are waited for and the first error is returned.
 pub fn run_all(
     needs: &[Vec<usize>],
     jobs: usize,
