@@ -3,7 +3,9 @@
 
 Usage: python3 tools/forward.py BURN_BACKEND_SRC_DIR > src/forward.rs && cargo fmt -p tanas-cpu
 (BURN_BACKEND_SRC_DIR is ~/.cargo/registry/src/*/burn-backend-0.21.0/src.)
-Methods that tanas-cpu implements itself are listed in OWN and call crate::MODULE::NAME.
+The forwarded methods are one signature line each inside a `to_flex!` block of their impl;
+the macro writes the body that calls Flex's method. Methods that tanas-cpu implements itself
+are listed in OWN and call crate::MODULE::NAME.
 A method whose signature holds a struct generic over the backend (MaxPool1dWithIndices<B>,
 ...) cannot be forwarded as it is: a required one moves the fields (CONVERT), a defaulted one
 keeps burn's default (built on the forwarded ops); any other is listed on stderr.
@@ -144,19 +146,37 @@ def main():
     print("use burn_flex::Flex;")
     print()
     print("use crate::Cpu;")
+    print()
+    print("/// `TRAIT; fn NAME(ARG: TYPE, ...) -> RET; ...`: each method calls Flex's method of TRAIT")
+    print("/// with its arguments.")
+    print("macro_rules! to_flex {")
+    print("    ($trait:ident; $(fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)?;)*) => {")
+    print("        $(fn $name($($arg: $ty),*) $(-> $ret)? {")
+    print("            <Flex as $trait<Flex>>::$name($($arg),*)")
+    print("        })*")
+    print("    };")
+    print("}")
+    print()
+    print("/// `MODULE; fn NAME(ARG: TYPE, ...) -> RET; ...`: each method calls tanas-cpu's")
+    print("/// `crate::MODULE::NAME` with its arguments.")
+    print("macro_rules! to_own {")
+    print("    ($module:ident; $(fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)?;)*) => {")
+    print("        $(fn $name($($arg: $ty),*) $(-> $ret)? {")
+    print("            crate::$module::$name($($arg),*)")
+    print("        })*")
+    print("    };")
+    print("}")
     manual = []
     for path, trait in TRAITS:
         src = open(f"{root}/{path}").read()
         body = trait_body(src, trait)
         own_module, own = OWN.get(trait, ("", set()))
         print(f"\nimpl {trait}<Cpu> for Cpu {{")
+        forwarded, owned, written = [], [], []
         for sig, required in methods(body):
             name = re.match(r"fn (\w+)", sig).group(1)
-            target = f"crate::{own_module}::{name}" if name in own else f"<Flex as {trait}<Flex>>::{name}"
             if name in CONVERT:
-                print("    " + re.sub(r"\bB\b", "Self", sig) + " {")
-                print("        " + CONVERT[name])
-                print("    }")
+                written.append("    " + re.sub(r"\bB\b", "Self", sig) + " {\n        " + CONVERT[name] + "\n    }")
                 continue
             if any(re.search(r"\b%s<" % g, sig) for g in GENERIC_STRUCTS) and name not in own:
                 # A defaulted method keeps burn's default (on top of the forwarded ops);
@@ -168,9 +188,16 @@ def main():
             names = [p.split(":")[0].strip() for p in params]
             names = [n.replace("mut ", "") for n in names]
             sig2 = re.sub(r"\bB\b", "Self", sig).replace("crate::", "burn_backend::")
-            print(f"    {sig2} {{")
-            print(f"        {target}({', '.join(names)})")
-            print("    }")
+            one_line = re.sub(r",\s*\)", ")", re.sub(r"\(\s+", "(", sig2))
+            (owned if name in own else forwarded).append(f"        {one_line};")
+        for macro, target, lines in (("to_flex", trait, forwarded), ("to_own", own_module, owned)):
+            if lines:
+                print(f"    {macro}! {{")
+                print(f"        {target};")
+                print("\n".join(lines))
+                print("    }")
+        for w in written:
+            print(w)
         print("}")
     sys.stderr.write("MANUAL:\n" + "\n".join(f"{t}::{n}: {s}" for t, n, s in manual) + "\n")
 

@@ -18,7 +18,7 @@ use tanas_search::{FuseConfig, SEARCH_SKELETON};
 use tanas_train::TrainConfig;
 
 use crate::backend::{BackendJob, dispatch};
-use crate::cli::{BaselineArgs, DictCommand, Global, RunArgs, SearchArgs};
+use crate::cli::{BaselineArgs, DictCommand, Global, RunArgs, SearchArgs, TargetArgs};
 use crate::commands::run_graph;
 use crate::commands::stages::load_task;
 use crate::commands::store_at;
@@ -198,9 +198,7 @@ pub fn search(
     store: Option<&Path>,
     device: DeviceArg,
 ) -> Result<()> {
-    let _lock = OutDirLock::acquire(&args.out)?;
-    let dict = open_dict(&args.target.dict, store)?;
-    let data = load_task(&args.target.tasks, &args.target.task, dirs)?;
+    let (_lock, dict, data) = open_target(&args.target, &args.out, dirs, store)?;
     let job = SearchJob {
         dict: &dict,
         data,
@@ -248,9 +246,7 @@ pub fn baseline(
     store: Option<&Path>,
     device: DeviceArg,
 ) -> Result<()> {
-    let _lock = OutDirLock::acquire(&args.out)?;
-    let dict = open_dict(&args.target.dict, store)?;
-    let data = load_task(&args.target.tasks, &args.target.task, dirs)?;
+    let (_lock, dict, data) = open_target(&args.target, &args.out, dirs, store)?;
     let job = BaselineJob {
         dict: &dict,
         data,
@@ -348,6 +344,20 @@ impl BackendJob for RunJob<'_> {
             &device,
         )?)
     }
+}
+
+/// What a search or baseline of a target starts from: the lock of its output directory `out`,
+/// the dictionary and the target's data.
+fn open_target(
+    target: &TargetArgs,
+    out: &Path,
+    dirs: &DataDirs,
+    store: Option<&Path>,
+) -> Result<(OutDirLock, TaskDictionary, TaskData)> {
+    let lock = OutDirLock::acquire(out)?;
+    let dict = open_dict(&target.dict, store)?;
+    let data = load_task(&target.tasks, &target.task, dirs)?;
+    Ok((lock, dict, data))
 }
 
 /// Opens the dictionary `dir` with its artifacts in `--store` or `<dir>/store`.
