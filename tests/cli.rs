@@ -189,6 +189,16 @@ fn bad_input_gives_one_error_line() {
 
     let e = error_line(&tanas(&["--device", "tpu", "data", "info"]));
     assert!(e.contains("tpu"), "{e}");
+
+    // What a Slurm job of `tanas run` asks for must be something Slurm can give.
+    for (flag, value) in [
+        ("--job-time-s", "0"),
+        ("--job-mem-mib", "0"),
+        ("--job-cpus", "0"),
+    ] {
+        let e = error_line(&tanas(&["run", "exp.toml", "--out", "x", flag, value]));
+        assert!(e.contains(flag), "{e}");
+    }
 }
 
 const TRAINED: &str = "crates/tanas-zoo/tests/fixtures/small_cnn_trained.safetensors";

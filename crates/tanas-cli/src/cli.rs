@@ -230,10 +230,10 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 2, value_parser = crate::limits::positive())]
     pub job_cpus: usize,
     /// What each job asks of a Slurm node: memory in MiB.
-    #[arg(long, default_value_t = 8192)]
+    #[arg(long, default_value_t = 8192, value_parser = clap::value_parser!(u64).range(1..))]
     pub job_mem_mib: u64,
     /// What each job asks of a Slurm node: its wall-clock limit in seconds.
-    #[arg(long, default_value_t = 14400.0)]
+    #[arg(long, default_value_t = 14400.0, value_parser = crate::limits::positive_real())]
     pub job_time_s: f64,
     /// Print final.json.
     #[arg(long)]

@@ -156,16 +156,16 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
     let timings = RefCell::new(Vec::new());
     // A finished stage: its results into the report directory, its time into run.json.
     let done = |i: usize, seconds: f64| -> Result<()> {
-        let stage = &jobs[i];
+        let job = &jobs[i];
         for (from, to) in &publish[i] {
             plan::publish(from, to)?;
         }
         progress.borrow_mut().finish(i, seconds);
         let mut timings = timings.borrow_mut();
         timings.push(json!({
-            "stage": stage.label,
+            "stage": job.label,
             "seconds": seconds,
-            "first_seconds": first_seconds(&stage.label, seconds),
+            "first_seconds": first_seconds(&job.label, seconds),
         }));
         // After every stage, so an interrupted run's timings survive into the next one.
         let mut so_far = timings.clone();
