@@ -1021,6 +1021,25 @@ fn tanas_run_plan_prepares_the_dictionary_tasks_side_by_side() {
     assert_eq!(command(4)[1], "search");
     // Nothing ran.
     assert!(!out.join("dict").exists());
+
+    // A target no task file defines: one error line naming the experiment, nothing written.
+    let text = std::fs::read_to_string(&exp).unwrap();
+    std::fs::write(
+        &exp,
+        text.replace("target = \"mnist-1\"", "target = \"mnist-99\""),
+    )
+    .unwrap();
+    let bad = dir.path().join("bad");
+    let e = error_line(&tanas(&[
+        "run",
+        exp.to_str().unwrap(),
+        "--out",
+        bad.to_str().unwrap(),
+        "--executor",
+        "local",
+    ]));
+    assert!(e.contains("tanas.toml") && e.contains("mnist-99"), "{e}");
+    assert!(!bad.join("jobs").exists());
 }
 
 #[test]

@@ -269,20 +269,14 @@ impl TanasExperiment {
             .map_err(|e| err(e.to_string()))?;
         Ok(exp)
     }
-}
 
-impl TanasExperiment {
-    /// The task file that defines task `id` (the first of `task_files` that does).
-    pub fn task_file(&self, id: &str, exp_path: &Path) -> Result<PathBuf> {
-        for file in &self.task_files {
-            if tanas_data::TaskFile::read(file)?.get(id).is_ok() {
-                return Ok(file.clone());
-            }
-        }
-        Err(PipelineError::Config {
-            path: exp_path.into(),
-            problem: format!("task `{id}` is in none of the task files"),
-        })
+    /// The task file of each dictionary task, then the target's (the first of `task_files`
+    /// that defines it); `exp_path` is named in the error for a task none defines.
+    pub fn task_file_per_task(&self, exp_path: &Path) -> Result<Vec<PathBuf>> {
+        let mut ids = self.dictionary_tasks.clone();
+        ids.push(self.target.clone());
+        let found = crate::tasks::locate(&self.task_files, &ids, exp_path)?;
+        Ok(found.into_iter().map(|(file, _)| file).collect())
     }
 }
 

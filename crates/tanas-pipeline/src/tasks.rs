@@ -22,25 +22,17 @@ impl LoadedTasks {
         dirs: &DataDirs,
         config: &std::path::Path,
     ) -> Result<Self> {
-        let files = files
-            .iter()
-            .map(|f| TaskFile::read(f))
-            .collect::<tanas_data::Result<Vec<_>>>()?;
         let specs: Vec<TaskSpec> = if ids.is_empty() {
+            let files = files
+                .iter()
+                .map(|f| TaskFile::read(f))
+                .collect::<tanas_data::Result<Vec<_>>>()?;
             files.iter().flat_map(|f| f.tasks.iter().cloned()).collect()
         } else {
-            ids.iter()
-                .map(|id| {
-                    files
-                        .iter()
-                        .find_map(|f| f.tasks.iter().find(|t| &t.id == id))
-                        .cloned()
-                        .ok_or_else(|| PipelineError::Config {
-                            path: config.into(),
-                            problem: format!("task `{id}` is in none of the task files"),
-                        })
-                })
-                .collect::<Result<_>>()?
+            locate(files, ids, config)?
+                .into_iter()
+                .map(|(_, spec)| spec)
+                .collect()
         };
         let mut datasets: HashMap<DatasetName, Dataset> = HashMap::new();
         let mut tasks = Vec::with_capacity(specs.len());
@@ -58,4 +50,32 @@ impl LoadedTasks {
     pub fn ids(&self) -> Vec<String> {
         self.tasks.iter().map(|t| t.spec.id.clone()).collect()
     }
+}
+
+/// The task file and definition of each of `ids`, in order: the first of `files` that
+/// defines it (each file read once); a task none defines is an error naming `config`.
+pub(crate) fn locate(
+    files: &[PathBuf],
+    ids: &[String],
+    config: &std::path::Path,
+) -> Result<Vec<(PathBuf, TaskSpec)>> {
+    let read = files
+        .iter()
+        .map(|f| TaskFile::read(f))
+        .collect::<tanas_data::Result<Vec<_>>>()?;
+    ids.iter()
+        .map(|id| {
+            files
+                .iter()
+                .zip(&read)
+                .find_map(|(path, f)| {
+                    let spec = f.tasks.iter().find(|t| &t.id == id)?;
+                    Some((path.clone(), spec.clone()))
+                })
+                .ok_or_else(|| PipelineError::Config {
+                    path: config.into(),
+                    problem: format!("task `{id}` is in none of the task files"),
+                })
+        })
+        .collect()
 }

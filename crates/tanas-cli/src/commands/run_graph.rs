@@ -72,6 +72,13 @@ fn graph(args: &RunArgs, exp: &TanasExperiment, out: &Path, global: &Global) -> 
     let abs = |p: &Path| -> Result<PathBuf> {
         std::path::absolute(p).with_context(|| p.display().to_string())
     };
+    // The task file of each dictionary task, then the target's (before anything
+    // is written: a task no file defines is an error that leaves no trace).
+    let files = exp
+        .task_file_per_task(&args.experiment)?
+        .iter()
+        .map(|f| abs(f))
+        .collect::<Result<Vec<_>>>()?;
     let settings = out.join("jobs").join("dictionary.toml");
     let text = toml::to_string(&exp.dictionary).context("the dictionary settings as TOML")?;
     write_atomic(&settings, text.as_bytes())?;
@@ -96,6 +103,7 @@ fn graph(args: &RunArgs, exp: &TanasExperiment, out: &Path, global: &Global) -> 
         mem_mib: args.job_mem_mib,
         time_s: args.job_time_s,
     };
+    let gpus = usize::from(matches!(global.device, DeviceArg::Cuda(_)));
     let mut jobs: Vec<Job> = Vec::new();
     let mut push = |id: String, label: String, command: Vec<OsString>, needs: Vec<usize>| {
         let mut argv = vec![exe.clone().into_os_string()];
@@ -109,22 +117,22 @@ fn graph(args: &RunArgs, exp: &TanasExperiment, out: &Path, global: &Global) -> 
             cwd: cwd.clone(),
             needs,
             resources,
-            gpus: usize::from(matches!(global.device, DeviceArg::Cuda(_))),
+            gpus,
             estimate: 0.0,
         });
         anyhow::Ok(())
     };
-    let add = |task: &str, prepare: bool| -> Result<Vec<OsString>> {
-        let file = abs(&exp.task_file(task, &args.experiment)?)?;
-        Ok(tanas_jobs::dict_add(&dict, &settings, &file, task, prepare))
-    };
     let n = exp.dictionary_tasks.len();
-    for task in &exp.dictionary_tasks {
+    let add = |k: usize, prepare: bool| {
+        let task = &exp.dictionary_tasks[k];
+        tanas_jobs::dict_add(&dict, &settings, &files[k], task, prepare)
+    };
+    for (k, task) in exp.dictionary_tasks.iter().enumerate() {
         let label = format!("dictionary: prepare {task}");
         push(
             format!("dict-prepare/{task}"),
             label,
-            add(task, true)?,
+            add(k, true),
             Vec::new(),
         )?;
     }
@@ -134,20 +142,19 @@ fn graph(args: &RunArgs, exp: &TanasExperiment, out: &Path, global: &Global) -> 
             .chain((k > 0).then(|| n + k - 1))
             .collect();
         let label = format!("dictionary: add {task}");
-        push(format!("dict-add/{task}"), label, add(task, false)?, needs)?;
+        push(format!("dict-add/{task}"), label, add(k, false), needs)?;
     }
     let target = &exp.target;
     let algorithm = Algorithm::ALL
         .iter()
         .find(|(_, a)| *a == exp.algorithm)
         .map_or("fuse", |(name, _)| name);
-    let file = abs(&exp.task_file(target, &args.experiment)?)?;
     let mut command = tanas_jobs::args(&[
         &"search",
         &"--dict",
         &dict,
         &"--tasks",
-        &file,
+        &files[n],
         &"--task",
         target,
         &"--algo",
