@@ -19,6 +19,26 @@ fn tanas(args: &[&str]) -> Output {
         .expect("run tanas")
 }
 
+/// `tanas` with the words of `line` as its arguments.
+fn run(line: &str) -> Output {
+    run_with(line, &[])
+}
+
+/// `tanas` with the words of `line` as its arguments, each word `{}` replaced by the next of
+/// `values` (kept whole: a path may hold spaces).
+fn run_with(line: &str, values: &[&str]) -> Output {
+    let mut values = values.iter();
+    let args: Vec<&str> = line
+        .split_whitespace()
+        .map(|w| match w {
+            "{}" => *values.next().expect("a value for each {}"),
+            w => w,
+        })
+        .collect();
+    assert!(values.next().is_none(), "a {{}} for each value");
+    tanas(&args)
+}
+
 fn json(out: &Output) -> serde_json::Value {
     assert!(
         out.status.success(),
@@ -83,13 +103,10 @@ fn data_info_reports_a_corrupt_dataset_without_failing() {
         b"\x00\x00\x08\x03\x00\x00",
     )
     .unwrap();
-    let v = json(&tanas(&[
-        "--data-dir",
-        dir.path().to_str().unwrap(),
-        "data",
-        "info",
-        "--json",
-    ]));
+    let v = json(&run_with(
+        "--data-dir {} data info --json",
+        &[dir.path().to_str().unwrap()],
+    ));
     let m = &v["datasets"][0];
     assert_eq!(m["found"], true);
     assert!(m["error"].as_str().unwrap().contains("mnist/train-"), "{m}");
@@ -97,13 +114,7 @@ fn data_info_reports_a_corrupt_dataset_without_failing() {
 
 #[test]
 fn task_show_counts_balanced_splits() {
-    let v = json(&tanas(&[
-        "task",
-        "show",
-        "--tasks",
-        "configs/tasks/mnist.toml",
-        "--json",
-    ]));
+    let v = json(&run("task show --tasks configs/tasks/mnist.toml --json"));
     let tasks = v.as_array().unwrap();
     assert_eq!(tasks.len(), 4);
     let labels: Vec<_> = tasks
@@ -122,34 +133,23 @@ fn task_show_counts_balanced_splits() {
         let test: Vec<u64> = serde_json::from_value(t["test"].clone()).unwrap();
         assert_eq!(test.iter().sum::<u64>(), mnist_test);
     }
-    let one = json(&tanas(&[
-        "task",
-        "show",
-        "--tasks",
-        "configs/tasks/fashion.toml",
-        "--task",
-        "fashion-2",
-        "--json",
-    ]));
+    let one = json(&run(
+        "task show --tasks configs/tasks/fashion.toml --task fashion-2 --json",
+    ));
     assert_eq!(one[0]["num_labels"], 4);
 }
 
 #[test]
 fn bad_input_gives_one_error_line() {
-    let e = error_line(&tanas(&["task", "show", "--tasks", "nope.toml"]));
+    let e = error_line(&run("task show --tasks nope.toml"));
     // The cause once, not "...: No such file or directory (os error 2): No such file ...".
     assert_eq!(
         e, "error: nope.toml: No such file or directory (os error 2)",
         "{e}"
     );
-    let e = error_line(&tanas(&[
-        "task",
-        "show",
-        "--tasks",
-        "configs/tasks/mnist.toml",
-        "--task",
-        "mnist-9",
-    ]));
+    let e = error_line(&run(
+        "task show --tasks configs/tasks/mnist.toml --task mnist-9",
+    ));
     assert!(e.contains("mnist-9") && e.contains("mnist.toml"), "{e}");
 
     let dir = tempfile::tempdir().unwrap();
@@ -159,7 +159,7 @@ fn bad_input_gives_one_error_line() {
         "[[task]]\nid = \"x\"\ndataset = \"mnist\"\nkind = \"indicator\"\nclasses = [12]\n",
     )
     .unwrap();
-    let e = error_line(&tanas(&["task", "show", "--tasks", bad.to_str().unwrap()]));
+    let e = error_line(&run_with("task show --tasks {}", &[bad.to_str().unwrap()]));
     assert!(e.contains("bad.toml") && e.contains("out of range"), "{e}");
 
     // A truncated dataset file in the first data dir: the error names it.
@@ -177,17 +177,13 @@ fn bad_input_gives_one_error_line() {
     let labels = mnist.join("t10k-labels-idx1-ubyte.gz");
     let bytes = std::fs::read(&labels).unwrap();
     std::fs::write(&labels, &bytes[..bytes.len() / 2]).unwrap();
-    let e = error_line(&tanas(&[
-        "--data-dir",
-        dir.path().to_str().unwrap(),
-        "task",
-        "show",
-        "--tasks",
-        "configs/tasks/mnist.toml",
-    ]));
+    let e = error_line(&run_with(
+        "--data-dir {} task show --tasks configs/tasks/mnist.toml",
+        &[dir.path().to_str().unwrap()],
+    ));
     assert!(e.contains("t10k-labels-idx1-ubyte.gz"), "{e}");
 
-    let e = error_line(&tanas(&["--device", "tpu", "data", "info"]));
+    let e = error_line(&run("--device tpu data info"));
     assert!(e.contains("tpu"), "{e}");
 
     // What a Slurm job of `tanas run` asks for must be something Slurm can give.
@@ -196,7 +192,7 @@ fn bad_input_gives_one_error_line() {
         ("--job-mem-mib", "0"),
         ("--job-cpus", "0"),
     ] {
-        let e = error_line(&tanas(&["run", "exp.toml", "--out", "x", flag, value]));
+        let e = error_line(&run_with("run exp.toml --out x {} {}", &[flag, value]));
         assert!(e.contains(flag), "{e}");
     }
 }
@@ -205,31 +201,13 @@ const TRAINED: &str = "crates/tanas-zoo/tests/fixtures/small_cnn_trained.safeten
 
 #[test]
 fn model_info_lists_pytorch_names() {
-    let v = json(&tanas(&[
-        "model",
-        "info",
-        "small-cnn",
-        "--num-classes",
-        "10",
-        "--json",
-    ]));
+    let v = json(&run("model info small-cnn --num-classes 10 --json"));
     assert_eq!(v["params"], 620_362);
     assert_eq!(v["tensors"][0]["name"], "conv1.weight");
     assert_eq!(v["tensors"][6]["shape"], serde_json::json!([256, 2048]));
-    let v = json(&tanas(&[
-        "model",
-        "info",
-        "cellnet",
-        "--num-classes",
-        "10",
-        "--genotype",
-        "configs/genotypes/darts_v2.json",
-        "--channels",
-        "36",
-        "--layers",
-        "20",
-        "--json",
-    ]));
+    let v = json(&run(
+        "model info cellnet --num-classes 10 --genotype configs/genotypes/darts_v2.json --channels 36 --layers 20 --json",
+    ));
     assert_eq!(v["params"], 3_349_342);
     let list = tanas(&["model", "list"]);
     assert!(String::from_utf8_lossy(&list.stdout).lines().count() >= 10);
@@ -240,43 +218,19 @@ fn model_info_lists_pytorch_names() {
 /// weight import must give the same on task mnist-3's test split.
 #[test]
 fn model_eval_reproduces_pytorch_accuracy() {
-    let v = json(&tanas(&[
-        "model",
-        "eval",
-        "small-cnn",
-        "--num-classes",
-        "10",
-        "--weights",
-        TRAINED,
-        "--tasks",
-        "configs/tasks/mnist.toml",
-        "--task",
-        "mnist-3",
-        "--json",
-    ]));
+    let v = json(&run_with(
+        "model eval small-cnn --num-classes 10 --weights {} --tasks configs/tasks/mnist.toml --task mnist-3 --json",
+        &[TRAINED],
+    ));
     assert_eq!(v["samples"], 2004);
     assert!(
         (v["accuracy"].as_f64().unwrap() - 1901.0 / 2004.0).abs() < 1e-12,
         "{v}"
     );
-    let v = json(&tanas(&[
-        "model",
-        "eval",
-        "small-cnn",
-        "--num-classes",
-        "10",
-        "--weights",
-        TRAINED,
-        "--tasks",
-        "configs/tasks/mnist.toml",
-        "--task",
-        "mnist-3",
-        "--split",
-        "val",
-        "--limit",
-        "100",
-        "--json",
-    ]));
+    let v = json(&run_with(
+        "model eval small-cnn --num-classes 10 --weights {} --tasks configs/tasks/mnist.toml --task mnist-3 --split val --limit 100 --json",
+        &[TRAINED],
+    ));
     assert_eq!(v["samples"], 100);
 }
 
@@ -284,72 +238,40 @@ fn model_eval_reproduces_pytorch_accuracy() {
 fn genotype_show_words_and_dot() {
     let out = tanas(&["genotype", "show", "configs/genotypes/darts_v2.json"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("sep_conv_3x3(c_{k-2})"));
-    let out = tanas(&[
-        "genotype",
-        "show",
-        "configs/genotypes/darts_v2.json",
-        "--dot",
-    ]);
+    let out = run("genotype show configs/genotypes/darts_v2.json --dot");
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("digraph"));
 }
 
 #[test]
 fn bad_model_input_gives_one_error_line() {
-    let e = error_line(&tanas(&["model", "info", "vgg77", "--num-classes", "3"]));
+    let e = error_line(&run("model info vgg77 --num-classes 3"));
     assert!(e.contains("vgg77") && e.contains("resnet18"), "{e}");
-    let e = error_line(&tanas(&[
-        "model",
-        "eval",
-        "small-cnn",
-        "--num-classes",
-        "2",
-        "--weights",
-        TRAINED,
-        "--tasks",
-        "configs/tasks/mnist.toml",
-        "--task",
-        "mnist-0",
-    ]));
+    let e = error_line(&run_with(
+        "model eval small-cnn --num-classes 2 --weights {} --tasks configs/tasks/mnist.toml --task mnist-0",
+        &[TRAINED],
+    ));
     assert!(
         e.contains("small_cnn_trained.safetensors") && e.contains("fc2.weight"),
         "{e}"
     );
-    let e = error_line(&tanas(&[
-        "model",
-        "eval",
-        "small-cnn",
-        "--num-classes",
-        "2",
-        "--weights",
-        TRAINED,
-        "--tasks",
-        "configs/tasks/mnist.toml",
-        "--task",
-        "mnist-3",
-    ]));
+    let e = error_line(&run_with(
+        "model eval small-cnn --num-classes 2 --weights {} --tasks configs/tasks/mnist.toml --task mnist-3",
+        &[TRAINED],
+    ));
     assert!(e.contains("10 labels") && e.contains("2 outputs"), "{e}");
     let dir = tempfile::tempdir().unwrap();
     let corrupt = dir.path().join("corrupt.safetensors");
     std::fs::write(&corrupt, b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}").unwrap();
-    let e = error_line(&tanas(&[
-        "model",
-        "eval",
-        "small-cnn",
-        "--num-classes",
-        "10",
-        "--weights",
-        corrupt.to_str().unwrap(),
-        "--tasks",
-        "configs/tasks/mnist.toml",
-        "--task",
-        "mnist-3",
-    ]));
+    let e = error_line(&run_with(
+        "model eval small-cnn --num-classes 10 --weights {} --tasks configs/tasks/mnist.toml --task mnist-3",
+        &[corrupt.to_str().unwrap()],
+    ));
     assert!(e.contains("corrupt.safetensors"), "{e}");
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, r#"{"normal": {"nodes": 1, "edges": [{"from": 0, "to": 2, "op": "conv_9x9"}]}, "reduce": {"nodes": 1, "edges": [{"from": 0, "to": 2, "op": "none"}]}}"#).unwrap();
     let e = error_line(&tanas(&["genotype", "show", bad.to_str().unwrap()]));
     assert!(e.contains("bad.json") && e.contains("conv_9x9"), "{e}");
-    let e = error_line(&tanas(&["model", "info", "cellnet", "--num-classes", "10"]));
+    let e = error_line(&run("model info cellnet --num-classes 10"));
     assert!(e.contains("genotype"), "{e}");
 }
 
@@ -425,15 +347,10 @@ fn an_output_directory_has_one_writer() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("net");
     let train = |task: &str| {
-        tanas(&[
-            "train",
-            "--tasks",
-            "configs/tasks/mnist.toml",
-            "--task",
-            task,
-            "--out",
-            out.to_str().unwrap(),
-        ])
+        run_with(
+            "train --tasks configs/tasks/mnist.toml --task {} --out {}",
+            &[task, out.to_str().unwrap()],
+        )
     };
     let lock = tanas_core::OutDirLock::acquire(&out).unwrap();
     let e = error_line(&train("mnist-1"));
@@ -488,18 +405,10 @@ fn a_full_disk_is_named() {
     }
     let _unmount = Unmount(&mnt);
     let out = mnt.join("net");
-    let e = error_line(&tanas(&[
-        "-q",
-        "train",
-        "--tasks",
-        "configs/tasks/mnist.toml",
-        "--task",
-        "mnist-1",
-        "--epochs",
-        "1",
-        "--out",
-        out.to_str().unwrap(),
-    ]));
+    let e = error_line(&run_with(
+        "-q train --tasks configs/tasks/mnist.toml --task mnist-1 --epochs 1 --out {}",
+        &[out.to_str().unwrap()],
+    ));
     assert!(e.contains("No space left on device"), "{e}");
     assert!(e.contains(out.to_str().unwrap()), "{e}");
 }
@@ -528,14 +437,10 @@ fn dataset_images_of_the_wrong_size_are_an_error() {
         )
         .unwrap();
     }
-    let e = error_line(&tanas(&[
-        "--data-dir",
-        dir.path().to_str().unwrap(),
-        "task",
-        "show",
-        "--tasks",
-        "configs/tasks/mnist.toml",
-    ]));
+    let e = error_line(&run_with(
+        "--data-dir {} task show --tasks configs/tasks/mnist.toml",
+        &[dir.path().to_str().unwrap()],
+    ));
     assert!(
         e.contains("train-images-idx3-ubyte") && e.contains("images are 64x64"),
         "{e}"
@@ -545,14 +450,9 @@ fn dataset_images_of_the_wrong_size_are_an_error() {
 /// A `--data-dir` that does not exist: one error line naming it, no silent fallback.
 #[test]
 fn missing_data_dir_is_an_error() {
-    let e = error_line(&tanas(&[
-        "--data-dir",
-        "/nonexistent-tanas-data",
-        "task",
-        "show",
-        "--tasks",
-        "configs/tasks/mnist.toml",
-    ]));
+    let e = error_line(&run(
+        "--data-dir /nonexistent-tanas-data task show --tasks configs/tasks/mnist.toml",
+    ));
     assert!(e.contains("/nonexistent-tanas-data"), "{e}");
 }
 
@@ -563,20 +463,10 @@ fn train_settings_come_from_a_file_with_the_flags_over_it() {
     let config = dir.path().join("train.toml");
     std::fs::write(&config, "epochs = 3\nlr = 0.002\nbatch_size = 64\n").unwrap();
     let out = dir.path().join("net");
-    let m = json(&tanas(&[
-        "train",
-        "--tasks",
-        "configs/tasks/mnist.toml",
-        "--task",
-        "mnist-1",
-        "--config",
-        config.to_str().unwrap(),
-        "--epochs",
-        "1",
-        "--out",
-        out.to_str().unwrap(),
-        "--json",
-    ]));
+    let m = json(&run_with(
+        "train --tasks configs/tasks/mnist.toml --task mnist-1 --config {} --epochs 1 --out {} --json",
+        &[config.to_str().unwrap(), out.to_str().unwrap()],
+    ));
     // The flag wins over the file, the file over the default; the rest is the default.
     let c = &m["config"];
     assert_eq!(
@@ -590,17 +480,13 @@ fn train_settings_come_from_a_file_with_the_flags_over_it() {
         "{c}"
     );
     std::fs::write(&config, "epochs = 3\nlearning_rate = 0.002\n").unwrap();
-    let e = error_line(&tanas(&[
-        "train",
-        "--tasks",
-        "configs/tasks/mnist.toml",
-        "--task",
-        "mnist-1",
-        "--config",
-        config.to_str().unwrap(),
-        "--out",
-        dir.path().join("other").to_str().unwrap(),
-    ]));
+    let e = error_line(&run_with(
+        "train --tasks configs/tasks/mnist.toml --task mnist-1 --config {} --out {}",
+        &[
+            config.to_str().unwrap(),
+            dir.path().join("other").to_str().unwrap(),
+        ],
+    ));
     assert!(
         e.contains("train.toml") && e.contains("learning_rate"),
         "{e}"
@@ -611,18 +497,10 @@ fn train_settings_come_from_a_file_with_the_flags_over_it() {
 fn train_fisher_distance_stages() {
     let dir = tempfile::tempdir().unwrap();
     let d = |p: &str| dir.path().join(p).to_str().unwrap().to_string();
-    let m = json(&tanas(&[
-        "train",
-        "--tasks",
-        "configs/tasks/mnist.toml",
-        "--task",
-        "mnist-1",
-        "--epochs",
-        "1",
-        "--out",
-        &d("net"),
-        "--json",
-    ]));
+    let m = json(&run_with(
+        "train --tasks configs/tasks/mnist.toml --task mnist-1 --epochs 1 --out {} --json",
+        &[&d("net")],
+    ));
     assert!(m["test"]["accuracy"].as_f64().unwrap() > 0.8, "{m}");
     // Every output is an ordinary rw-r--r-- file (temporary files are created rw-------).
     #[cfg(unix)]
@@ -640,17 +518,10 @@ fn train_fisher_distance_stages() {
     }
     // A rerun finds the finished run.
     assert!(
-        tanas(&[
-            "train",
-            "--tasks",
-            "configs/tasks/mnist.toml",
-            "--task",
-            "mnist-1",
-            "--epochs",
-            "1",
-            "--out",
-            &d("net")
-        ])
+        run_with(
+            "train --tasks configs/tasks/mnist.toml --task mnist-1 --epochs 1 --out {}",
+            &[&d("net")]
+        )
         .status
         .success()
     );
@@ -659,23 +530,10 @@ fn train_fisher_distance_stages() {
         ("mnist-1", "own.safetensors"),
         ("mnist-3", "cross.safetensors"),
     ] {
-        let v = json(&tanas(&[
-            "fisher",
-            "small-cnn",
-            "--num-classes",
-            "2",
-            "--run",
-            &d("net"),
-            "--tasks",
-            "configs/tasks/mnist.toml",
-            "--task",
-            task,
-            "--limit",
-            "64",
-            "--out",
-            &d(out),
-            "--json",
-        ]));
+        let v = json(&run_with(
+            "fisher small-cnn --num-classes 2 --run {} --tasks configs/tasks/mnist.toml --task {} --limit 64 --out {} --json",
+            &[&d("net"), task, &d(out)],
+        ));
         assert!(v["total"].as_f64().unwrap() > 0.0);
     }
     // --skip: the samples after the first N (another Fisher), and past the end an error.
@@ -709,46 +567,28 @@ fn train_fisher_distance_stages() {
     let e = error_line(&fisher(&["--skip", "100000"], "past.safetensors"));
     assert!(e.contains("--skip 100000"), "{e}");
     assert!(!dir.path().join("past.safetensors").exists());
-    let same = json(&tanas(&[
-        "distance",
-        &d("own.safetensors"),
-        &d("own.safetensors"),
-        "--json",
-    ]));
+    let same = json(&run_with(
+        "distance {} {} --json",
+        &[&d("own.safetensors"), &d("own.safetensors")],
+    ));
     assert_eq!(same["distance"], 0.0);
-    let v = json(&tanas(&[
-        "distance",
-        &d("cross.safetensors"),
-        &d("own.safetensors"),
-        "--json",
-    ]));
+    let v = json(&run_with(
+        "distance {} {} --json",
+        &[&d("cross.safetensors"), &d("own.safetensors")],
+    ));
     let ftd = v["distance"].as_f64().unwrap();
     assert!(ftd > 0.0 && ftd <= 1.0, "{v}");
-    let v = json(&tanas(&[
-        "distance",
-        "--metric",
-        "logdet",
-        &d("cross.safetensors"),
-        &d("own.safetensors"),
-        "--json",
-    ]));
+    let v = json(&run_with(
+        "distance --metric logdet {} {} --json",
+        &[&d("cross.safetensors"), &d("own.safetensors")],
+    ));
     assert_eq!(v["metric"], "logdet");
 
     // Missing weights: an error naming the file, and no output file.
-    let e = error_line(&tanas(&[
-        "fisher",
-        "small-cnn",
-        "--num-classes",
-        "2",
-        "--weights",
-        &d("nope.safetensors"),
-        "--tasks",
-        "configs/tasks/mnist.toml",
-        "--task",
-        "mnist-1",
-        "--out",
-        &d("never.safetensors"),
-    ]));
+    let e = error_line(&run_with(
+        "fisher small-cnn --num-classes 2 --weights {} --tasks configs/tasks/mnist.toml --task mnist-1 --out {}",
+        &[&d("nope.safetensors"), &d("never.safetensors")],
+    ));
     assert!(e.contains("nope.safetensors"), "{e}");
     assert!(!dir.path().join("never.safetensors").exists());
 }
@@ -759,39 +599,16 @@ fn train_fisher_distance_stages() {
 fn bench_train_and_train_honour_the_cell_skeleton() {
     const GENOTYPE: &str = "configs/genotypes/darts_v2.json";
     let params = |k: &str, c: &str, l: &str| {
-        json(&tanas(&[
-            "model",
-            "info",
-            "cellnet",
-            "--num-classes",
-            k,
-            "--genotype",
-            GENOTYPE,
-            "--channels",
-            c,
-            "--layers",
-            l,
-            "--json",
-        ]))["params"]
+        json(&run_with(
+            "model info cellnet --num-classes {} --genotype {} --channels {} --layers {} --json",
+            &[k, GENOTYPE, c, l],
+        ))["params"]
             .clone()
     };
-    let v = json(&tanas(&[
-        "bench",
-        "train",
-        "--archs",
-        "cellnet",
-        "--genotype",
-        GENOTYPE,
-        "--channels",
-        "4",
-        "--layers",
-        "2",
-        "--steps",
-        "1",
-        "--batch-size",
-        "2",
-        "--json",
-    ]));
+    let v = json(&run_with(
+        "bench train --archs cellnet --genotype {} --channels 4 --layers 2 --steps 1 --batch-size 2 --json",
+        &[GENOTYPE],
+    ));
     let row = &v[0];
     assert_eq!(v.as_array().map(Vec::len), Some(1), "{v}");
     assert_eq!(row["arch"], "cellnet", "{row}");
@@ -807,60 +624,24 @@ fn bench_train_and_train_honour_the_cell_skeleton() {
         assert!(row["peak_rss_mib"].as_f64().unwrap() > 1.0, "{row}");
     }
     // Without a genotype: one error line.
-    let e = error_line(&tanas(&[
-        "bench", "train", "--archs", "cellnet", "--steps", "1",
-    ]));
+    let e = error_line(&run("bench train --archs cellnet --steps 1"));
     assert!(e.contains("genotype"), "{e}");
 
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("cells");
     let out = out.to_str().unwrap();
-    let m = json(&tanas(&[
-        "train",
-        "--tasks",
-        "configs/tasks/mnist.toml",
-        "--task",
-        "mnist-1",
-        "--arch",
-        "cellnet",
-        "--genotype",
-        GENOTYPE,
-        "--channels",
-        "4",
-        "--layers",
-        "2",
-        "--epochs",
-        "1",
-        "--out",
-        out,
-        "--json",
-    ]));
+    let m = json(&run_with(
+        "train --tasks configs/tasks/mnist.toml --task mnist-1 --arch cellnet --genotype {} --channels 4 --layers 2 --epochs 1 --out {} --json",
+        &[GENOTYPE, out],
+    ));
     assert_eq!(m["num_params"], params("2", "4", "2"), "{m}");
     // The weights it wrote are those of that network.
     let weights = dir.path().join("cells/weights.safetensors");
     let eval = |c: &str, l: &str| {
-        tanas(&[
-            "model",
-            "eval",
-            "cellnet",
-            "--num-classes",
-            "2",
-            "--genotype",
-            GENOTYPE,
-            "--channels",
-            c,
-            "--layers",
-            l,
-            "--weights",
-            weights.to_str().unwrap(),
-            "--tasks",
-            "configs/tasks/mnist.toml",
-            "--task",
-            "mnist-1",
-            "--limit",
-            "16",
-            "--json",
-        ])
+        run_with(
+            "model eval cellnet --num-classes 2 --genotype {} --channels {} --layers {} --weights {} --tasks configs/tasks/mnist.toml --task mnist-1 --limit 16 --json",
+            &[GENOTYPE, c, l, weights.to_str().unwrap()],
+        )
     };
     assert_eq!(json(&eval("4", "2"))["samples"], 16);
     assert!(!eval("36", "20").status.success());
@@ -880,14 +661,10 @@ fn distance_matrix_experiment() {
     )
     .unwrap();
     let out = dir.path().join("run");
-    let run = tanas(&[
-        "distance",
-        "matrix",
-        "--experiment",
-        exp.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let run = run_with(
+        "distance matrix --experiment {} --out {}",
+        &[exp.to_str().unwrap(), out.to_str().unwrap()],
+    );
     assert!(
         run.status.success(),
         "{}",
@@ -938,14 +715,10 @@ fn distance_matrix_experiment() {
     assert_eq!(header["__metadata__"]["samples"], "48", "{header}");
     // Bad experiment file: one error line naming it.
     std::fs::write(&exp, "task_files = []\n").unwrap();
-    let e = error_line(&tanas(&[
-        "distance",
-        "matrix",
-        "--experiment",
-        exp.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]));
+    let e = error_line(&run_with(
+        "distance matrix --experiment {} --out {}",
+        &[exp.to_str().unwrap(), out.to_str().unwrap()],
+    ));
     assert!(e.contains("exp.toml"), "{e}");
 }
 
@@ -973,13 +746,10 @@ fn tanas_run_plan_prepares_the_dictionary_tasks_side_by_side() {
     let dir = tempfile::tempdir().unwrap();
     let exp = tiny_tanas_experiment(dir.path());
     let out = dir.path().join("run");
-    let graph = json(&tanas(&[
-        "run",
-        exp.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--plan",
-    ]));
+    let graph = json(&run_with(
+        "run {} --out {} --plan",
+        &[exp.to_str().unwrap(), out.to_str().unwrap()],
+    ));
     let nodes = graph["nodes"].as_array().unwrap();
     let ids: Vec<&str> = nodes.iter().map(|n| n["id"].as_str().unwrap()).collect();
     assert_eq!(
@@ -1030,14 +800,10 @@ fn tanas_run_plan_prepares_the_dictionary_tasks_side_by_side() {
     )
     .unwrap();
     let bad = dir.path().join("bad");
-    let e = error_line(&tanas(&[
-        "run",
-        exp.to_str().unwrap(),
-        "--out",
-        bad.to_str().unwrap(),
-        "--executor",
-        "local",
-    ]));
+    let e = error_line(&run_with(
+        "run {} --out {} --executor local",
+        &[exp.to_str().unwrap(), bad.to_str().unwrap()],
+    ));
     assert!(e.contains("tanas.toml") && e.contains("mnist-99"), "{e}");
     assert!(!bad.join("jobs").exists());
 }
@@ -1048,13 +814,10 @@ fn tanas_run_dictionary_and_search() {
     let exp = tiny_tanas_experiment(dir.path());
     let out = dir.path().join("run");
     let o = out.to_str().unwrap();
-    let v = json(&tanas(&[
-        "run",
-        exp.to_str().unwrap(),
-        "--out",
-        o,
-        "--json",
-    ]));
+    let v = json(&run_with(
+        "run {} --out {} --json",
+        &[exp.to_str().unwrap(), o],
+    ));
     assert_eq!(v["target"], "mnist-1");
     let closest = v["closest_task"].as_str().unwrap();
     assert!(["mnist-0", "mnist-3"].contains(&closest), "{v}");
@@ -1074,68 +837,36 @@ fn tanas_run_dictionary_and_search() {
     // The dictionary is usable on its own.
     let dict = out.join("dict");
     let d = dict.to_str().unwrap();
-    let list = json(&tanas(&["dict", "list", "--dict", d, "--json"]));
+    let list = json(&run_with("dict list --dict {} --json", &[d]));
     assert_eq!(list["tasks"].as_array().unwrap().len(), 2);
-    let rows = json(&tanas(&[
-        "dict",
-        "closest",
-        "--dict",
-        d,
-        "--tasks",
-        "configs/tasks/mnist.toml",
-        "--task",
-        "mnist-1",
-        "--json",
-    ]));
+    let rows = json(&run_with(
+        "dict closest --dict {} --tasks configs/tasks/mnist.toml --task mnist-1 --json",
+        &[d],
+    ));
     assert_eq!(rows[0]["task"], closest);
     // A rerun reuses everything and gives the same answer.
-    let again = json(&tanas(&[
-        "run",
-        exp.to_str().unwrap(),
-        "--out",
-        o,
-        "--json",
-    ]));
+    let again = json(&run_with(
+        "run {} --out {} --json",
+        &[exp.to_str().unwrap(), o],
+    ));
     assert_eq!(again["genotype"], v["genotype"]);
     assert_eq!(again["test_accuracy"], v["test_accuracy"]);
 
     // Random search in the general space from the same dictionary.
-    let r = json(&tanas(&[
-        "search",
-        "--dict",
-        d,
-        "--tasks",
-        "configs/tasks/mnist.toml",
-        "--task",
-        "mnist-1",
-        "--algo",
-        "random",
-        "--space",
-        "general",
-        "--out",
-        dir.path().join("random").to_str().unwrap(),
-        "--json",
-    ]));
+    let r = json(&run_with(
+        "search --dict {} --tasks configs/tasks/mnist.toml --task mnist-1 --algo random --space general --out {} --json",
+        &[d, dir.path().join("random").to_str().unwrap()],
+    ));
     assert_eq!(r["algorithm"], "random");
     assert!(r["closest_task"].is_null());
 
     // A hand-designed network trained like the found ones, tested on the same samples.
     let b_out = dir.path().join("baseline");
     let baseline = || {
-        json(&tanas(&[
-            "baseline",
-            "--dict",
-            d,
-            "--tasks",
-            "configs/tasks/mnist.toml",
-            "--task",
-            "mnist-1",
-            "--arch",
-            "small-cnn",
-            "--out",
-            b_out.to_str().unwrap(),
-            "--json",
-        ]))
+        json(&run_with(
+            "baseline --dict {} --tasks configs/tasks/mnist.toml --task mnist-1 --arch small-cnn --out {} --json",
+            &[d, b_out.to_str().unwrap()],
+        ))
     };
     let b = baseline();
     assert_eq!(b["arch"], "small-cnn");
@@ -1148,18 +879,10 @@ fn tanas_run_dictionary_and_search() {
     // Settings from a file are read (and checked) before the dictionary is opened.
     let settings = dir.path().join("settings.toml");
     std::fs::write(&settings, "arch = \"small-cnn\"\nseeds = [0]\nepoch = 3\n").unwrap();
-    let e = error_line(&tanas(&[
-        "dict",
-        "add",
-        "--dict",
-        d,
-        "--settings",
-        settings.to_str().unwrap(),
-        "--tasks",
-        "configs/tasks/mnist.toml",
-        "--task",
-        "mnist-0",
-    ]));
+    let e = error_line(&run_with(
+        "dict add --dict {} --settings {} --tasks configs/tasks/mnist.toml --task mnist-0",
+        &[d, settings.to_str().unwrap()],
+    ));
     assert!(e.contains("settings.toml") && e.contains("epoch"), "{e}");
 }
 
@@ -1172,21 +895,17 @@ fn bad_search_input_gives_one_error_line() {
         .replace("target = \"mnist-1\"", "target = \"mnist-7\"");
     std::fs::write(&exp, text).unwrap();
     let out = dir.path().join("run");
-    let e = error_line(&tanas(&[
-        "run",
-        exp.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]));
+    let e = error_line(&run_with(
+        "run {} --out {}",
+        &[exp.to_str().unwrap(), out.to_str().unwrap()],
+    ));
     assert!(e.contains("mnist-7") && e.contains("tanas.toml"), "{e}");
     assert!(!out.join("target/final.json").exists());
 
-    let e = error_line(&tanas(&[
-        "dict",
-        "list",
-        "--dict",
-        dir.path().join("nope").to_str().unwrap(),
-    ]));
+    let e = error_line(&run_with(
+        "dict list --dict {}",
+        &[dir.path().join("nope").to_str().unwrap()],
+    ));
     assert!(e.contains("manifest.json"), "{e}");
 
     let space = dir.path().join("space.json");
@@ -1199,19 +918,14 @@ fn bad_search_input_gives_one_error_line() {
     )
     .unwrap();
     let o = dir.path().join("s");
-    let e = error_line(&tanas(&[
-        "search",
-        "--dict",
-        dict.to_str().unwrap(),
-        "--tasks",
-        "configs/tasks/mnist.toml",
-        "--task",
-        "mnist-1",
-        "--space",
-        space.to_str().unwrap(),
-        "--out",
-        o.to_str().unwrap(),
-    ]));
+    let e = error_line(&run_with(
+        "search --dict {} --tasks configs/tasks/mnist.toml --task mnist-1 --space {} --out {}",
+        &[
+            dict.to_str().unwrap(),
+            space.to_str().unwrap(),
+            o.to_str().unwrap(),
+        ],
+    ));
     assert!(e.contains("space.json") && e.contains("conv_9x9"), "{e}");
     assert!(!o.join("final.json").exists());
     std::fs::write(
@@ -1219,18 +933,13 @@ fn bad_search_input_gives_one_error_line() {
         r#"{"ops": [], "nodes": [3], "style": "dense", "skeleton": {"channels": 4, "layers": 2}}"#,
     )
     .unwrap();
-    let e = error_line(&tanas(&[
-        "search",
-        "--dict",
-        dict.to_str().unwrap(),
-        "--tasks",
-        "configs/tasks/mnist.toml",
-        "--task",
-        "mnist-1",
-        "--space",
-        space.to_str().unwrap(),
-        "--out",
-        o.to_str().unwrap(),
-    ]));
+    let e = error_line(&run_with(
+        "search --dict {} --tasks configs/tasks/mnist.toml --task mnist-1 --space {} --out {}",
+        &[
+            dict.to_str().unwrap(),
+            space.to_str().unwrap(),
+            o.to_str().unwrap(),
+        ],
+    ));
     assert!(e.contains("space.json"), "{e}");
 }

@@ -383,18 +383,18 @@ pub struct FisherArgs {
     #[arg(long, default_value_t = 0)]
     pub skip: usize,
     /// exact (per-sample gradients), mc (sampled labels), batch (the authors' squared
-    /// mini-batch gradient), naive (one backward per sample).
-    #[arg(long, default_value = "exact")]
-    pub estimator: tanas_fisher::Estimator,
-    /// Label samples per input for `mc`.
-    #[arg(long, default_value_t = 1, value_parser = crate::limits::positive())]
-    pub mc_samples: usize,
-    /// Seed of the `mc` label draws.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Samples per pass.
-    #[arg(long, default_value_t = 128, value_parser = crate::limits::batch_size())]
-    pub batch_size: usize,
+    /// mini-batch gradient), naive (one backward per sample) [default: exact].
+    #[arg(long)]
+    pub estimator: Option<tanas_fisher::Estimator>,
+    /// Label samples per input for `mc` [default: 1].
+    #[arg(long, value_parser = crate::limits::positive())]
+    pub mc_samples: Option<usize>,
+    /// Seed of the `mc` label draws [default: 0].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Samples per pass [default: 128].
+    #[arg(long, value_parser = crate::limits::batch_size())]
+    pub batch_size: Option<usize>,
     /// Output safetensors file.
     #[arg(long)]
     pub out: PathBuf,

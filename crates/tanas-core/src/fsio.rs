@@ -28,6 +28,46 @@ pub struct WriteError {
     pub source: std::io::Error,
 }
 
+/// A file that could not be read or written, or whose JSON could not be parsed or written:
+/// the error of every crate's `Io` and `Json` cases, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS's error.
+        source: std::io::Error,
+    },
+    /// A JSON file could not be parsed or written.
+    #[error("{}: {source}", path.display())]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// The parser's error.
+        source: serde_json::Error,
+    },
+}
+
+impl FileError {
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A JSON error on `path`.
+    pub fn json(path: impl Into<PathBuf>, source: serde_json::Error) -> Self {
+        Self::Json {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
 fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()

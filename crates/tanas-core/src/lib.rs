@@ -22,8 +22,8 @@ pub mod out_dir;
 pub mod settings;
 pub mod store;
 
-pub use fsio::{WriteError, write_atomic};
+pub use fsio::{FileError, WriteError, write_atomic};
 pub use hash::Fnv1a;
 pub use out_dir::{OutDirError, OutDirLock};
-pub use settings::{SettingsError, one_line, read_toml};
+pub use settings::{SettingsError, SettingsMismatch, one_line, read_toml};
 pub use store::{Artifact, Store, StoreEntry, StoreError};

@@ -16,6 +16,27 @@ pub struct SettingsError {
     pub problem: String,
 }
 
+/// An output directory that holds a `what` (a run, a search) made with other settings: the
+/// error every resumable stage gives, naming the first setting that differs.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{}: holds a {what} with {field} = {stored}, but this run asks for {requested}; \
+     use another output directory or the stored setting",
+    dir.display()
+)]
+pub struct SettingsMismatch {
+    /// What the directory holds, in words (`run`, `search`).
+    pub what: &'static str,
+    /// The output directory.
+    pub dir: PathBuf,
+    /// The setting that differs (`config.lr`, `epochs`).
+    pub field: String,
+    /// The stored value.
+    pub stored: String,
+    /// The requested value.
+    pub requested: String,
+}
+
 /// Reads the TOML file `path` as a `T`.
 pub fn read_toml<T: DeserializeOwned>(path: &Path) -> Result<T, SettingsError> {
     let text = std::fs::read_to_string(path).map_err(|e| SettingsError {

@@ -3,24 +3,21 @@
 
 use gemm::Parallelism;
 
-/// A read-only strided view of a matrix: element (i, j) is `data[i * rs + j * cs]`.
+/// A strided view of a matrix: element (i, j) is `data[i * rs + j * cs]`, inside `data`.
 #[derive(Clone, Copy)]
-pub(crate) struct MatRef<'a> {
-    data: &'a [f32],
+pub(crate) struct Mat<D> {
+    data: D,
     rows: usize,
     cols: usize,
     rs: usize,
     cs: usize,
 }
 
-/// A mutable strided view of a matrix whose elements do not overlap.
-pub(crate) struct MatMut<'a> {
-    data: &'a mut [f32],
-    rows: usize,
-    cols: usize,
-    rs: usize,
-    cs: usize,
-}
+/// A read-only view.
+pub(crate) type MatRef<'a> = Mat<&'a [f32]>;
+
+/// A mutable view whose elements do not overlap.
+pub(crate) type MatMut<'a> = Mat<&'a mut [f32]>;
 
 /// The number of elements a `rows x cols` view with strides `rs`, `cs` reaches.
 fn extent(rows: usize, cols: usize, rs: usize, cs: usize) -> usize {
@@ -31,16 +28,11 @@ fn extent(rows: usize, cols: usize, rs: usize, cs: usize) -> usize {
     }
 }
 
-impl<'a> MatRef<'a> {
-    /// A row-major `rows x cols` matrix whose rows start `rs` elements apart.
-    pub(crate) fn rows(data: &'a [f32], rows: usize, cols: usize, rs: usize) -> Self {
-        Self::strided(data, rows, cols, rs, 1)
-    }
-
+impl<D: AsRef<[f32]>> Mat<D> {
     /// Any strided view; panics if it reaches past `data`.
-    pub(crate) fn strided(data: &'a [f32], rows: usize, cols: usize, rs: usize, cs: usize) -> Self {
+    fn new(data: D, rows: usize, cols: usize, rs: usize, cs: usize) -> Self {
         assert!(
-            extent(rows, cols, rs, cs) <= data.len(),
+            extent(rows, cols, rs, cs) <= data.as_ref().len(),
             "matrix view out of bounds"
         );
         Self {
@@ -50,6 +42,13 @@ impl<'a> MatRef<'a> {
             rs,
             cs,
         }
+    }
+}
+
+impl<'a> MatRef<'a> {
+    /// A row-major `rows x cols` matrix whose rows start `rs` elements apart.
+    pub(crate) fn rows(data: &'a [f32], rows: usize, cols: usize, rs: usize) -> Self {
+        Self::new(data, rows, cols, rs, 1)
     }
 
     /// The transpose (no copy).
@@ -68,17 +67,7 @@ impl<'a> MatMut<'a> {
     /// A row-major `rows x cols` matrix whose rows start `rs >= cols` elements apart.
     pub(crate) fn rows(data: &'a mut [f32], rows: usize, cols: usize, rs: usize) -> Self {
         assert!(rows <= 1 || rs >= cols, "overlapping matrix rows");
-        assert!(
-            extent(rows, cols, rs, 1) <= data.len(),
-            "matrix view out of bounds"
-        );
-        Self {
-            data,
-            rows,
-            cols,
-            rs,
-            cs: 1,
-        }
+        Self::new(data, rows, cols, rs, 1)
     }
 }
 

@@ -41,36 +41,37 @@ pub(crate) fn conv2d(
     tensor(Shape::new([g.n, g.cout, g.ho, g.wo]), y)
 }
 
-pub(crate) fn conv2d_x_backward(
-    x: FloatTensor<Cpu>,
-    weight: FloatTensor<Cpu>,
-    output_grad: FloatTensor<Cpu>,
-    options: ConvOptions<2>,
-) -> FloatTensor<Cpu> {
-    if !all_f32(&[&x, &weight, &output_grad]) {
-        return Flex::conv2d_x_backward(x, weight, output_grad, options);
-    }
-    let (weight, dy) = (dense(weight), dense(output_grad));
-    let g = geom(dims4(&x), dims4(&weight), &options);
-    let dx = conv::x_backward(&g, f32s(&weight), f32s(&dy));
-    tensor(Shape::new([g.n, g.cin, g.h, g.w]), dx)
+/// `conv_grad!(NAME, |geometry, x, weight, dy| BODY)`: the convolution gradient NAME of
+/// `ModuleOps`, Flex's where a tensor is not f32, else BODY (`dy` dense).
+macro_rules! conv_grad {
+    ($name:ident, |$g:ident, $x:pat, $w:pat, $dy:ident| $body:expr) => {
+        pub(crate) fn $name(
+            x: FloatTensor<Cpu>,
+            weight: FloatTensor<Cpu>,
+            output_grad: FloatTensor<Cpu>,
+            options: ConvOptions<2>,
+        ) -> FloatTensor<Cpu> {
+            if !all_f32(&[&x, &weight, &output_grad]) {
+                return Flex::$name(x, weight, output_grad, options);
+            }
+            let $g = &geom(dims4(&x), dims4(&weight), &options);
+            let ($x, $w, $dy) = (x, weight, dense(output_grad));
+            $body
+        }
+    };
 }
 
-pub(crate) fn conv2d_weight_backward(
-    x: FloatTensor<Cpu>,
-    weight: FloatTensor<Cpu>,
-    output_grad: FloatTensor<Cpu>,
-    options: ConvOptions<2>,
-) -> FloatTensor<Cpu> {
-    if !all_f32(&[&x, &weight, &output_grad]) {
-        return Flex::conv2d_weight_backward(x, weight, output_grad, options);
-    }
-    let (x, dy) = (dense(x), dense(output_grad));
-    let wd = dims4(&weight);
-    let g = geom(dims4(&x), wd, &options);
-    let dw = conv::weight_backward(&g, f32s(&x), f32s(&dy));
-    tensor(Shape::new(wd), dw)
-}
+conv_grad!(conv2d_x_backward, |g, _, w, dy| {
+    let dx = conv::x_backward(g, f32s(&dense(w)), f32s(&dy));
+    tensor(Shape::new([g.n, g.cin, g.h, g.w]), dx)
+});
+
+conv_grad!(conv2d_weight_backward, |g, x, w, dy| {
+    tensor(
+        w.shape(),
+        conv::weight_backward(g, f32s(&dense(x)), f32s(&dy)),
+    )
+});
 
 pub(crate) fn conv2d_bias_backward(
     x: FloatTensor<Cpu>,

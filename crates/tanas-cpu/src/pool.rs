@@ -126,6 +126,20 @@ impl PoolGeom {
     fn planes_per_task(&self) -> usize {
         (16 * 1024 / (self.plane() + self.l()).max(1)).max(1)
     }
+
+    /// `size` zeros per plane, filled in parallel by `f(plane, its part)`.
+    fn per_plane(&self, size: usize, f: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
+        let per = self.planes_per_task();
+        let mut out = vec![0.0f32; self.planes * size];
+        out.par_chunks_mut((per * size).max(1))
+            .enumerate()
+            .for_each(|(t, o)| {
+                for (j, o) in o.chunks_mut(size.max(1)).enumerate() {
+                    f(t * per + j, o);
+                }
+            });
+        out
+    }
 }
 
 /// Max pooling: the output and, per output, the flat index `ih * w + iw` of the first
@@ -220,86 +234,62 @@ fn max_plane_2x2(g: &PoolGeom, x: &[f32], o: &mut [f32], ix: &mut [i64]) {
 
 /// The gradient of max pooling: each output's gradient goes to its recorded input.
 pub(crate) fn max_backward(g: &PoolGeom, dy: &[f32], idx: &[i64]) -> Vec<f32> {
-    let (l, plane, per) = (g.l(), g.plane(), g.planes_per_task());
-    let mut dx = vec![0.0f32; g.planes * plane];
-    dx.par_chunks_mut((per * plane).max(1))
-        .enumerate()
-        .for_each(|(t, d)| {
-            for (j, d) in d.chunks_mut(plane).enumerate() {
-                let p = t * per + j;
-                for (v, &i) in dy[p * l..(p + 1) * l].iter().zip(&idx[p * l..(p + 1) * l]) {
-                    if let Ok(i) = usize::try_from(i) {
-                        d[i] += v;
-                    }
-                }
+    let l = g.l();
+    g.per_plane(g.plane(), |p, d| {
+        for (v, &i) in dy[p * l..(p + 1) * l].iter().zip(&idx[p * l..(p + 1) * l]) {
+            if let Ok(i) = usize::try_from(i) {
+                d[i] += v;
             }
-        });
-    dx
+        }
+    })
 }
 
-/// The divisors of every output of a plane: the window size with padding counted (but not
-/// what lies past it, as PyTorch), or the taps inside the input.
-fn avg_divisors(g: &PoolGeom, count_include_pad: bool) -> Vec<f32> {
+/// The windows of every output of a plane (row-major) with its divisor: the window size
+/// with padding counted (but not what lies past it, as PyTorch), or the taps inside the
+/// input.
+fn avg_windows(g: &PoolGeom, count_include_pad: bool) -> Vec<(Window, Window, f32)> {
     let (rows, cols) = (g.windows(0), g.windows(1));
     let size = |w: &Window| if count_include_pad { w.padded } else { w.taps };
     rows.iter()
-        .flat_map(|r| cols.iter().map(move |c| (size(r) * size(c)) as f32))
+        .flat_map(|r| {
+            cols.iter()
+                .map(move |c| (*r, *c, (size(r) * size(c)) as f32))
+        })
         .collect()
 }
 
 /// Average pooling (dilation 1).
 pub(crate) fn avg_forward(g: &PoolGeom, x: &[f32], count_include_pad: bool) -> Vec<f32> {
-    let (l, plane, per) = (g.l(), g.plane(), g.planes_per_task());
-    let (rows, cols) = (g.windows(0), g.windows(1));
-    let div = avg_divisors(g, count_include_pad);
-    let mut out = vec![0.0f32; g.planes * l];
-    out.par_chunks_mut((per * l).max(1))
-        .enumerate()
-        .for_each(|(t, o)| {
-            for (j, o) in o.chunks_mut(l).enumerate() {
-                let p = t * per + j;
-                let x = &x[p * plane..(p + 1) * plane];
-                for (oh, wh) in rows.iter().enumerate() {
-                    for (ow, ww) in cols.iter().enumerate() {
-                        let mut s = 0.0f32;
-                        for ih in wh.positions() {
-                            for iw in ww.positions() {
-                                s += x[ih * g.w + iw];
-                            }
-                        }
-                        o[oh * g.wo + ow] = s / div[oh * g.wo + ow];
-                    }
+    let plane = g.plane();
+    let windows = avg_windows(g, count_include_pad);
+    g.per_plane(g.l(), |p, o| {
+        let x = &x[p * plane..(p + 1) * plane];
+        for (o, (wh, ww, div)) in o.iter_mut().zip(&windows) {
+            let mut s = 0.0f32;
+            for ih in wh.positions() {
+                for iw in ww.positions() {
+                    s += x[ih * g.w + iw];
                 }
             }
-        });
-    out
+            *o = s / div;
+        }
+    })
 }
 
 /// The gradient of average pooling.
 pub(crate) fn avg_backward(g: &PoolGeom, dy: &[f32], count_include_pad: bool) -> Vec<f32> {
-    let (l, plane, per) = (g.l(), g.plane(), g.planes_per_task());
-    let (rows, cols) = (g.windows(0), g.windows(1));
-    let div = avg_divisors(g, count_include_pad);
-    let mut dx = vec![0.0f32; g.planes * plane];
-    dx.par_chunks_mut((per * plane).max(1))
-        .enumerate()
-        .for_each(|(t, d)| {
-            for (j, d) in d.chunks_mut(plane).enumerate() {
-                let p = t * per + j;
-                let dyp = &dy[p * l..(p + 1) * l];
-                for (oh, wh) in rows.iter().enumerate() {
-                    for (ow, ww) in cols.iter().enumerate() {
-                        let v = dyp[oh * g.wo + ow] / div[oh * g.wo + ow];
-                        for ih in wh.positions() {
-                            for iw in ww.positions() {
-                                d[ih * g.w + iw] += v;
-                            }
-                        }
-                    }
+    let l = g.l();
+    let windows = avg_windows(g, count_include_pad);
+    g.per_plane(g.plane(), |p, d| {
+        for (dy, (wh, ww, div)) in dy[p * l..(p + 1) * l].iter().zip(&windows) {
+            let v = dy / div;
+            for ih in wh.positions() {
+                for iw in ww.positions() {
+                    d[ih * g.w + iw] += v;
                 }
             }
-        });
-    dx
+        }
+    })
 }
 
 /// The input range `[start, end)` of adaptive-pooling output `o` of `out` over `len`.

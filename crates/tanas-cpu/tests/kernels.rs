@@ -79,6 +79,13 @@ fn check<const D: usize, const O: usize>(
     }
 }
 
+/// `check` with one body for both backends: `check!(D, O; what, inputs, |v| body)`.
+macro_rules! check {
+    ($d:literal, $o:literal; $what:expr, $inputs:expr, |$v:ident| $body:expr) => {
+        check::<$d, $o>($what, $inputs, |$v| $body, |$v| $body)
+    };
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Case {
     n: usize,
@@ -103,26 +110,14 @@ fn conv_case(c: Case) {
         inputs.push((vec![c.cout, 1, 1, 1], true));
     }
     let what = format!("{c:?}");
-    check::<4, 4>(
-        &what,
-        &inputs,
-        |v| {
-            conv2d(
-                v[0].clone(),
-                v[1].clone(),
-                v.get(2).map(|b| b.clone().reshape([c.cout])),
-                opts.clone(),
-            )
-        },
-        |v| {
-            conv2d(
-                v[0].clone(),
-                v[1].clone(),
-                v.get(2).map(|b| b.clone().reshape([c.cout])),
-                opts.clone(),
-            )
-        },
-    );
+    check!(4, 4; &what, &inputs, |v| {
+        conv2d(
+            v[0].clone(),
+            v[1].clone(),
+            v.get(2).map(|b| b.clone().reshape([c.cout])),
+            opts.clone(),
+        )
+    });
 }
 
 fn base() -> Case {
@@ -140,163 +135,67 @@ fn base() -> Case {
     }
 }
 
+impl Case {
+    /// The case with the fields of `spec` changed: `key=value` pairs, a pair of sizes
+    /// written `AxB` or one `A` for both, `bias=0` for no bias.
+    fn with(mut self, spec: &str) -> Case {
+        for field in spec.split_whitespace() {
+            let (key, value) = field.split_once('=').expect("key=value");
+            let sizes: Vec<usize> = value
+                .split('x')
+                .map(|v| v.parse().expect("a size"))
+                .collect();
+            let pair = [sizes[0], *sizes.last().expect("a size")];
+            match key {
+                "n" => self.n = sizes[0],
+                "cin" => self.cin = sizes[0],
+                "cout" => self.cout = sizes[0],
+                "groups" => self.groups = sizes[0],
+                "bias" => self.bias = sizes[0] != 0,
+                "hw" => self.hw = pair,
+                "k" => self.k = pair,
+                "stride" => self.stride = pair,
+                "pad" => self.pad = pair,
+                "dil" => self.dil = pair,
+                _ => panic!("unknown field {key}"),
+            }
+        }
+        self
+    }
+}
+
 #[test]
 fn conv2d_matches_flex_on_edge_cases() {
-    let b = base();
     let cases = [
-        b,
-        Case { n: 1, ..b },
-        Case {
-            hw: [9, 6],
-            stride: [2, 2],
-            ..b
-        },
-        Case {
-            hw: [11, 10],
-            dil: [2, 2],
-            pad: [2, 2],
-            ..b
-        },
-        Case {
-            k: [1, 1],
-            pad: [0, 0],
-            ..b
-        },
-        Case {
-            k: [1, 1],
-            pad: [0, 0],
-            stride: [2, 2],
-            ..b
-        },
-        Case {
-            k: [5, 5],
-            pad: [3, 3],
-            ..b
-        },
-        Case {
-            k: [7, 7],
-            pad: [3, 3],
-            hw: [8, 8],
-            ..b
-        },
-        Case {
-            k: [1, 7],
-            pad: [0, 3],
-            ..b
-        },
-        Case {
-            k: [7, 1],
-            pad: [3, 0],
-            ..b
-        },
-        Case {
-            k: [2, 3],
-            pad: [0, 2],
-            stride: [2, 1],
-            hw: [5, 9],
-            ..b
-        },
-        Case {
-            cin: 4,
-            cout: 6,
-            groups: 2,
-            ..b
-        },
-        Case {
-            cin: 5,
-            cout: 5,
-            groups: 5,
-            ..b
-        },
-        Case {
-            cin: 5,
-            cout: 5,
-            groups: 5,
-            k: [5, 5],
-            pad: [4, 4],
-            dil: [2, 2],
-            hw: [9, 9],
-            ..b
-        },
-        Case {
-            cin: 5,
-            cout: 5,
-            groups: 5,
-            stride: [2, 2],
-            hw: [8, 7],
-            ..b
-        },
-        Case {
-            cin: 4,
-            cout: 8,
-            groups: 4,
-            ..b
-        },
-        Case {
-            bias: false,
-            n: 3,
-            hw: [4, 4],
-            ..b
-        },
-        Case {
-            n: 5,
-            cin: 8,
-            cout: 16,
-            hw: [16, 16],
-            ..b
-        },
+        "",
+        "n=1",
+        "hw=9x6 stride=2",
+        "hw=11x10 dil=2 pad=2",
+        "k=1 pad=0",
+        "k=1 pad=0 stride=2",
+        "k=5 pad=3",
+        "k=7 pad=3 hw=8",
+        "k=1x7 pad=0x3",
+        "k=7x1 pad=3x0",
+        "k=2x3 pad=0x2 stride=2x1 hw=5x9",
+        "cin=4 cout=6 groups=2",
+        "cin=5 cout=5 groups=5",
+        "cin=5 cout=5 groups=5 k=5 pad=4 dil=2 hw=9",
+        "cin=5 cout=5 groups=5 stride=2 hw=8x7",
+        "cin=4 cout=8 groups=4",
+        "bias=0 n=3 hw=4",
+        "n=5 cin=8 cout=16 hw=16",
         // Small maps: several images per gemm, the last chunk shorter.
-        Case {
-            n: 10,
-            hw: [4, 4],
-            ..b
-        },
-        Case {
-            n: 10,
-            hw: [4, 4],
-            k: [1, 1],
-            pad: [0, 0],
-            ..b
-        },
-        Case {
-            n: 9,
-            cin: 4,
-            cout: 6,
-            groups: 2,
-            hw: [5, 3],
-            ..b
-        },
+        "n=10 hw=4",
+        "n=10 hw=4 k=1 pad=0",
+        "n=9 cin=4 cout=6 groups=2 hw=5x3",
         // Input gradient as a transposed convolution (stride 1, >= 16 input channels).
-        Case {
-            n: 3,
-            cin: 16,
-            cout: 8,
-            hw: [6, 6],
-            ..b
-        },
-        Case {
-            n: 3,
-            cin: 32,
-            cout: 8,
-            groups: 2,
-            k: [5, 3],
-            pad: [1, 2],
-            dil: [2, 1],
-            hw: [9, 7],
-            ..b
-        },
-        Case {
-            n: 2,
-            cin: 16,
-            cout: 4,
-            k: [3, 3],
-            pad: [3, 3],
-            hw: [5, 5],
-            ..b
-        },
+        "n=3 cin=16 cout=8 hw=6",
+        "n=3 cin=32 cout=8 groups=2 k=5x3 pad=1x2 dil=2x1 hw=9x7",
+        "n=2 cin=16 cout=4 k=3 pad=3 hw=5",
     ];
-    for c in cases {
-        conv_case(c);
+    for spec in cases {
+        conv_case(base().with(spec));
     }
 }
 
@@ -385,21 +284,11 @@ fn pools_match_flex() {
     for (n, c, h, w, k, s, p, d) in cases {
         let shape = vec![n, c, h, w];
         let what = format!("max {shape:?} k{k:?} s{s:?} p{p:?} d{d:?}");
-        check::<4, 4>(
-            &what,
-            &[(shape.clone(), true)],
-            |v| max_pool2d(v[0].clone(), k, s, p, d, false),
-            |v| max_pool2d(v[0].clone(), k, s, p, d, false),
-        );
+        check!(4, 4; &what, &[(shape.clone(), true)], |v| max_pool2d(v[0].clone(), k, s, p, d, false));
         if d == [1, 1] {
             for include in [true, false] {
                 let what = format!("avg {shape:?} k{k:?} s{s:?} p{p:?} include_pad={include}");
-                check::<4, 4>(
-                    &what,
-                    &[(shape.clone(), true)],
-                    |v| avg_pool2d(v[0].clone(), k, s, p, include, false),
-                    |v| avg_pool2d(v[0].clone(), k, s, p, include, false),
-                );
+                check!(4, 4; &what, &[(shape.clone(), true)], |v| avg_pool2d(v[0].clone(), k, s, p, include, false));
             }
         }
     }
@@ -410,12 +299,7 @@ fn pools_match_flex() {
         ([5, 9], [2, 4]),
     ] {
         let shape = vec![2, 3, hw[0], hw[1]];
-        check::<4, 4>(
-            &format!("adaptive {shape:?} -> {out:?}"),
-            &[(shape, true)],
-            |v| adaptive_avg_pool2d(v[0].clone(), out),
-            |v| adaptive_avg_pool2d(v[0].clone(), out),
-        );
+        check!(4, 4; &format!("adaptive {shape:?} -> {out:?}"), &[(shape, true)], |v| adaptive_avg_pool2d(v[0].clone(), out));
     }
 }
 
@@ -452,38 +336,14 @@ fn strided_reshape_matches_flex() {
     // BatchNorm's swap_dims(0, 1) + reshape, a permutation, a sliced view, a transposed
     // innermost dimension (left to Flex), and their gradients.
     let shape = vec![3, 4, 5, 6];
-    check::<4, 2>(
-        "swap_dims + reshape",
-        &[(shape.clone(), true)],
-        |v| v[0].clone().swap_dims(0, 1).reshape([4, 90]),
-        |v| v[0].clone().swap_dims(0, 1).reshape([4, 90]),
-    );
-    check::<4, 2>(
-        "permute + reshape",
-        &[(shape.clone(), true)],
-        |v| v[0].clone().permute([2, 0, 1, 3]).reshape([15, 24]),
-        |v| v[0].clone().permute([2, 0, 1, 3]).reshape([15, 24]),
-    );
-    check::<4, 2>(
-        "slice + reshape",
-        &[(shape.clone(), true)],
-        |v| {
-            v[0].clone()
-                .slice([0..3, 1..3, 0..5, 2..6])
-                .reshape([6, 20])
-        },
-        |v| {
-            v[0].clone()
-                .slice([0..3, 1..3, 0..5, 2..6])
-                .reshape([6, 20])
-        },
-    );
-    check::<4, 2>(
-        "transpose + reshape",
-        &[(shape, true)],
-        |v| v[0].clone().swap_dims(2, 3).reshape([12, 30]),
-        |v| v[0].clone().swap_dims(2, 3).reshape([12, 30]),
-    );
+    check!(4, 2; "swap_dims + reshape", &[(shape.clone(), true)], |v| v[0].clone().swap_dims(0, 1).reshape([4, 90]));
+    check!(4, 2; "permute + reshape", &[(shape.clone(), true)], |v| v[0].clone().permute([2, 0, 1, 3]).reshape([15, 24]));
+    check!(4, 2; "slice + reshape", &[(shape.clone(), true)], |v| {
+        v[0].clone()
+            .slice([0..3, 1..3, 0..5, 2..6])
+            .reshape([6, 20])
+    });
+    check!(4, 2; "transpose + reshape", &[(shape, true)], |v| v[0].clone().swap_dims(2, 3).reshape([12, 30]));
 }
 
 #[test]
@@ -501,33 +361,13 @@ fn broadcast_arithmetic_matches_flex() {
     for (a, b) in cases {
         let inputs = [(a.clone(), true), (b.clone(), true)];
         let what = format!("{a:?} op {b:?}");
-        check::<4, 4>(
-            &what,
-            &inputs,
-            |v| (v[0].clone() + v[1].clone()) * v[0].clone() - v[1].clone(),
-            |v| (v[0].clone() + v[1].clone()) * v[0].clone() - v[1].clone(),
-        );
-        check::<4, 4>(
-            &what,
-            &inputs,
-            |v| v[0].clone() / (v[1].clone().abs() + 1.0),
-            |v| v[0].clone() / (v[1].clone().abs() + 1.0),
-        );
+        check!(4, 4; &what, &inputs, |v| (v[0].clone() + v[1].clone()) * v[0].clone() - v[1].clone());
+        check!(4, 4; &what, &inputs, |v| v[0].clone() / (v[1].clone().abs() + 1.0));
         // A transposed (strided) operand.
         let what = format!("{a:?} op transposed {b:?}");
-        check::<4, 4>(
-            &what,
-            &inputs,
-            |v| v[0].clone().swap_dims(2, 3).swap_dims(2, 3) * v[1].clone(),
-            |v| v[0].clone().swap_dims(2, 3).swap_dims(2, 3) * v[1].clone(),
-        );
+        check!(4, 4; &what, &inputs, |v| v[0].clone().swap_dims(2, 3).swap_dims(2, 3) * v[1].clone());
     }
-    check::<4, 4>(
-        "strided lhs",
-        &[(vec![3, 4, 5, 6], true), (vec![3, 4, 6, 5], true)],
-        |v| v[0].clone() * v[1].clone().swap_dims(2, 3),
-        |v| v[0].clone() * v[1].clone().swap_dims(2, 3),
-    );
+    check!(4, 4; "strided lhs", &[(vec![3, 4, 5, 6], true), (vec![3, 4, 6, 5], true)], |v| v[0].clone() * v[1].clone().swap_dims(2, 3));
 }
 
 #[test]
@@ -565,12 +405,7 @@ fn unfold4d_matches_flex() {
         let a = unfold4d(tensor::<Cpu, 4>(&x), k, o.clone());
         let b = unfold4d(tensor::<Flex, 4>(&x), k, o.clone());
         close(&what, a.to_data(), b.to_data());
-        check::<4, 3>(
-            &what,
-            &[(shape.to_vec(), true)],
-            |v| unfold4d(v[0].clone(), k, o.clone()),
-            |v| unfold4d(v[0].clone(), k, o.clone()),
-        );
+        check!(4, 3; &what, &[(shape.to_vec(), true)], |v| unfold4d(v[0].clone(), k, o.clone()));
     }
 }
 

@@ -158,6 +158,18 @@ impl TaskData {
         Self::build(spec, &dirs.load(spec.dataset)?)
     }
 
+    /// Task `id` of the repository's `configs/tasks/mnist.toml` on the embedded data
+    /// ([`crate::DataDirs::embedded`]): what the tests and examples train on.
+    pub fn embedded_mnist(id: &str) -> Result<Self> {
+        let tasks =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/tasks/mnist.toml");
+        Self::load(
+            &tasks,
+            id,
+            &crate::DataDirs::only([crate::DataDirs::embedded()]),
+        )
+    }
+
     /// Builds the task's splits from a loaded dataset.
     ///
     /// Train and val: per task label, the eligible training images are shuffled with the

@@ -9,7 +9,7 @@ use burn::tensor::backend::AutodiffBackend;
 use serde::Serialize;
 use tanas_core::{Artifact, Store, StoreEntry};
 use tanas_data::{TaskData, TaskSpec, TaskSplit};
-use tanas_fisher::{Estimator, FisherConfig, FisherDiag, FisherMeta, fisher_diag};
+use tanas_fisher::{Estimator, FisherDiag, FisherMeta, fisher_diag};
 use tanas_search::{Algorithm, FuseConfig, SearchResult, SearchSpace};
 use tanas_train::{RunInfo, TrainConfig, TrainOutcome};
 use tanas_zoo::cell::Genotype;
@@ -182,12 +182,7 @@ pub(crate) fn fisher<B: AutodiffBackend>(
         data: DataKey::new(&b.spec, &[&samples]),
     };
     let entry = store.get_or_build::<Fisher, PipelineError>(&recipe, &[a.entry], |dir| {
-        let cfg = FisherConfig {
-            estimator: settings.estimator,
-            batch_size: settings.batch_size,
-            mc_samples: settings.mc_samples,
-            seed,
-        };
+        let cfg = settings.config(seed);
         let diag = fisher_diag(model, &samples, b.num_labels, &cfg, meta.clone(), device).map_err(
             |source| PipelineError::Fisher {
                 net: a.task.to_string(),

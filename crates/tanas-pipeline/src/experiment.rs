@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tanas_data::Split;
 use tanas_distance::{HeadRule, TaskDistance};
-use tanas_fisher::Estimator;
+use tanas_fisher::{Estimator, FisherConfig};
 use tanas_train::TrainConfig;
 use tanas_zoo::Arch;
 
@@ -47,13 +47,32 @@ pub struct FisherSettings {
 }
 
 impl Default for FisherSettings {
+    /// The val split's first 500 samples, with [`FisherConfig`]'s defaults.
     fn default() -> Self {
+        let FisherConfig {
+            estimator,
+            batch_size,
+            mc_samples,
+            ..
+        } = FisherConfig::default();
         Self {
-            estimator: Estimator::Exact,
+            estimator,
             split: Split::Val,
             samples: 500,
-            batch_size: 128,
-            mc_samples: 1,
+            batch_size,
+            mc_samples,
+        }
+    }
+}
+
+impl FisherSettings {
+    /// The estimator's settings, its label draws seeded with `seed`.
+    pub fn config(&self, seed: u64) -> FisherConfig {
+        FisherConfig {
+            estimator: self.estimator,
+            batch_size: self.batch_size,
+            mc_samples: self.mc_samples,
+            seed,
         }
     }
 }

@@ -242,9 +242,7 @@ fn a_prepared_task_is_added_without_building_anything() {
          final_train_limit = 96\nfinal_val_limit = 32\n",
     )
     .unwrap();
-    let dirs = DataDirs::only([repo().join("data")]);
-    let tasks = repo().join("configs/tasks/mnist.toml");
-    let task = tanas_data::TaskData::load(&tasks, "mnist-0", &dirs).unwrap();
+    let task = tanas_data::TaskData::embedded_mnist("mnist-0").unwrap();
     let device = Default::default();
     // The preparation builds the network, its Fisher and the search, and no dictionary file.
     TaskDictionary::prepare::<B>(&dict_dir, &settings, &store, &task, &device).unwrap();

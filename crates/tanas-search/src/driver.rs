@@ -16,6 +16,7 @@ use burn::data::dataset::Dataset;
 use burn::tensor::backend::AutodiffBackend;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use tanas_core::SettingsMismatch;
 use tanas_data::{TaskData, TaskItem, TaskSplit};
 use tanas_zoo::cell::Genotype;
 
@@ -312,12 +313,13 @@ fn read_checkpoint<T: DeserializeOwned>(path: &Path, format: &str) -> Result<Opt
         .and_then(|f| f.as_str())
         .unwrap_or("(none)");
     if stored != format {
-        return Err(SearchError::ConfigMismatch {
+        return Err(SearchError::ConfigMismatch(SettingsMismatch {
+            what: "search",
             dir: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
             field: "format".into(),
             stored: stored.to_string(),
             requested: format.to_string(),
-        });
+        }));
     }
     serde_json::from_value(value)
         .map(Some)

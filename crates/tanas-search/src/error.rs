@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use tanas_core::{FileError, SettingsMismatch};
 use tanas_data::Split;
 use tanas_train::TrainError;
 use tanas_zoo::ZooError;
@@ -86,21 +87,8 @@ pub enum SearchError {
         classes: usize,
     },
     /// The output directory holds a search made with other settings.
-    #[error(
-        "{}: holds a search with {field} = {stored}, but this run asks for {requested}; \
-         use another output directory or the stored setting",
-        dir.display()
-    )]
-    ConfigMismatch {
-        /// The output directory.
-        dir: PathBuf,
-        /// The setting that differs.
-        field: String,
-        /// The stored value.
-        stored: String,
-        /// The requested value.
-        requested: String,
-    },
+    #[error(transparent)]
+    ConfigMismatch(#[from] SettingsMismatch),
     /// A loss became NaN or infinite.
     #[error("search diverged: non-finite loss in {during} (try a smaller learning rate)")]
     NonFinite {
@@ -128,37 +116,18 @@ pub enum SearchError {
     /// Training or evaluation failed.
     #[error(transparent)]
     Train(#[from] TrainError),
-    /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
-    /// A JSON file of a search could not be parsed or written.
-    #[error("{}: {source}", path.display())]
-    Json {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        source: serde_json::Error,
-    },
+    /// A file of the search could not be read or written, or its JSON parsed.
+    #[error(transparent)]
+    File(#[from] FileError),
 }
 
 impl SearchError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io {
-            path: path.into(),
-            source,
-        }
+        FileError::io(path, source).into()
     }
 
     pub(crate) fn json(path: impl Into<PathBuf>, source: serde_json::Error) -> Self {
-        Self::Json {
-            path: path.into(),
-            source,
-        }
+        FileError::json(path, source).into()
     }
 
     pub(crate) fn config(field: &'static str, problem: impl Into<String>) -> Self {

@@ -19,7 +19,7 @@ use tanas_train::{ADAM_EPSILON, Eval, epoch_order, seeded};
 use tanas_zoo::hooks::{LayerHooks, batch_statistics};
 use tanas_zoo::{ModelSpec, ZooModel};
 
-use crate::data::batch_of;
+use crate::data::{Splits, batch_of};
 use crate::error::{Result, SearchError};
 
 /// Whether progress bars are hidden: asked to, or stderr is not a terminal.
@@ -205,6 +205,34 @@ pub(crate) fn fit_from_scratch<B: AutodiffBackend, D: Dataset<TaskItem> + ?Sized
         );
     }
     Ok((model, train_loss))
+}
+
+/// Trains a candidate alone from scratch on `splits.train` and scores it on `splits.val` with
+/// batch statistics (as FUSE scores its candidates): the step of every search that trains
+/// its candidates one by one. Returns the last epoch's mean train loss and the val score.
+pub(crate) fn train_alone<B: AutodiffBackend>(
+    spec: &ModelSpec,
+    splits: &Splits,
+    fit: &Fit<'_>,
+    eval_batch_size: usize,
+    device: &B::Device,
+) -> Result<(f64, Eval)> {
+    let (model, train_loss) = fit_from_scratch::<B, _>(spec, &splits.train, fit, device)?;
+    let prefix = format!("{} val", fit.label);
+    let bar = progress_bar(splits.val.len(), "images", prefix, fit.hidden);
+    let val = evaluate(
+        &model.valid(),
+        &splits.val,
+        splits.classes,
+        Split::Val,
+        eval_batch_size,
+        BnMode::Batch,
+        device,
+        Tally::default(),
+        &bar,
+    )?;
+    bar.finish_and_clear();
+    Ok((train_loss, val))
 }
 
 /// The logits of every model on every sample of `ds`, in order: `[models, N, classes]`.

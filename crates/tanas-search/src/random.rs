@@ -1,22 +1,15 @@
 //! The random-search baseline ([`RandomSearch`]): `samples` candidates drawn from the space,
 //! each trained alone for `epochs` epochs on the train split, ranked by val accuracy; the
-//! best is retrained from scratch and tested once, as FUSE's incumbent is.
-//!
-//! Its budget is counted in FUSE's units: a candidate trained for one epoch over the train
-//! split is one candidate-epoch, so a random search spends `samples * epochs`
-//! ([`RandomSearchConfig::budget`]). [`RandomSearchConfig::equal_budget`] and
-//! [`RandomSearchConfig::for_budget`] turn a FUSE budget into a random search of the same
-//! number of candidate-epochs; `search_seconds` of both results compares wall-clock time.
+//! best is retrained from scratch and tested once, as FUSE's incumbent is. Its budget is
+//! `samples * epochs` candidate-epochs, FUSE's unit ([`RandomSearchConfig::budget`],
+//! [`RandomSearchConfig::equal_budget`]); `search_seconds` of both results compares time.
 
 use std::time::Instant;
 
-use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use tanas_data::Split;
-use tanas_train::Tally;
 use tanas_zoo::cell::Genotype;
 use tanas_zoo::{Arch, ModelSpec};
 
@@ -25,11 +18,8 @@ use crate::config::RandomSearchConfig;
 use crate::data::Splits;
 use crate::driver::{SearchStep, SearchStrategy, Searcher, argmax_first};
 use crate::error::Result;
-use crate::fit::{BnMode, Fit, derive_seed, draw_seed, evaluate, fit_from_scratch, progress_bar};
+use crate::fit::{Fit, derive_seed, draw_seed, train_alone};
 use crate::space::SearchSpace;
-
-/// Format tag of a random-search checkpoint.
-pub const RANDOM_CHECKPOINT_FORMAT: &str = "tanas-random-checkpoint/2";
 
 /// Seed-path tags (see `derive_seed`).
 const TAG_SAMPLE: u64 = 11;
@@ -79,7 +69,7 @@ impl SearchStrategy for RandomStrategy {
     type Config = RandomSearchConfig;
     type Step = CandidateRecord;
     const ALGORITHM: Algorithm = Algorithm::Random;
-    const FORMAT: &'static str = RANDOM_CHECKPOINT_FORMAT;
+    const FORMAT: &'static str = "tanas-random-checkpoint/2";
     const NAME: &'static str = "random search";
     const STEPS: &'static str = "candidates";
 
@@ -109,13 +99,34 @@ impl SearchStrategy for RandomStrategy {
         hidden: bool,
         device: &B::Device,
     ) -> Result<CandidateRecord> {
-        let index = done.len() + 1;
+        let (cfg, index, t0) = (&self.config, done.len() + 1, Instant::now());
         let genotype = match start {
             Some(g) if index == 1 => g.clone(),
             _ => self.candidate(&splits.task, index),
         };
-        let before = done.last().map_or(0, |c| c.candidate_epochs);
-        self.train_candidate::<B>(index, genotype, splits, before, hidden, device)
+        let spec = ModelSpec::new(Arch::CellNet, splits.classes)
+            .with_genotype(genotype.clone())
+            .with_skeleton(self.space.skeleton());
+        let fit = Fit {
+            init_seed: derive_seed(cfg.common.seed, &[TAG_INIT, index as u64]),
+            order_seed: derive_seed(cfg.common.seed, &[TAG_TRAIN, index as u64]),
+            epochs: cfg.epochs,
+            lr: &|_| cfg.common.lr,
+            batch_size: cfg.common.batch_size,
+            label: &format!("candidate {index}"),
+            hidden,
+        };
+        let (train_loss, val) =
+            train_alone::<B>(&spec, splits, &fit, cfg.common.eval_batch_size, device)?;
+        Ok(CandidateRecord {
+            index,
+            genotype,
+            train_loss,
+            val_accuracy: val.accuracy,
+            val_loss: val.loss,
+            seconds: t0.elapsed().as_secs_f64(),
+            candidate_epochs: done.last().map_or(0, |c| c.candidate_epochs) + cfg.epochs,
+        })
     }
 
     /// The best on val, the first on ties.
@@ -134,54 +145,5 @@ impl RandomStrategy {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(index as u64);
         self.space.sample(&mut rng)
-    }
-
-    fn train_candidate<B: AutodiffBackend>(
-        &self,
-        index: usize,
-        genotype: Genotype,
-        splits: &Splits,
-        before: usize,
-        hidden: bool,
-        device: &B::Device,
-    ) -> Result<CandidateRecord> {
-        let cfg = &self.config;
-        let t0 = Instant::now();
-        let spec = ModelSpec::new(Arch::CellNet, splits.classes)
-            .with_genotype(genotype.clone())
-            .with_skeleton(self.space.skeleton());
-        let label = format!("candidate {index}");
-        let fit = Fit {
-            init_seed: derive_seed(cfg.common.seed, &[TAG_INIT, index as u64]),
-            order_seed: derive_seed(cfg.common.seed, &[TAG_TRAIN, index as u64]),
-            epochs: cfg.epochs,
-            lr: &|_| cfg.common.lr,
-            batch_size: cfg.common.batch_size,
-            label: &label,
-            hidden,
-        };
-        let (model, train_loss) = fit_from_scratch::<B, _>(&spec, &splits.train, &fit, device)?;
-        let bar = progress_bar(splits.val.len(), "images", format!("{label} val"), hidden);
-        let val = evaluate(
-            &model.valid(),
-            &splits.val,
-            splits.classes,
-            Split::Val,
-            cfg.common.eval_batch_size,
-            BnMode::Batch,
-            device,
-            Tally::default(),
-            &bar,
-        )?;
-        bar.finish_and_clear();
-        Ok(CandidateRecord {
-            index,
-            genotype,
-            train_loss,
-            val_accuracy: val.accuracy,
-            val_loss: val.loss,
-            seconds: t0.elapsed().as_secs_f64(),
-            candidate_epochs: before + cfg.epochs,
-        })
     }
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tanas_core::SettingsMismatch;
 
 use crate::error::{Result, SearchError};
 
@@ -71,12 +72,13 @@ pub(crate) fn check_same<T: Serialize>(
     let (stored, requested) = (to_value(stored)?, to_value(requested)?);
     match first_difference(what, &stored, &requested) {
         None => Ok(()),
-        Some((field, stored, requested)) => Err(SearchError::ConfigMismatch {
+        Some((field, stored, requested)) => Err(SearchError::ConfigMismatch(SettingsMismatch {
+            what: "search",
             dir: dir.to_path_buf(),
             field,
             stored,
             requested,
-        }),
+        })),
     }
 }
 

@@ -10,8 +10,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use burn::backend::Autodiff;
 use burn::data::dataset::Dataset;
 use burn::module::AutodiffModule;
+use tanas_core::SettingsMismatch;
 use tanas_cpu::Cpu;
-use tanas_data::{DataDirs, TaskData, TaskItem, TaskSplit};
+use tanas_data::{TaskData, TaskItem, TaskSplit};
 use tanas_search::{
     CHECKPOINT_FILE, CellStyle, Fuse, FuseConfig, RESULT_FILE, RandomSearch, RandomSearchConfig,
     SearchCommon, SearchData, SearchError, SearchResult, SearchSpace, StageRecord, TRACE_FILE,
@@ -27,9 +28,7 @@ type B = Autodiff<Cpu>;
 fn data() -> &'static TaskData {
     static DATA: OnceLock<TaskData> = OnceLock::new();
     DATA.get_or_init(|| {
-        let tasks = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/tasks/mnist.toml");
-        let dirs = DataDirs::only([DataDirs::embedded()]);
-        let mut data = TaskData::load(&tasks, "mnist-0", &dirs).unwrap();
+        let mut data = TaskData::embedded_mnist("mnist-0").unwrap();
         data.test = data.test.truncated(128);
         data
     })
@@ -324,32 +323,25 @@ fn fuse_run_writes_trace_result_and_reads_test_only_at_the_end() {
     assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
 }
 
+/// The trace in `dir` and the `result` are the reference search's (timings left out).
+fn assert_same_as_reference(dir: &Path, result: &SearchResult) {
+    let reference = reference();
+    assert_eq!(untimed_trace(dir), untimed_trace(reference.dir.path()));
+    assert_eq!(untimed(result), untimed(&reference.result));
+}
+
 #[test]
 fn same_seed_gives_the_same_trace() {
-    let Reference {
-        dir: reference_dir,
-        result: reference_result,
-        ..
-    } = reference();
     let dir = tempfile::tempdir().unwrap();
     let fuse = Fuse::new(fuse_config(), space()).unwrap();
     let result = fuse
         .run_task::<B>(data(), dir.path(), &Default::default())
         .unwrap();
-    assert_eq!(
-        untimed_trace(dir.path()),
-        untimed_trace(reference_dir.path())
-    );
-    assert_eq!(untimed(&result), untimed(reference_result));
+    assert_same_as_reference(dir.path(), &result);
 }
 
 #[test]
 fn resume_after_an_interruption_gives_the_same_result() {
-    let Reference {
-        dir: reference_dir,
-        result: reference_result,
-        ..
-    } = reference();
     let dir = tempfile::tempdir().unwrap();
     let flag = Arc::new(AtomicBool::new(true));
     let fuse = Fuse::new(fuse_config(), space())
@@ -369,11 +361,7 @@ fn resume_after_an_interruption_gives_the_same_result() {
     let result = fuse
         .run_task::<B>(data(), dir.path(), &Default::default())
         .unwrap();
-    assert_eq!(
-        untimed_trace(dir.path()),
-        untimed_trace(reference_dir.path())
-    );
-    assert_eq!(untimed(&result), untimed(reference_result));
+    assert_same_as_reference(dir.path(), &result);
 
     // A finished directory returns its result as stored.
     let again = fuse
@@ -425,7 +413,7 @@ fn warm_start_is_the_first_incumbent() {
     );
     let err = search(cold).unwrap_err();
     assert!(
-        matches!(&err, SearchError::ConfigMismatch { field, .. } if field.starts_with("warm_start")),
+        matches!(&err, SearchError::ConfigMismatch(SettingsMismatch { field, .. }) if field.starts_with("warm_start")),
         "{err:?}"
     );
 }
@@ -440,7 +428,9 @@ fn resume_with_other_settings_is_refused() {
         .run_task::<B>(data(), reference_dir.path(), &Default::default())
         .unwrap_err();
     match err {
-        SearchError::ConfigMismatch { field, .. } => assert_eq!(field, "config.lr"),
+        SearchError::ConfigMismatch(SettingsMismatch { field, .. }) => {
+            assert_eq!(field, "config.lr")
+        }
         other => panic!("expected ConfigMismatch, got {other:?}"),
     }
     let other_space = SearchSpace::general().with_skeleton(skeleton()).unwrap();
@@ -449,7 +439,7 @@ fn resume_with_other_settings_is_refused() {
         .run_task::<B>(data(), reference_dir.path(), &Default::default())
         .unwrap_err();
     assert!(
-        matches!(&err, SearchError::ConfigMismatch { field, .. } if field.starts_with("space.")),
+        matches!(&err, SearchError::ConfigMismatch(SettingsMismatch { field, .. }) if field.starts_with("space.")),
         "{err:?}"
     );
     // A random search does not go on from a FUSE directory.
@@ -458,7 +448,7 @@ fn resume_with_other_settings_is_refused() {
         .run_task::<B>(data(), reference_dir.path(), &Default::default())
         .unwrap_err();
     assert!(
-        matches!(&err, SearchError::ConfigMismatch { field, .. } if field == "format"),
+        matches!(&err, SearchError::ConfigMismatch(SettingsMismatch { field, .. }) if field == "format"),
         "{err:?}"
     );
 }

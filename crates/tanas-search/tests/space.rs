@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use tanas_core::FileError;
 use tanas_search::{CellStyle, SearchError, SearchSpace, SpaceError};
 use tanas_zoo::cell::{CellSkeleton, Genotype, INPUT_NODES, Op};
 
@@ -138,7 +139,10 @@ fn invalid_space_files_are_typed_errors_naming_the_file() {
     }
     let missing = dir.path().join("missing.json");
     let err = SearchSpace::load(&missing).unwrap_err();
-    assert!(matches!(err, SearchError::Io { .. }), "{err:?}");
+    assert!(
+        matches!(err, SearchError::File(FileError::Io { .. })),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("missing.json"));
 }
 

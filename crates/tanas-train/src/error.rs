@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use tanas_core::{FileError, SettingsMismatch};
 use tanas_data::Split;
 use tanas_zoo::ZooError;
 
@@ -47,21 +48,8 @@ pub enum TrainError {
         hint: String,
     },
     /// The output directory holds a run made with other settings.
-    #[error(
-        "{}: holds a run with {field} = {stored}, but this run asks for {requested}; \
-         use another output directory or the stored setting",
-        dir.display()
-    )]
-    ConfigMismatch {
-        /// The output directory.
-        dir: PathBuf,
-        /// The setting that differs (config field or run property).
-        field: String,
-        /// The stored value.
-        stored: String,
-        /// The requested value.
-        requested: String,
-    },
+    #[error(transparent)]
+    ConfigMismatch(#[from] SettingsMismatch),
     /// A finished run should be extended but its checkpoint is gone.
     #[error("{}: the run there needs its checkpoint to go on, but {missing} is missing", dir.display())]
     MissingCheckpoint {
@@ -93,22 +81,9 @@ pub enum TrainError {
     /// The model could not be built or its weights written.
     #[error(transparent)]
     Zoo(#[from] ZooError),
-    /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
-    /// A JSON file of a run could not be parsed or written.
-    #[error("{}: {source}", path.display())]
-    Json {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        source: serde_json::Error,
-    },
+    /// A file of the run could not be read or written, or its JSON parsed.
+    #[error(transparent)]
+    File(#[from] FileError),
     /// A burn record (checkpoint) could not be read or written.
     #[error("{}: checkpoint record: {problem}", path.display())]
     Record {
@@ -121,17 +96,11 @@ pub enum TrainError {
 
 impl TrainError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io {
-            path: path.into(),
-            source,
-        }
+        FileError::io(path, source).into()
     }
 
     pub(crate) fn json(path: impl Into<PathBuf>, source: serde_json::Error) -> Self {
-        Self::Json {
-            path: path.into(),
-            source,
-        }
+        FileError::json(path, source).into()
     }
 
     pub(crate) fn record(path: impl Into<PathBuf>, problem: impl std::fmt::Display) -> Self {

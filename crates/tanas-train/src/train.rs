@@ -15,6 +15,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
+use tanas_core::SettingsMismatch;
 use tanas_data::{Split, TaskBatch, TaskData, TaskSplit};
 use tanas_zoo::{ModelSpec, ZooModel, save_pytorch};
 
@@ -452,12 +453,13 @@ fn check_resumable(
         .resume_mismatch(stored_cfg)
         .or_else(|| run.mismatch(stored_run));
     match mismatch {
-        Some((field, stored, requested)) => Err(TrainError::ConfigMismatch {
+        Some((field, stored, requested)) => Err(TrainError::ConfigMismatch(SettingsMismatch {
+            what: "run",
             dir: dir.to_path_buf(),
             field: field.to_string(),
             stored,
             requested,
-        }),
+        })),
         None => Ok(()),
     }
 }
@@ -465,12 +467,13 @@ fn check_resumable(
 /// A run cannot be shortened: its later epochs are already in the checkpoint.
 fn check_epochs(dir: &Path, trained: usize, requested: usize) -> Result<()> {
     if trained > requested {
-        return Err(TrainError::ConfigMismatch {
+        return Err(TrainError::ConfigMismatch(SettingsMismatch {
+            what: "run",
             dir: dir.to_path_buf(),
             field: "epochs".into(),
             stored: format!("{trained} (already trained)"),
             requested: requested.to_string(),
-        });
+        }));
     }
     Ok(())
 }

@@ -6,8 +6,9 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use burn::backend::Autodiff;
+use tanas_core::SettingsMismatch;
 use tanas_cpu::Cpu;
-use tanas_data::{DataDirs, TaskData};
+use tanas_data::TaskData;
 use tanas_train::{
     EpochMetrics, RunStatus, StopReason, Tally, TrainConfig, TrainError, TrainOutcome, evaluate,
     train,
@@ -20,9 +21,7 @@ type B = Autodiff<Cpu>;
 fn data() -> &'static TaskData {
     static DATA: OnceLock<TaskData> = OnceLock::new();
     DATA.get_or_init(|| {
-        let tasks = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/tasks/mnist.toml");
-        let dirs = DataDirs::only([DataDirs::embedded()]);
-        let mut data = TaskData::load(&tasks, "mnist-0", &dirs).unwrap();
+        let mut data = TaskData::embedded_mnist("mnist-0").unwrap();
         data.train = data.train.truncated(512);
         data.val = data.val.truncated(128);
         data.test = data.test.truncated(256);
@@ -211,7 +210,7 @@ fn same_seed_gives_the_same_bits_and_other_settings_are_refused() {
     ] {
         let e = run(&changed, a.path()).unwrap_err();
         assert!(
-            matches!(&e, TrainError::ConfigMismatch { field: f, .. } if f == field),
+            matches!(&e, TrainError::ConfigMismatch(SettingsMismatch { field: f, .. }) if f == field),
             "{e}"
         );
         assert!(e.to_string().contains(field), "{e}");
@@ -253,7 +252,7 @@ fn resumed_runs_equal_an_uninterrupted_run() {
     // A run cannot be shortened.
     let short = run(&cfg(1), whole.path()).unwrap_err();
     assert!(
-        matches!(&short, TrainError::ConfigMismatch { field, .. } if field == "epochs"),
+        matches!(&short, TrainError::ConfigMismatch(SettingsMismatch { field, .. }) if field == "epochs"),
         "{short}"
     );
 }

@@ -13,7 +13,7 @@ pub mod small_cnn;
 pub mod vgg;
 pub mod weights;
 
-pub use error::ZooError;
+pub use error::{ShapeMismatch, ZooError};
 pub use model::{ModelSpec, ZooModel};
 pub use tanas_core::arch::{self, Arch};
 pub use weights::{TensorInfo, load_pytorch, save_pytorch, tensor_infos};

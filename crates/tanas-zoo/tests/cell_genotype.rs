@@ -6,6 +6,13 @@ use tanas_zoo::cell::{
     CellError, CellGenotype, CellKind, CellSkeleton, Edge, EdgeAt, Genotype, Op,
 };
 
+/// `err` matches the pattern; the message shows it otherwise.
+macro_rules! assert_is {
+    ($err:expr, $pattern:pat $(if $guard:expr)?) => {
+        assert!(matches!($err, $pattern $(if $guard)?), "{}", $err)
+    };
+}
+
 /// One cell in JSON.
 fn cell_json(nodes: usize, edges: &str) -> String {
     format!(r#"{{"nodes": {nodes}, "edges": [{edges}]}}"#)
@@ -20,8 +27,19 @@ fn genotype_json(normal: &str) -> String {
     format!(r#"{{"normal": {normal}, "reduce": {reduce}}}"#)
 }
 
+/// Parses a genotype whose normal cell has `nodes` nodes and the `edges`, written
+/// `from>to op` and separated by commas.
 fn parse_normal(nodes: usize, edges: &str) -> Result<Genotype, CellError> {
-    Genotype::from_json(&genotype_json(&cell_json(nodes, edges)))
+    let edges: Vec<String> = edges
+        .split(", ")
+        .filter(|e| !e.is_empty())
+        .map(|e| {
+            let (nodes, op) = e.split_once(' ').expect("from>to op");
+            let (from, to) = nodes.split_once('>').expect("from>to");
+            format!(r#"{{"from": {from}, "to": {to}, "op": "{op}"}}"#)
+        })
+        .collect();
+    Genotype::from_json(&genotype_json(&cell_json(nodes, &edges.join(", "))))
 }
 
 #[test]
@@ -38,6 +56,11 @@ fn op_table_names_round_trip() {
     assert_eq!(Op::GENERAL_SPACE.len(), 10);
     assert!(Op::GENERAL_SPACE.iter().all(|op| Op::ALL.contains(op)));
     assert!(!Op::GENERAL_SPACE.contains(&Op::SepConv3x3));
+    assert_eq!(
+        Op::GENERAL_SPACE.map(Op::name).join(" "),
+        "none skip_connect max_pool_3x3 avg_pool_3x3 conv_3x3 conv_5x5 conv_7x7 dil_conv_3x3 \
+         dil_conv_5x5 conv_7x1_1x7"
+    );
     assert!(Op::Conv7x1And1x7.has_params() && !Op::SkipConnect.has_params());
     for name in [
         "none",
@@ -98,11 +121,7 @@ fn documented_json_format_parses() {
 
 #[test]
 fn unknown_op_is_typed_with_its_location() {
-    let err = parse_normal(
-        1,
-        r#"{"from": 0, "to": 2, "op": "conv_3x3"}, {"from": 1, "to": 2, "op": "conv_9x9"}"#,
-    )
-    .expect_err("unknown op");
+    let err = parse_normal(1, "0>2 conv_3x3, 1>2 conv_9x9").expect_err("unknown op");
     match err {
         CellError::UnknownOp { name, at } => {
             assert_eq!(name, "conv_9x9");
@@ -120,75 +139,43 @@ fn unknown_op_is_typed_with_its_location() {
 
 #[test]
 fn edge_to_input_node_is_rejected() {
-    let err = parse_normal(
-        1,
-        r#"{"from": 0, "to": 1, "op": "conv_3x3"}, {"from": 0, "to": 2, "op": "conv_3x3"}"#,
-    )
-    .expect_err("edge into input");
-    assert!(
-        matches!(err, CellError::EdgeToInput { from: 0, to: 1, at } if at.edge == 0 && at.cell == CellKind::Normal),
-        "{err}"
-    );
+    let err = parse_normal(1, "0>1 conv_3x3, 0>2 conv_3x3").expect_err("edge into input");
+    assert_is!(err, CellError::EdgeToInput { from: 0, to: 1, at } if at.edge == 0 && at.cell == CellKind::Normal);
 }
 
 #[test]
 fn backward_and_self_edges_are_rejected() {
-    let err = parse_normal(
-        2,
-        r#"{"from": 0, "to": 2, "op": "conv_3x3"}, {"from": 1, "to": 3, "op": "conv_3x3"}, {"from": 3, "to": 2, "op": "conv_3x3"}"#,
-    )
-    .expect_err("backwards");
-    assert!(
-        matches!(err, CellError::BackwardEdge { from: 3, to: 2, at } if at.edge == 2),
-        "{err}"
-    );
-    let err = parse_normal(1, r#"{"from": 2, "to": 2, "op": "conv_3x3"}"#).expect_err("self");
-    assert!(
-        matches!(err, CellError::BackwardEdge { from: 2, to: 2, .. }),
-        "{err}"
-    );
+    let err = parse_normal(2, "0>2 conv_3x3, 1>3 conv_3x3, 3>2 conv_3x3").expect_err("backwards");
+    assert_is!(err, CellError::BackwardEdge { from: 3, to: 2, at } if at.edge == 2);
+    let err = parse_normal(1, "2>2 conv_3x3").expect_err("self");
+    assert_is!(err, CellError::BackwardEdge { from: 2, to: 2, .. });
 }
 
 #[test]
 fn node_without_input_is_rejected() {
-    let err = parse_normal(
-        3,
-        r#"{"from": 0, "to": 2, "op": "conv_3x3"}, {"from": 1, "to": 4, "op": "conv_3x3"}"#,
-    )
-    .expect_err("node 3 has no input");
-    assert!(
-        matches!(
-            err,
-            CellError::NodeWithoutInput {
-                cell: CellKind::Normal,
-                node: 3
-            }
-        ),
-        "{err}"
+    let err = parse_normal(3, "0>2 conv_3x3, 1>4 conv_3x3").expect_err("node 3 has no input");
+    assert_is!(
+        err,
+        CellError::NodeWithoutInput {
+            cell: CellKind::Normal,
+            node: 3
+        }
     );
 }
 
 #[test]
 fn node_count_out_of_range_is_rejected() {
     let err = parse_normal(0, "").expect_err("zero nodes");
-    assert!(
-        matches!(
-            err,
-            CellError::NodeCount {
-                nodes: 0,
-                cell: CellKind::Normal
-            }
-        ),
-        "{err}"
+    assert_is!(
+        err,
+        CellError::NodeCount {
+            nodes: 0,
+            cell: CellKind::Normal
+        }
     );
-    let edges: Vec<String> = (2..7)
-        .map(|to| format!(r#"{{"from": 0, "to": {to}, "op": "conv_3x3"}}"#))
-        .collect();
-    let err = parse_normal(5, &edges.join(",")).expect_err("five nodes");
-    assert!(
-        matches!(err, CellError::NodeCount { nodes: 5, .. }),
-        "{err}"
-    );
+    let edges: Vec<String> = (2..7).map(|to| format!("0>{to} conv_3x3")).collect();
+    let err = parse_normal(5, &edges.join(", ")).expect_err("five nodes");
+    assert_is!(err, CellError::NodeCount { nodes: 5, .. });
     // The reduction cell is checked too, and labelled as such.
     let g = Genotype::darts_v2();
     let bad = Genotype::new(
@@ -199,55 +186,34 @@ fn node_count_out_of_range_is_rejected() {
         },
     )
     .expect_err("empty reduction cell");
-    assert!(
-        matches!(
-            bad,
-            CellError::NodeCount {
-                cell: CellKind::Reduce,
-                ..
-            }
-        ),
-        "{bad}"
+    assert_is!(
+        bad,
+        CellError::NodeCount {
+            cell: CellKind::Reduce,
+            ..
+        }
     );
     assert!(bad.to_string().contains("reduction cell"), "{bad}");
 }
 
 #[test]
 fn nodes_outside_the_cell_are_rejected() {
-    let err = parse_normal(
-        1,
-        r#"{"from": 0, "to": 2, "op": "conv_3x3"}, {"from": 1, "to": 3, "op": "conv_3x3"}"#,
-    )
-    .expect_err("node 3 does not exist");
-    assert!(
-        matches!(err, CellError::NodeOutOfRange { to: 3, last: 2, .. }),
-        "{err}"
-    );
+    let err = parse_normal(1, "0>2 conv_3x3, 1>3 conv_3x3").expect_err("node 3 does not exist");
+    assert_is!(err, CellError::NodeOutOfRange { to: 3, last: 2, .. });
 }
 
 #[test]
 fn duplicate_edges_are_rejected_but_parallel_ops_are_not() {
-    let err = parse_normal(
-        1,
-        r#"{"from": 0, "to": 2, "op": "conv_3x3"}, {"from": 0, "to": 2, "op": "conv_3x3"}"#,
-    )
-    .expect_err("duplicate");
-    assert!(
-        matches!(
-            err,
-            CellError::DuplicateEdge {
-                first: 0,
-                op: Op::Conv3x3,
-                ..
-            }
-        ),
-        "{err}"
+    let err = parse_normal(1, "0>2 conv_3x3, 0>2 conv_3x3").expect_err("duplicate");
+    assert_is!(
+        err,
+        CellError::DuplicateEdge {
+            first: 0,
+            op: Op::Conv3x3,
+            ..
+        }
     );
-    parse_normal(
-        1,
-        r#"{"from": 0, "to": 2, "op": "conv_3x3"}, {"from": 0, "to": 2, "op": "conv_5x5"}"#,
-    )
-    .expect("two different ops on one pair of nodes");
+    parse_normal(1, "0>2 conv_3x3, 0>2 conv_5x5").expect("two different ops on one pair of nodes");
 }
 
 #[test]
@@ -286,16 +252,13 @@ fn dense_cells() {
     let g = Genotype::dense(3, &ops, &ops).expect("genotype");
     assert_eq!(g.nodes(), 3);
     let err = Genotype::dense(4, &ops, &ops).expect_err("9 ops for 4 nodes");
-    assert!(
-        matches!(
-            err,
-            CellError::DenseOpCount {
-                nodes: 4,
-                expected: 14,
-                got: 9
-            }
-        ),
-        "{err}"
+    assert_is!(
+        err,
+        CellError::DenseOpCount {
+            nodes: 4,
+            expected: 14,
+            got: 9
+        }
     );
     assert!(!Genotype::darts_v2().normal.is_dense());
 }

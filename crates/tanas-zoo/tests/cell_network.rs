@@ -101,23 +101,11 @@ fn every_op_forward_and_backward() {
 #[test]
 fn odd_and_small_inputs_and_skeletons() {
     // 25 -> 13 -> 7: factorized reduce and stride-2 ops on odd sizes.
-    let model = CellNet::<Cpu>::new(
-        &Genotype::every_op(),
-        &CellSkeleton::new(2, 3),
-        3,
-        &device(),
-    )
-    .expect("build");
+    let model = net(&Genotype::every_op(), 2, 3, 3);
     assert_eq!(model.forward(images([1, 3, 25, 25], 1)).dims(), [1, 3]);
     // L = 1 and L = 2: the first cell is a reduction cell (DARTS's L/3, 2L/3 rule).
     for layers in [1, 2, 4, 5] {
-        let model = CellNet::<Cpu>::new(
-            &Genotype::darts_v2(),
-            &CellSkeleton::new(2, layers),
-            4,
-            &device(),
-        )
-        .expect("build");
+        let model = net(&Genotype::darts_v2(), 2, layers, 4);
         assert_eq!(model.cells.len(), layers);
         assert_eq!(model.forward(images([1, 3, 16, 16], 2)).dims(), [1, 4]);
     }
@@ -125,13 +113,7 @@ fn odd_and_small_inputs_and_skeletons() {
 
 #[test]
 fn darts_v2_has_the_published_parameter_count() {
-    let model = CellNet::<Cpu>::new(
-        &Genotype::darts_v2(),
-        &CellSkeleton::new(36, 20),
-        10,
-        &device(),
-    )
-    .expect("build");
+    let model = net(&Genotype::darts_v2(), 36, 20, 10);
     assert_eq!(model.num_trainable_params(), 3_349_342);
     assert_eq!(model.cells.len(), 20);
     let reductions: Vec<usize> = (0..20).filter(|&i| model.cells[i].reduction).collect();
@@ -162,6 +144,18 @@ fn none_only_cells_give_the_head_bias() {
         .assert_approx_eq::<f32>(&TensorData::from([2.0f32; 5]), Tolerance::default());
 }
 
+/// A cell network of `genotype` with C = `c`, `layers` cells and `classes` outputs.
+fn net(genotype: &Genotype, c: usize, layers: usize, classes: usize) -> CellNet<Cpu> {
+    CellNet::new(genotype, &CellSkeleton::new(c, layers), classes, &device()).expect("build")
+}
+
+/// Every `(name, shape)` of `expected` is in the state dict `sd`.
+fn assert_shapes(sd: &BTreeMap<String, Vec<usize>>, expected: &[(&str, &[usize])]) {
+    for (name, shape) in expected {
+        assert_eq!(sd.get(*name).map(Vec::as_slice), Some(*shape), "{name}");
+    }
+}
+
 /// Tensor names and shapes as the zoo exports them: enum variants skipped, PyTorch adapter.
 fn state_dict<B: Backend>(model: &CellNet<B>) -> BTreeMap<String, Vec<usize>> {
     let snapshots = model.collect(None, Some(Box::new(BurnToPyTorchAdapter)), true);
@@ -176,13 +170,7 @@ fn state_dict<B: Backend>(model: &CellNet<B>) -> BTreeMap<String, Vec<usize>> {
 
 #[test]
 fn tensor_names_are_darts_state_dict_names() {
-    let model = CellNet::<Cpu>::new(
-        &Genotype::darts_v2(),
-        &CellSkeleton::new(36, 20),
-        10,
-        &device(),
-    )
-    .expect("build");
+    let model = net(&Genotype::darts_v2(), 36, 20, 10);
     let sd = state_dict(&model);
     let expected: &[(&str, &[usize])] = &[
         ("stem.0.weight", &[108, 3, 3, 3]),
@@ -216,9 +204,7 @@ fn tensor_names_are_darts_state_dict_names() {
         ("classifier.weight", &[10, 576]),
         ("classifier.bias", &[10]),
     ];
-    for (name, shape) in expected {
-        assert_eq!(sd.get(*name).map(Vec::as_slice), Some(*shape), "{name}");
-    }
+    assert_shapes(&sd, expected);
     // The reduction cells of DARTS_V2 hold only pools and identities.
     assert!(!sd.keys().any(|k| k.starts_with("cells.6._ops")));
     assert!(!sd.keys().any(|k| k.contains("gamma") || k.contains("Conv")));
@@ -232,13 +218,7 @@ fn tensor_names_are_darts_state_dict_names() {
 
 #[test]
 fn tensor_names_of_every_op() {
-    let model = CellNet::<Cpu>::new(
-        &Genotype::every_op(),
-        &CellSkeleton::new(4, 3),
-        10,
-        &device(),
-    )
-    .expect("build");
+    let model = net(&Genotype::every_op(), 4, 3, 10);
     let sd = state_dict(&model);
     let c = 8; // reduction cell 1: C doubled
     let expected: &[(&str, &[usize])] = &[
@@ -255,20 +235,12 @@ fn tensor_names_of_every_op() {
         ("cells.1._ops.11.3.bias", &[c]),
         ("cells.2.preprocess0.conv_1.weight", &[8, 16, 1, 1]),
     ];
-    for (name, shape) in expected {
-        assert_eq!(sd.get(*name).map(Vec::as_slice), Some(*shape), "{name}");
-    }
+    assert_shapes(&sd, expected);
 }
 
 #[test]
 fn trainable_params_leave_out_running_stats() {
-    let model = CellNet::<Cpu>::new(
-        &Genotype::darts_v2(),
-        &CellSkeleton::new(4, 3),
-        10,
-        &device(),
-    )
-    .expect("build");
+    let model = net(&Genotype::darts_v2(), 4, 3, 10);
     let paths = visit_paths_flex(&model);
     let buffers: usize = paths
         .iter()

@@ -3,14 +3,41 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use burn::tensor::{Tensor, TensorData};
 use burn_store::{ModuleStore, SafetensorsStore};
 use tanas_zoo::weights::pytorch_snapshots;
-use tanas_zoo::{Arch, ZooError, ZooModel, load_pytorch, save_pytorch};
+use tanas_zoo::{Arch, ShapeMismatch, ZooError, ZooModel, load_pytorch, save_pytorch};
 
 use common::{Cpu, build, fixtures, randomise};
+
+/// A path named `name` in a new temporary directory (kept while the guard lives).
+fn temp_file(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(name);
+    (dir, path)
+}
+
+/// The missing, mis-shaped and unexpected tensors of a `Mismatch` error.
+fn mismatch(err: &ZooError) -> (&[String], &[ShapeMismatch], &[String]) {
+    match err {
+        ZooError::Mismatch {
+            missing,
+            mismatched,
+            unexpected,
+            ..
+        } => (missing, mismatched, unexpected),
+        other => panic!("wrong error: {other}"),
+    }
+}
+
+/// The error message `msg` names each of `names`.
+fn assert_names(msg: &str, names: &[&str]) {
+    for name in names {
+        assert!(msg.contains(name), "{msg} does not name {name}");
+    }
+}
 
 /// Every tensor of `model` by PyTorch name, as raw data.
 fn tensors(model: &ZooModel<Cpu>) -> Vec<(String, TensorData)> {
@@ -83,8 +110,7 @@ fn torch_save_names_with_index_gaps_load() {
 /// Weights holding a NaN are refused, naming the file and the tensor.
 #[test]
 fn non_finite_weights_are_an_error() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("nan.safetensors");
+    let (_dir, path) = temp_file("nan.safetensors");
     save_pytorch(&randomise(build::<Cpu>(Arch::SmallCnn, 2)), &path).expect("save");
     let mut bytes = std::fs::read(&path).expect("read");
     // The data of the last F32 tensor ends the file.
@@ -95,17 +121,13 @@ fn non_finite_weights_are_an_error() {
         panic!("NaN weights are refused");
     };
     let e = e.to_string();
-    assert!(
-        e.contains("nan.safetensors") && e.contains("NaN or infinite"),
-        "{e}"
-    );
+    assert_names(&e, &["nan.safetensors", "NaN or infinite"]);
 }
 
 /// The exported file holds exactly the PyTorch names, layouts and values.
 #[test]
 fn export_uses_pytorch_names_and_layouts() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("resnet.safetensors");
+    let (_dir, path) = temp_file("resnet.safetensors");
     let model = randomise(build::<Cpu>(Arch::ResNet18, 10));
     save_pytorch(&model, &path).expect("save");
     // Overwriting an existing file works too.
@@ -170,77 +192,43 @@ fn small_cnn_tensors() -> Vec<(String, TensorData)> {
 
 #[test]
 fn missing_tensor_is_an_error_naming_it_and_the_file() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("partial.safetensors");
+    let (_dir, path) = temp_file("partial.safetensors");
     let mut t = small_cnn_tensors();
     t.retain(|(n, _)| n != "conv2.bias" && n != "fc1.weight");
     write(&path, t);
     let err = load_pytorch(build::<Cpu>(Arch::SmallCnn, 10), &path).expect_err("missing");
     let msg = err.to_string();
-    match &err {
-        ZooError::Mismatch {
-            missing,
-            mismatched,
-            unexpected,
-            ..
-        } => {
-            assert_eq!(missing, &["conv2.bias", "fc1.weight"]);
-            assert!(mismatched.is_empty() && unexpected.is_empty());
-        }
-        other => panic!("wrong error: {other}"),
-    }
+    let (missing, mismatched, unexpected) = mismatch(&err);
+    assert_eq!(missing, &["conv2.bias", "fc1.weight"]);
+    assert!(mismatched.is_empty() && unexpected.is_empty());
     assert!(msg.contains("partial.safetensors"), "{msg}");
-    assert!(
-        msg.contains("conv2.bias") && msg.contains("fc1.weight"),
-        "{msg}"
-    );
+    assert_names(&msg, &["conv2.bias", "fc1.weight"]);
     assert!(!msg.contains('\n'), "one line: {msg}");
 }
 
 /// A file for another class count: the classifier is mis-shaped.
 #[test]
 fn wrong_class_count_is_a_shape_error() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("five.safetensors");
+    let (_dir, path) = temp_file("five.safetensors");
     save_pytorch(&build::<Cpu>(Arch::Vgg11, 5), &path).expect("save");
     let err = load_pytorch(build::<Cpu>(Arch::Vgg11, 10), &path).expect_err("mis-shaped");
-    match &err {
-        ZooError::Mismatch {
-            missing,
-            mismatched,
-            unexpected,
-            ..
-        } => {
-            assert!(missing.is_empty() && unexpected.is_empty());
-            let names: Vec<&str> = mismatched.iter().map(|m| m.name.as_str()).collect();
-            assert_eq!(names, ["classifier.weight", "classifier.bias"]);
-            assert_eq!(mismatched[0].expected, vec![10, 512]);
-            assert_eq!(mismatched[0].found, vec![5, 512]);
-        }
-        other => panic!("wrong error: {other}"),
-    }
+    let (missing, mismatched, unexpected) = mismatch(&err);
+    assert!(missing.is_empty() && unexpected.is_empty());
+    let names: Vec<&str> = mismatched.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["classifier.weight", "classifier.bias"]);
+    assert_eq!(mismatched[0].expected, vec![10, 512]);
+    assert_eq!(mismatched[0].found, vec![5, 512]);
     let msg = err.to_string();
-    assert!(
-        msg.contains("five.safetensors") && msg.contains("classifier.weight"),
-        "{msg}"
-    );
+    assert_names(&msg, &["five.safetensors", "classifier.weight"]);
 }
 
 /// A file of another architecture: long lists are cut short in the message.
 #[test]
 fn other_arch_lists_missing_and_unexpected() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("resnet.safetensors");
+    let (_dir, path) = temp_file("resnet.safetensors");
     save_pytorch(&build::<Cpu>(Arch::ResNet18, 10), &path).expect("save");
     let err = load_pytorch(build::<Cpu>(Arch::Vgg11, 10), &path).expect_err("other arch");
-    let ZooError::Mismatch {
-        missing,
-        unexpected,
-        ..
-    } = &err
-    else {
-        panic!("wrong error: {err}")
-    };
+    let (missing, _, unexpected) = mismatch(&err);
     assert_eq!(missing.len(), 50, "no VGG name is in a ResNet file");
     assert!(!unexpected.is_empty());
     assert!(err.to_string().contains("more"), "{err}");
@@ -249,8 +237,7 @@ fn other_arch_lists_missing_and_unexpected() {
 /// `num_batches_tracked` (int64, written by PyTorch) is ignored; float64 files load.
 #[test]
 fn num_batches_tracked_ignored_and_f64_converted() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("torchlike.safetensors");
+    let (_dir, path) = temp_file("torchlike.safetensors");
     let model = randomise(build::<Cpu>(Arch::ResNet18, 4));
     let mut t: Vec<(String, TensorData)> = tensors(&model)
         .into_iter()

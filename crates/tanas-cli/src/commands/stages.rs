@@ -107,11 +107,13 @@ pub fn fisher(args: FisherArgs, dirs: &DataDirs, device: DeviceArg) -> Result<()
         );
     }
     let samples = split.window(args.skip, args.limit.unwrap_or(usize::MAX));
+    // The flags given override the estimator's defaults.
+    let default = FisherConfig::default();
     let cfg = FisherConfig {
-        estimator: args.estimator,
-        batch_size: args.batch_size,
-        mc_samples: args.mc_samples,
-        seed: args.seed,
+        estimator: args.estimator.unwrap_or(default.estimator),
+        batch_size: args.batch_size.unwrap_or(default.batch_size),
+        mc_samples: args.mc_samples.unwrap_or(default.mc_samples),
+        seed: args.seed.unwrap_or(default.seed),
     };
     let mut meta = FisherMeta {
         arch: spec.arch.to_string(),

@@ -60,19 +60,21 @@ impl Op {
     ];
 
     /// The papers' general search space (paper 003, section IV): zero, identity, maxpool3x3,
-    /// avepool3x3, conv3x3, conv5x5, conv7x7, dil-conv3x3, dil-conv5x5, conv7x1-1x7.
-    pub const GENERAL_SPACE: [Op; 10] = [
-        Op::None,
-        Op::SkipConnect,
-        Op::MaxPool3x3,
-        Op::AvgPool3x3,
-        Op::Conv3x3,
-        Op::Conv5x5,
-        Op::Conv7x7,
-        Op::DilConv3x3,
-        Op::DilConv5x5,
-        Op::Conv7x1And1x7,
-    ];
+    /// avepool3x3, conv3x3, conv5x5, conv7x7, dil-conv3x3, dil-conv5x5, conv7x1-1x7: every
+    /// operation but the separable convolutions, in table order.
+    pub const GENERAL_SPACE: [Op; 10] = {
+        let mut space = [Op::None; 10];
+        let (mut i, mut n) = (0, 0);
+        while i < Op::ALL.len() {
+            if !matches!(Op::ALL[i], Op::SepConv3x3 | Op::SepConv5x5) {
+                space[n] = Op::ALL[i];
+                n += 1;
+            }
+            i += 1;
+        }
+        assert!(n == 10);
+        space
+    };
 
     /// The operation's name (`sep_conv_3x3`, ...).
     pub fn name(self) -> &'static str {
