@@ -3,6 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use tanas_core::report::{
+    BaselineSummary, DataInfo, DictionarySummary, MatrixSummary, NetSummary, SearchSummary,
+    TaskInfo,
+};
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -37,6 +42,12 @@ fn run_with(line: &str, values: &[&str]) -> Output {
         .collect();
     assert!(values.next().is_none(), "a {{}} for each value");
     tanas(&args)
+}
+
+/// A JSON file as a `T`.
+fn read<T: serde::de::DeserializeOwned>(path: &Path) -> T {
+    let bytes = std::fs::read(path).expect("a written file");
+    serde_json::from_slice(&bytes).expect("its type")
 }
 
 fn json(out: &Output) -> serde_json::Value {
@@ -76,6 +87,8 @@ fn data_info_finds_the_embedded_datasets() {
     };
     let mnist = ds("mnist");
     assert_eq!(mnist["found"], true);
+    let typed: DataInfo = serde_json::from_value(v.clone()).unwrap();
+    assert!(typed.found("mnist") && typed.found("fashion-mnist") && !typed.found("nope"));
     let total =
         mnist["train"]["images"].as_u64().unwrap() + mnist["test"]["images"].as_u64().unwrap();
     assert_eq!(total, 10_000);
@@ -122,6 +135,10 @@ fn task_show_counts_balanced_splits() {
         .map(|t| t["num_labels"].as_u64().unwrap())
         .collect();
     assert_eq!(labels, vec![2, 2, 5, 10]);
+    // mnist-0 is digit 0 against the rest: always saying "rest" scores the rest's share.
+    let typed: Vec<TaskInfo> = serde_json::from_value(v.clone()).unwrap();
+    assert_eq!(typed[0].test, [1803, 201]);
+    assert_eq!(typed[0].majority_rate(), Some(1803.0 / 2004.0));
     for t in &tasks[..3] {
         let train: Vec<u64> = serde_json::from_value(t["train"].clone()).unwrap();
         assert!(train.windows(2).all(|w| w[0] == w[1]), "balanced: {t}");
@@ -676,6 +693,14 @@ fn distance_matrix_experiment() {
     assert_eq!(m["mean"][0][0], 0.0);
     let d01 = m["mean"][0][1].as_f64().unwrap();
     assert!(d01 > 0.0 && d01 <= 1.0);
+    let typed: MatrixSummary = read(&out.join("distance/ftd.json"));
+    assert_eq!(
+        (typed.metric.name.as_str(), typed.seeds.as_slice()),
+        ("ftd", &[0, 1][..])
+    );
+    assert_eq!(typed.mean[0][1], d01);
+    let nets: Vec<NetSummary> = read(&out.join("nets.json"));
+    assert_eq!(nets.len(), 4);
     for f in [
         "ftd.csv",
         "ftd.svg",
@@ -833,12 +858,32 @@ fn tanas_run_dictionary_and_search() {
     assert_eq!(ds.len(), 2);
     assert!(ds[0] <= ds[1], "sorted closest first: {ds:?}");
     assert!(out.join("target/final.json").exists() && out.join("target/genotype.dot").exists());
+    // Readers (xtask's report) see the same through tanas-core's typed view.
+    let summary: SearchSummary = read(&out.join("target/final.json"));
+    assert_eq!(summary.closest_task.as_deref(), Some(closest));
+    assert_eq!(summary.outcome.score.test_accuracy, acc);
+    assert_eq!(
+        Some(summary.outcome.params),
+        v["params"].as_u64().map(|p| p as usize)
+    );
+    assert_eq!(
+        Some(summary.outcome.candidate_epochs as u64),
+        v["candidate_epochs"].as_u64()
+    );
+    assert_eq!(Some(summary.space_size), v["space_size"].as_f64());
 
     // The dictionary is usable on its own.
     let dict = out.join("dict");
     let d = dict.to_str().unwrap();
     let list = json(&run_with("dict list --dict {} --json", &[d]));
     assert_eq!(list["tasks"].as_array().unwrap().len(), 2);
+    let typed: DictionarySummary = read(&dict.join("manifest.json"));
+    let ids: Vec<&str> = typed.tasks.iter().map(|t| t.spec.id.as_str()).collect();
+    assert_eq!(ids, ["mnist-0", "mnist-3"]);
+    assert_eq!(
+        typed.tasks[0].test_accuracy,
+        list["tasks"][0]["test_accuracy"]
+    );
     let rows = json(&run_with(
         "dict closest --dict {} --tasks configs/tasks/mnist.toml --task mnist-1 --json",
         &[d],
@@ -875,6 +920,9 @@ fn tanas_run_dictionary_and_search() {
     assert_eq!(b["training"]["epochs"], 1);
     assert!(b["params"].as_u64().unwrap() > 600_000);
     assert_eq!(baseline(), b, "a rerun reuses baseline.json");
+    let typed: BaselineSummary = read(&b_out.join("baseline.json"));
+    assert_eq!(Some(typed.score.test_accuracy), b["test_accuracy"].as_f64());
+    assert_eq!(typed.score.test_samples, 500);
 
     // Settings from a file are read (and checked) before the dictionary is opened.
     let settings = dir.path().join("settings.toml");

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
-use serde_json::Value;
 
 /// The `tanas` binary and how to call it.
 pub struct Tanas {
@@ -44,7 +43,7 @@ impl Tanas {
     }
 
     /// Runs a query and parses its JSON output.
-    pub fn json(&self, args: &[&str]) -> Result<Value> {
+    pub fn json<T: serde::de::DeserializeOwned>(&self, args: &[&str]) -> Result<T> {
         let args: Vec<OsString> = args.iter().map(OsString::from).collect();
         let out = self
             .command(&args)

@@ -7,6 +7,7 @@
 //! - [`out_dir`]: an output directory is written by one command at a time (an exclusive
 //!   advisory lock), and the temporary files an interrupted writer left there are removed when
 //!   the next writer starts.
+//! - [`report`]: the records the stages report as JSON, typed for their readers (xtask).
 //! - [`settings`]: the one reader of TOML settings files (errors on one line, naming the file).
 //! - [`store`]: the artifact store: every network, Fisher and search once, found by a key
 //!   made of how it was made.
@@ -19,6 +20,7 @@ pub mod fsio;
 pub mod fuzz;
 pub mod hash;
 pub mod out_dir;
+pub mod report;
 pub mod settings;
 pub mod store;
 

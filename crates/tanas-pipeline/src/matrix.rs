@@ -34,25 +34,7 @@ use crate::experiment::Experiment;
 use crate::tasks::LoadedTasks;
 use tanas_data::TaskData;
 
-/// One trained epsilon-network.
-#[derive(Debug, Clone, Serialize)]
-pub struct NetSummary {
-    /// The task it was trained on.
-    pub task: String,
-    /// Its seed.
-    pub seed: u64,
-    /// Epochs trained.
-    pub epochs: usize,
-    /// Best validation accuracy.
-    pub val_accuracy: f64,
-    /// Test accuracy of the kept weights (decisions with the dataset's label prior).
-    pub test_accuracy: f64,
-    /// Test accuracy of the plain arg-max, where it differs in kind from `test_accuracy`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub argmax_accuracy: Option<f64>,
-    /// Its path in the store (`network/<key>`).
-    pub network: String,
-}
+pub use tanas_core::report::{NetSummary, NoiseFloor};
 
 /// What [`run_matrix`] produced.
 #[derive(Debug)]
@@ -227,21 +209,6 @@ pub fn run_matrix_part<B: AutodiffBackend>(
     write_json(&out.join("nets.json"), &[&net])?;
     write_json(&out.join("index.json"), &index)?;
     Ok(net)
-}
-
-/// The distance between two networks of one task trained with different seeds, each
-/// Fisher taken on the task's own data: what the distance gives for "the same task" (the
-/// matrix's diagonal is 0 by construction, since it compares a network with itself).
-#[derive(Debug, Clone, Serialize)]
-pub struct NoiseFloor {
-    /// The task.
-    pub task: String,
-    /// Mean over the ordered pairs of different seeds.
-    pub mean: f64,
-    /// Sample standard deviation over those pairs (0 for one pair).
-    pub std: f64,
-    /// Number of seed pairs.
-    pub pairs: usize,
 }
 
 /// The [`NoiseFloor`] of every task, from the Fishers `[seed][a][b]`.

@@ -9,9 +9,10 @@ use std::time::Instant;
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 use tanas_core::Store;
+use tanas_core::report::SearchOutcome;
 use tanas_data::{DataDirs, TaskData};
 use tanas_distance::{HeadRule, TaskDistance};
-use tanas_search::{Algorithm, SearchSpace, TestScore};
+use tanas_search::{Algorithm, SearchSpace};
 
 use crate::artifacts::search;
 use crate::dictionary::{Closeness, DictSettings, TaskDictionary, search_error};
@@ -66,17 +67,9 @@ pub struct FinalReport {
     pub seed: u64,
     /// The found cell.
     pub genotype: tanas_zoo::cell::Genotype,
-    /// Its trainable parameters.
-    pub params: usize,
-    /// The found network's one test evaluation after the final retraining.
+    /// Its parameters, its test score and the costs of the search.
     #[serde(flatten)]
-    pub score: TestScore,
-    /// Seconds of the search (FUSE stages or random candidates).
-    pub search_seconds: f64,
-    /// The search budget spent, in candidate-epochs (see [`SearchResult`]).
-    pub candidate_epochs: usize,
-    /// Seconds of the final retraining and test.
-    pub final_seconds: f64,
+    pub outcome: SearchOutcome,
     /// Seconds of the distance computation (target networks and Fishers).
     pub distance_seconds: f64,
     /// The device the search ran on.
@@ -179,11 +172,13 @@ pub fn search_target<B: AutodiffBackend>(
         seed: config.common.seed,
         space,
         genotype: result.genotype.clone(),
-        params: result.params,
-        score: result.score,
-        search_seconds: result.search_seconds,
-        candidate_epochs: result.candidate_epochs,
-        final_seconds: result.final_seconds,
+        outcome: SearchOutcome {
+            params: result.params,
+            score: result.score,
+            search_seconds: result.search_seconds,
+            candidate_epochs: result.candidate_epochs,
+            final_seconds: result.final_seconds,
+        },
         distance_seconds,
         device: device_name.to_string(),
     };

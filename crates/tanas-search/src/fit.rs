@@ -13,7 +13,7 @@ use burn::optim::Optimizer;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tanas_data::{Split, TaskItem};
+use tanas_data::{Split, TaskBatch, TaskItem};
 use tanas_train::eval::Tally;
 use tanas_train::{ADAM_EPSILON, Eval, epoch_order, seeded};
 use tanas_zoo::hooks::{LayerHooks, batch_statistics};
@@ -220,41 +220,56 @@ pub(crate) fn train_alone<B: AutodiffBackend>(
     let (model, train_loss) = fit_from_scratch::<B, _>(spec, &splits.train, fit, device)?;
     let prefix = format!("{} val", fit.label);
     let bar = progress_bar(splits.val.len(), "images", prefix, fit.hidden);
-    let val = evaluate(
-        &model.valid(),
-        &splits.val,
-        splits.classes,
-        Split::Val,
-        eval_batch_size,
-        BnMode::Batch,
+    let pass = Pass {
+        ds: &splits.val,
+        classes: splits.classes,
+        split: Split::Val,
+        batch_size: eval_batch_size,
+        mode: BnMode::Batch,
         device,
-        Tally::default(),
-        &bar,
-    )?;
+    };
+    let val = evaluate(&model.valid(), &pass, Tally::default(), &bar)?;
     bar.finish_and_clear();
     Ok((train_loss, val))
 }
 
-/// The logits of every model on every sample of `ds`, in order: `[models, N, classes]`.
+/// A forward pass without gradients over every sample of a split, in order and in batches.
+pub(crate) struct Pass<'a, B: Backend, D: ?Sized> {
+    /// The samples.
+    pub ds: &'a D,
+    /// The networks' output count (every label is below it).
+    pub classes: usize,
+    /// Which split they are, for errors.
+    pub split: Split,
+    /// Samples per batch.
+    pub batch_size: usize,
+    /// How BatchNorm normalises.
+    pub mode: BnMode,
+    /// The device.
+    pub device: &'a B::Device,
+}
+
+impl<B: Backend, D: Dataset<TaskItem> + ?Sized> Pass<'_, B, D> {
+    /// The batch of the samples `chunk`.
+    fn batch(&self, chunk: &[usize]) -> Result<TaskBatch<B>> {
+        batch_of::<B, D>(self.ds, chunk, self.classes, self.split, self.device)
+    }
+}
+
+/// The logits of every model on every sample of the pass, in order: `[models, N, classes]`.
 /// Each batch is built once and fed to every model. Use inference models (`valid()`), so
 /// that BatchNorm uses its running statistics and nothing is updated.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn all_logits<B: Backend, D: Dataset<TaskItem> + ?Sized>(
     models: &[ZooModel<B>],
-    ds: &D,
-    classes: usize,
-    split: Split,
-    batch_size: usize,
-    mode: BnMode,
-    device: &B::Device,
+    pass: &Pass<'_, B, D>,
     bar: &ProgressBar,
 ) -> Result<Tensor<B, 3>> {
-    let order: Vec<usize> = (0..ds.len()).collect();
+    let order: Vec<usize> = (0..pass.ds.len()).collect();
     let mut per_model: Vec<Vec<Tensor<B, 2>>> = models.iter().map(|_| Vec::new()).collect();
-    for chunk in order.chunks(batch_size.max(1)) {
-        let batch = batch_of::<B, D>(ds, chunk, classes, split, device)?;
+    for chunk in order.chunks(pass.batch_size.max(1)) {
+        let batch = pass.batch(chunk)?;
         for (model, out) in models.iter().zip(per_model.iter_mut()) {
-            out.push(forward_in(model, batch.images.clone(), mode));
+            out.push(forward_in(model, batch.images.clone(), pass.mode));
         }
         bar.inc(chunk.len() as u64);
     }
@@ -286,24 +301,18 @@ pub(crate) fn score<B: Backend>(logits: Tensor<B, 2>, labels: Tensor<B, 1, Int>)
     tally.finish()
 }
 
-/// Evaluates one inference model on every sample of `ds`, in batches, into `tally`.
-#[allow(clippy::too_many_arguments)]
+/// Evaluates one inference model on every sample of the pass into `tally`.
 pub(crate) fn evaluate<B: Backend, D: Dataset<TaskItem> + ?Sized>(
     model: &ZooModel<B>,
-    ds: &D,
-    classes: usize,
-    split: Split,
-    batch_size: usize,
-    mode: BnMode,
-    device: &B::Device,
+    pass: &Pass<'_, B, D>,
     tally: Tally,
     bar: &ProgressBar,
 ) -> Result<Eval> {
     tanas_train::eval::evaluate_batches(
-        ds.len(),
-        batch_size,
-        |chunk| batch_of::<B, D>(ds, chunk, classes, split, device),
-        |x| forward_in(model, x, mode),
+        pass.ds.len(),
+        pass.batch_size,
+        |chunk| pass.batch(chunk),
+        |x| forward_in(model, x, pass.mode),
         tally,
         bar,
     )

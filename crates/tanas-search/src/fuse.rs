@@ -40,7 +40,7 @@ use crate::data::{SearchData, Splits};
 use crate::driver::{SearchStep, SearchStrategy, Searcher, argmax_first};
 use crate::error::{Result, SearchError};
 use crate::fit::{
-    BnMode, all_logits, derive_seed, draw_seed, labels_of, progress_bar, score, train_epoch,
+    BnMode, Pass, all_logits, derive_seed, draw_seed, labels_of, progress_bar, score, train_epoch,
 };
 use crate::space::SearchSpace;
 
@@ -364,16 +364,15 @@ impl FuseStrategy {
                 format!("stage {stage} round {round} val"),
                 hidden,
             );
-            let logits = all_logits(
-                &cands.valid().nets,
-                &splits.val,
+            let pass = Pass {
+                ds: &splits.val,
                 classes,
-                Split::Val,
-                cfg.common.eval_batch_size,
-                BnMode::Batch,
+                split: Split::Val,
+                batch_size: cfg.common.eval_batch_size,
+                mode: BnMode::Batch,
                 device,
-                &bar,
-            )?;
+            };
+            let logits = all_logits(&cands.valid().nets, &pass, &bar)?;
             bar.finish_and_clear();
             let [_, _, k] = logits.dims();
             let evals: Vec<_> = (0..c)

@@ -8,6 +8,7 @@ use burn::data::dataset::Dataset;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
+pub use tanas_core::report::TestScore;
 use tanas_data::{Split, TaskItem, prior_shift};
 use tanas_train::{Eval, Tally, epoch_order};
 use tanas_zoo::cell::{CellSkeleton, Genotype};
@@ -17,7 +18,7 @@ use crate::algorithm::Algorithm;
 use crate::data::{SearchData, Splits};
 use crate::error::{Result, SearchError};
 use crate::fit::{
-    BnMode, Fit, bars_hidden, calibrate_batch_norm, derive_seed, evaluate, fit_from_scratch,
+    BnMode, Fit, Pass, bars_hidden, calibrate_batch_norm, derive_seed, evaluate, fit_from_scratch,
     progress_bar,
 };
 use crate::space::SearchSpace;
@@ -151,17 +152,15 @@ pub fn retrain_and_test<B: AutodiffBackend, D: Dataset<TaskItem> + ?Sized>(
         Tally::with_prior_shift(&prior_shift(data.prior, &splits.final_splits(cfg.with_val)))
     };
     let bar = progress_bar(test.len(), "images", "test".into(), hidden);
-    let test = evaluate(
-        &model,
-        &test,
+    let pass = Pass {
+        ds: &test,
         classes,
-        Split::Test,
-        cfg.eval_batch_size,
-        BnMode::Running,
+        split: Split::Test,
+        batch_size: cfg.eval_batch_size,
+        mode: BnMode::Running,
         device,
-        tally,
-        &bar,
-    )?;
+    };
+    let test = evaluate(&model, &pass, tally, &bar)?;
     bar.finish_and_clear();
     if !test.loss.is_finite() {
         return Err(SearchError::NonFinite {
@@ -205,33 +204,6 @@ impl<D: Dataset<TaskItem> + ?Sized> Dataset<TaskItem> for Prefix<'_, D> {
 
     fn len(&self) -> usize {
         self.len
-    }
-}
-
-/// A network's one evaluation on the test split, as every report gives it (flattened: its
-/// fields stand beside the report's own).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct TestScore {
-    /// Test accuracy, deciding with the dataset's label prior (docs/decisions.md).
-    pub test_accuracy: f64,
-    /// Balanced test accuracy: the mean over labels of each label's arg-max accuracy.
-    #[serde(default)]
-    pub balanced_accuracy: f64,
-    /// Test accuracy of the plain arg-max, when `test_accuracy` decides with the prior.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub argmax_accuracy: Option<f64>,
-    /// Test samples evaluated.
-    pub test_samples: usize,
-}
-
-impl From<&Eval> for TestScore {
-    fn from(e: &Eval) -> Self {
-        TestScore {
-            test_accuracy: e.accuracy,
-            balanced_accuracy: e.balanced_accuracy,
-            argmax_accuracy: e.argmax_accuracy,
-            test_samples: e.samples,
-        }
     }
 }
 

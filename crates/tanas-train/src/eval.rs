@@ -6,6 +6,7 @@ use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
+use tanas_core::report::TestScore;
 use tanas_data::{TaskBatch, TaskBatcher, TaskItem, TaskSplit};
 use tanas_zoo::ZooModel;
 
@@ -31,6 +32,17 @@ pub struct Eval {
     /// when `accuracy` is that of shifted logits; `None` otherwise (then they are one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub argmax_accuracy: Option<f64>,
+}
+
+impl From<&Eval> for TestScore {
+    fn from(e: &Eval) -> Self {
+        TestScore {
+            test_accuracy: e.accuracy,
+            balanced_accuracy: e.balanced_accuracy,
+            argmax_accuracy: e.argmax_accuracy,
+            test_samples: e.samples,
+        }
+    }
 }
 
 /// Sums of an evaluation, batch by batch: the loss and, per label, samples and hits.

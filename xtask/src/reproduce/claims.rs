@@ -1,7 +1,7 @@
 //! The papers' qualitative claims, each checked on a run's data: held or not, with the
 //! numbers behind the verdict. Nothing here is written by hand into the report.
 
-use serde_json::Value;
+use tanas_core::report::{BaselineSummary, SearchSummary};
 
 use super::Method;
 use super::matrix::{Matrix, Ranked};
@@ -39,14 +39,14 @@ pub struct TargetRuns {
     /// The share of its most frequent test class (what a constant predictor scores).
     pub majority: Option<f64>,
     /// `final.json` of each search method that ran, one per search seed.
-    pub searches: Vec<(Method, Vec<Value>)>,
+    pub searches: Vec<(Method, Vec<SearchSummary>)>,
     /// `baseline.json` of each hand-designed network.
-    pub baselines: Vec<(String, Value)>,
+    pub baselines: Vec<(String, BaselineSummary)>,
 }
 
 impl TargetRuns {
     /// The reports of `method`, one per search seed (empty when it did not run).
-    pub fn search(&self, method: Method) -> &[Value] {
+    pub fn search(&self, method: Method) -> &[SearchSummary] {
         self.searches
             .iter()
             .find(|(m, _)| *m == method)
@@ -260,17 +260,14 @@ fn median(v: &[f64]) -> f64 {
     }
 }
 
-fn acc(v: &Value) -> Option<f64> {
-    v["test_accuracy"].as_f64()
+/// `field` of each of a method's seeds (of the runs that have it).
+pub fn per_seed<T>(runs: &[T], field: impl Fn(&T) -> Option<f64>) -> Vec<f64> {
+    runs.iter().filter_map(field).collect()
 }
 
-fn params(v: &Value) -> Option<f64> {
-    v["params"].as_f64()
-}
-
-/// The values of `field` over a method's seeds (the runs that have it).
-pub fn per_seed(runs: &[Value], field: &str) -> Vec<f64> {
-    runs.iter().filter_map(|v| v[field].as_f64()).collect()
+/// The test accuracy of a report.
+pub fn accuracy(r: &SearchSummary) -> Option<f64> {
+    Some(r.outcome.score.test_accuracy)
 }
 
 /// `0.9512 ± 0.0040 (3 seeds)`.
@@ -287,10 +284,7 @@ fn fmt_seeds(v: &[f64]) -> String {
 fn beats_random(t: &TargetRuns) -> Claim {
     let fuse = t.search(Method::FuseClosest);
     let random = t.search(Method::RandomGeneral);
-    let (f, r) = (
-        per_seed(fuse, "test_accuracy"),
-        per_seed(random, "test_accuracy"),
-    );
+    let (f, r) = (per_seed(fuse, accuracy), per_seed(random, accuracy));
     let (verdict, numbers) = if f.is_empty() || r.is_empty() {
         (Verdict::Unchecked, "a search did not run".into())
     } else {
@@ -300,9 +294,9 @@ fn beats_random(t: &TargetRuns) -> Claim {
             Some(m) if !why.contains("majority") => format!("; majority-class rate {m:.4}"),
             _ => String::new(),
         };
-        let budget = |runs: &[Value]| {
+        let budget = |runs: &[SearchSummary]| {
             runs.first()
-                .map_or(Value::Null, |v| v["candidate_epochs"].clone())
+                .map_or("?".into(), |r| r.outcome.candidate_epochs.to_string())
         };
         (
             verdict,
@@ -336,11 +330,14 @@ fn beats_random(t: &TargetRuns) -> Claim {
 /// comparable accuracy.
 fn fewer_params(t: &TargetRuns) -> Claim {
     let found = t.search(Method::FuseClosest);
-    let (accs, sizes) = (per_seed(found, "test_accuracy"), per_seed(found, "params"));
+    let (accs, sizes) = (
+        per_seed(found, accuracy),
+        per_seed(found, |r| Some(r.outcome.params as f64)),
+    );
     let hand: Vec<(&str, f64, f64)> = t
         .baselines
         .iter()
-        .filter_map(|(a, v)| Some((a.as_str(), acc(v)?, params(v)?)))
+        .map(|(a, b)| (a.as_str(), b.score.test_accuracy, b.params as f64))
         .collect();
     let (verdict, numbers) = match (accs.is_empty(), sizes.is_empty()) {
         (false, false) if !hand.is_empty() => {
@@ -398,7 +395,7 @@ fn fewer_params(t: &TargetRuns) -> Claim {
 mod tests {
     use super::super::matrix::tests::matrix;
     use super::*;
-    use serde_json::json;
+    use tanas_core::report::{SearchOutcome, TestScore};
 
     fn datasets() -> Vec<DatasetTasks> {
         vec![
@@ -492,46 +489,57 @@ mod tests {
 
     #[test]
     fn search_claims_compare_accuracy_and_parameters() {
-        let seeds = |accs: &[f64], params: f64| -> Vec<Value> {
+        let score = |test_accuracy| TestScore {
+            test_accuracy,
+            ..TestScore::default()
+        };
+        let seeds = |accs: &[f64], params: usize| -> Vec<SearchSummary> {
             accs.iter()
-                .map(|a| json!({"test_accuracy": a, "params": params, "candidate_epochs": 6}))
+                .map(|&a| SearchSummary {
+                    outcome: SearchOutcome {
+                        score: score(a),
+                        params,
+                        candidate_epochs: 6,
+                        ..SearchOutcome::default()
+                    },
+                    ..SearchSummary::default()
+                })
                 .collect()
         };
-        let runs = |fa: &[f64], fp: f64, ra: &[f64]| TargetRuns {
+        let baseline = |a, params| BaselineSummary {
+            score: score(a),
+            params,
+            ..BaselineSummary::default()
+        };
+        let runs = |fa: &[f64], fp: usize, ra: &[f64]| TargetRuns {
             target: "m2".into(),
             majority: Some(0.6),
             searches: vec![
                 (Method::FuseClosest, seeds(fa, fp)),
-                (Method::RandomGeneral, seeds(ra, 1e5)),
+                (Method::RandomGeneral, seeds(ra, 100_000)),
             ],
             baselines: vec![
-                (
-                    "resnet18".into(),
-                    json!({"test_accuracy": 0.95, "params": 1.1e7}),
-                ),
-                (
-                    "small-cnn".into(),
-                    json!({"test_accuracy": 0.90, "params": 6.2e5}),
-                ),
+                ("resnet18".into(), baseline(0.95, 11_000_000)),
+                ("small-cnn".into(), baseline(0.90, 620_000)),
             ],
         };
-        let run = |fa: f64, fp: f64, ra: f64| runs(&[fa], fp, &[ra]);
+        let run = |fa: f64, fp: usize, ra: f64| runs(&[fa], fp, &[ra]);
         let claims_of = |t: TargetRuns| check(None, None, &datasets()[..1], &[t]);
         // One search seed per method: a higher accuracy is not shown to be better.
-        let c = claims_of(run(0.945, 5e4, 0.9));
+        let c = claims_of(run(0.945, 50_000, 0.9));
         assert_eq!(verdicts(&c, "beats random"), [Verdict::NotShown]);
         assert_eq!(held(&c, "fewer parameters"), [Some(true)]);
         // Three seeds clearly apart: held; apart in the mean but within the spread: not shown.
-        let c = claims_of(runs(&[0.96, 0.97, 0.965], 5e4, &[0.90, 0.91, 0.905]));
+        let c = claims_of(runs(&[0.96, 0.97, 0.965], 50_000, &[0.90, 0.91, 0.905]));
         assert_eq!(verdicts(&c, "beats random"), [Verdict::Held]);
-        let c = claims_of(runs(&[0.95, 0.80, 0.90], 5e4, &[0.85, 0.90, 0.86]));
+        let c = claims_of(runs(&[0.95, 0.80, 0.90], 50_000, &[0.85, 0.90, 0.86]));
         assert_eq!(verdicts(&c, "beats random"), [Verdict::NotShown]);
-        let c = claims_of(run(0.90, 5e4, 0.92));
+        let c = claims_of(run(0.90, 50_000, 0.92));
         assert_eq!(held(&c, "beats random"), [Some(false)]);
         assert_eq!(held(&c, "fewer parameters"), [Some(false)]);
         // Both below the majority-class rate: never held; a found network below it has no
         // accuracy to compare.
-        let c = claims_of(run(0.358, 5e4, 0.319));
+        let c = claims_of(run(0.358, 50_000, 0.319));
         assert_eq!(verdicts(&c, "beats random"), [Verdict::NotShown]);
         assert_eq!(verdicts(&c, "fewer parameters"), [Verdict::NotShown]);
         let missing = TargetRuns {

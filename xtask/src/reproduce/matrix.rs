@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
+use tanas_core::report::MatrixSummary;
 
 /// Mean and std of one distance matrix.
 #[derive(Debug, Clone)]
@@ -36,36 +37,19 @@ pub struct Ranked {
 impl Matrix {
     /// Reads a matrix JSON file.
     pub fn read(path: &Path) -> Result<Self> {
-        let v = super::read_json(path)?;
+        let v: Value = super::read_json(path)?;
         Self::from_json(&v).with_context(|| format!("{}", path.display()))
     }
 
     /// Parses the JSON form.
     pub fn from_json(v: &Value) -> Result<Self> {
-        let grid = |key: &str| -> Result<Vec<Vec<f64>>> {
-            let rows = v[key].as_array().with_context(|| format!("no `{key}`"))?;
-            rows.iter()
-                .map(|r| {
-                    r.as_array()
-                        .with_context(|| format!("`{key}` is not a grid"))?
-                        .iter()
-                        .map(|x| x.as_f64().with_context(|| format!("`{key}`: not a number")))
-                        .collect()
-                })
-                .collect()
-        };
-        let tasks: Vec<String> = v["tasks"]
-            .as_array()
-            .context("no `tasks`")?
-            .iter()
-            .map(|t| super::str_of(t).to_string())
-            .collect();
+        let f: MatrixSummary = serde_json::from_value(v.clone())?;
         let m = Matrix {
-            metric: super::str_of(&v["metric"]["name"]).to_string(),
-            mean: grid("mean")?,
-            std: grid("std")?,
-            seeds: v["seeds"].as_array().map_or(0, Vec::len),
-            tasks,
+            metric: f.metric.name,
+            tasks: f.tasks,
+            mean: f.mean,
+            std: f.std,
+            seeds: f.seeds.len(),
         };
         let n = m.tasks.len();
         if m.mean.len() != n

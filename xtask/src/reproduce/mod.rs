@@ -19,6 +19,7 @@ mod claims;
 mod matrix;
 mod plan;
 mod profile;
+mod record;
 mod report;
 mod stats;
 
@@ -29,12 +30,14 @@ use std::time::Instant;
 use std::cell::RefCell;
 
 use anyhow::{Context, Result};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::tanas::{Tanas, build_tanas, workspace_root};
 pub use plan::Method;
 use plan::Stage;
 use profile::Profile;
+use record::{RunRecord, StageTime};
+use tanas_core::report::{DataInfo, TaskInfo};
 use tanas_core::write_atomic;
 pub use tanas_jobs::hms;
 
@@ -87,7 +90,7 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         store: Some(out.join("artifacts").join("store")),
     };
 
-    let data = t.json(&["data", "info", "--json"])?;
+    let data: DataInfo = t.json(&["data", "info", "--json"])?;
     write_json(&out.join("data.json"), &data)?;
     let mut tasks = Vec::new();
     let mut studies = Vec::new();
@@ -97,14 +100,18 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
             .datasets
             .iter()
             .map(String::as_str)
-            .filter(|d| !dataset_found(&data, d))
+            .filter(|d| !data.found(d))
             .collect();
         if !missing.is_empty() {
             let line = format!(
                 "study `{}` skipped: dataset {} not found (search path: {})",
                 study.name,
                 missing.join(", "),
-                search_path(&data)
+                data.search_path
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
             eprintln!("{line}");
             skipped.push(line);
@@ -112,15 +119,15 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         }
         let mut ids = Vec::new();
         for file in &study.task_files {
-            let shown = t.json(&["task", "show", "--tasks", file, "--json"])?;
-            for task in shown.as_array().into_iter().flatten() {
-                ids.push((str_of(&task["id"]).to_string(), file.clone()));
-                tasks.push(task.clone());
+            let shown: Vec<TaskInfo> = t.json(&["task", "show", "--tasks", file, "--json"])?;
+            for task in shown {
+                ids.push((task.id.clone(), file.clone()));
+                tasks.push(task);
             }
         }
         studies.push((study, ids));
     }
-    write_json(&out.join("tasks.json"), &Value::Array(tasks.clone()))?;
+    write_json(&out.join("tasks.json"), &tasks)?;
 
     let stages: Vec<Stage> = studies
         .iter()
@@ -137,20 +144,26 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
     // an artifacts directory (a fresh clone: the committed run.json has nothing behind it)
     // every stage computes its results, and so does one that took at least half its
     // recorded time: their own time counts.
-    let earlier = read_json(&out.join("run.json")).unwrap_or(Value::Null);
+    let earlier: RunRecord = read_json(&out.join("run.json")).unwrap_or_default();
     let reusable = out.join("artifacts").is_dir();
     let first_seconds = |label: &str, now: f64| {
         if !reusable {
             return now;
         }
-        earlier["stages"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|s| s["stage"] == label)
-            .and_then(|s| s["first_seconds"].as_f64())
+        earlier
+            .stage(label)
+            .map(|s| s.first_seconds)
             .filter(|&recorded| now < 0.5 * recorded)
             .unwrap_or(now)
+    };
+    // What run.json says of this run; the seconds are filled in as the stages end.
+    let record = RunRecord {
+        profile: profile.name.clone(),
+        summary: profile.summary.clone(),
+        device: args.device.clone(),
+        commit: git_commit(&root),
+        skipped,
+        ..RunRecord::default()
     };
     let progress = RefCell::new(Progress::new(jobs.iter().map(|j| j.estimate).collect()));
     let timings = RefCell::new(Vec::new());
@@ -162,22 +175,25 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         }
         progress.borrow_mut().finish(i, seconds);
         let mut timings = timings.borrow_mut();
-        timings.push(json!({
-            "stage": job.label,
-            "seconds": seconds,
-            "first_seconds": first_seconds(&job.label, seconds),
-        }));
+        timings.push(StageTime {
+            stage: job.label.clone(),
+            seconds,
+            first_seconds: first_seconds(&job.label, seconds),
+        });
         // After every stage, so an interrupted run's timings survive into the next one.
-        let mut so_far = timings.clone();
-        so_far.extend(
-            earlier["stages"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|s| !timings.iter().any(|t| t["stage"] == s["stage"]))
+        let mut stages = timings.clone();
+        stages.extend(
+            earlier
+                .stages
+                .iter()
+                .filter(|s| !timings.iter().any(|t| t.stage == s.stage))
                 .cloned(),
         );
-        write_json(&out.join("run.json"), &json!({"stages": so_far}))
+        let so_far = RunRecord {
+            stages,
+            ..record.clone()
+        };
+        write_json(&out.join("run.json"), &so_far)
     };
     tanas_jobs::execute(
         &jobs,
@@ -188,19 +204,15 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
     )?;
     let mut timings = timings.into_inner();
     // The plan's order, whatever order the stages ended in.
-    timings.sort_by_key(|t| jobs.iter().position(|j| t["stage"] == j.label.as_str()));
+    timings.sort_by_key(|t| jobs.iter().position(|j| t.stage == j.label));
     let progress = progress.into_inner();
 
-    let run = json!({
-        "profile": profile.name,
-        "summary": profile.summary,
-        "device": args.device,
-        "commit": git_commit(&root),
-        "seconds": progress.elapsed(),
-        "first_seconds": timings.iter().filter_map(|t| t["first_seconds"].as_f64()).sum::<f64>(),
-        "skipped": skipped,
-        "stages": timings,
-    });
+    let run = RunRecord {
+        seconds: progress.elapsed(),
+        first_seconds: timings.iter().map(|t| t.first_seconds).sum(),
+        stages: timings,
+        ..record
+    };
     write_json(&out.join("run.json"), &run)?;
     let text = report::write(&out, &profile, &run, &data, &tasks)?;
     write_atomic(&out.join("REPORT.md"), text.as_bytes())?;
@@ -314,24 +326,6 @@ impl Progress {
     }
 }
 
-fn dataset_found(data: &Value, name: &str) -> bool {
-    data["datasets"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|d| d["name"] == name && d["found"] == true)
-}
-
-fn search_path(data: &Value) -> String {
-    data["search_path"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 fn git_commit(root: &Path) -> String {
     Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
@@ -344,22 +338,17 @@ fn git_commit(root: &Path) -> String {
 }
 
 /// Writes pretty JSON atomically.
-pub fn write_json(path: &Path, value: &Value) -> Result<()> {
+pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
     Ok(write_atomic(
         path,
         serde_json::to_string_pretty(value)?.as_bytes(),
     )?)
 }
 
-/// Reads a JSON file.
-pub fn read_json(path: &Path) -> Result<Value> {
+/// Reads a JSON file as a `T`.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
     serde_json::from_slice(&bytes).with_context(|| format!("{}: not JSON", path.display()))
-}
-
-/// A JSON string, or `?`.
-pub fn str_of(v: &Value) -> &str {
-    v.as_str().unwrap_or("?")
 }
 
 #[cfg(test)]

@@ -90,6 +90,21 @@ fn parse_vm_hwm(status: &str) -> Option<f64> {
     }
 }
 
+/// One row per architecture: `row(arch, its spec, its cells)`, in order.
+fn per_arch<R>(
+    archs: Vec<Arch>,
+    cells: &CellArgs,
+    mut row: impl FnMut(Arch, ModelSpec, Option<CellsInfo>) -> Result<R>,
+) -> Result<Vec<R>> {
+    archs
+        .into_iter()
+        .map(|arch| {
+            let (spec, cells) = bench_spec(arch, cells)?;
+            row(arch, spec, cells)
+        })
+        .collect()
+}
+
 /// Runs `tanas bench ...`.
 pub fn run(cmd: BenchCommand, device: DeviceArg) -> Result<()> {
     match cmd {
@@ -101,9 +116,7 @@ pub fn run(cmd: BenchCommand, device: DeviceArg) -> Result<()> {
             cells,
             json,
         } => {
-            let mut rows = Vec::new();
-            for arch in archs {
-                let (spec, cells) = bench_spec(arch, &cells)?;
+            let rows = per_arch(archs, &cells, |arch, spec, cells| {
                 let timing = dispatch(
                     device,
                     FisherJob {
@@ -124,14 +137,14 @@ pub fn run(cmd: BenchCommand, device: DeviceArg) -> Result<()> {
                         timing.naive_samples
                     );
                 }
-                rows.push(FisherRow {
+                Ok(FisherRow {
                     arch,
                     device: device.to_string(),
                     cells,
                     timing,
                     peak_rss_mib: peak_rss_mib(),
-                });
-            }
+                })
+            })?;
             if json { print_json(&rows) } else { Ok(()) }
         }
         BenchCommand::Train {
@@ -141,9 +154,7 @@ pub fn run(cmd: BenchCommand, device: DeviceArg) -> Result<()> {
             cells,
             json,
         } => {
-            let mut rows = Vec::new();
-            for arch in archs {
-                let (spec, cells) = bench_spec(arch, &cells)?;
+            let rows = per_arch(archs, &cells, |arch, spec, cells| {
                 let (params, ips) = dispatch(
                     device,
                     TrainJob {
@@ -161,7 +172,7 @@ pub fn run(cmd: BenchCommand, device: DeviceArg) -> Result<()> {
                         "{arch:<10} {device}: {ips:.1} images/s (batch {batch_size}, forward + backward + Adam; {params} parameters{mem})"
                     );
                 }
-                rows.push(TrainRow {
+                Ok(TrainRow {
                     arch,
                     device: device.to_string(),
                     cells,
@@ -170,8 +181,8 @@ pub fn run(cmd: BenchCommand, device: DeviceArg) -> Result<()> {
                     params,
                     images_per_second: ips,
                     peak_rss_mib: peak,
-                });
-            }
+                })
+            })?;
             if json { print_json(&rows) } else { Ok(()) }
         }
     }

@@ -1,34 +1,12 @@
 //! `tanas data info`.
 
-use serde::Serialize;
+use tanas_core::report::{DataInfo, DatasetInfo, SplitInfo};
 use tanas_data::task::LabelKind;
 use tanas_data::{DataDirs, Dataset, DatasetName};
 
 use crate::cli::DataCommand;
 use crate::output::outln;
 use crate::output::{counts, print_json};
-
-/// What `data info` reports for one dataset.
-#[derive(Debug, Serialize)]
-struct DatasetInfo {
-    name: DatasetName,
-    found: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dir: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    train: Option<SplitInfo>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    test: Option<SplitInfo>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-}
-
-/// Size and class balance of one split.
-#[derive(Debug, Serialize)]
-struct SplitInfo {
-    images: usize,
-    per_class: Vec<usize>,
-}
 
 pub fn run(cmd: DataCommand, dirs: &DataDirs) -> anyhow::Result<()> {
     match cmd {
@@ -38,7 +16,10 @@ pub fn run(cmd: DataCommand, dirs: &DataDirs) -> anyhow::Result<()> {
                 .map(|n| info(n, dirs))
                 .collect();
             if json {
-                print_json(&serde_json::json!({ "search_path": dirs.dirs(), "datasets": infos }))
+                print_json(&DataInfo {
+                    search_path: dirs.dirs().to_vec(),
+                    datasets: infos,
+                })
             } else {
                 print_text(&infos, dirs);
                 Ok(())
@@ -49,7 +30,7 @@ pub fn run(cmd: DataCommand, dirs: &DataDirs) -> anyhow::Result<()> {
 
 fn info(name: DatasetName, dirs: &DataDirs) -> DatasetInfo {
     let mut info = DatasetInfo {
-        name,
+        name: name.to_string(),
         found: false,
         dir: None,
         train: None,

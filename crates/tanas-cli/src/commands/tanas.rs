@@ -382,13 +382,13 @@ fn print_report(r: &FinalReport, json: bool) -> Result<()> {
     );
     outln!(
         "params:        {} ({:.3} M)",
-        r.params,
-        r.params as f64 / 1e6
+        r.outcome.params,
+        r.outcome.params as f64 / 1e6
     );
-    outln!("test accuracy: {:.4}", r.score.test_accuracy);
+    outln!("test accuracy: {:.4}", r.outcome.score.test_accuracy);
     outln!(
         "seconds:       search {:.1}, distances {:.1} ({})",
-        r.search_seconds,
+        r.outcome.search_seconds,
         r.distance_seconds,
         r.device
     );

@@ -4,25 +4,12 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
 use anyhow::Context;
-use serde::Serialize;
+use tanas_core::report::TaskInfo;
 use tanas_data::{DataDirs, Dataset, DatasetName, TaskData, TaskFile};
 
 use crate::cli::TaskCommand;
 use crate::output::outln;
 use crate::output::{counts, print_json};
-
-/// What `task show` reports for one task.
-#[derive(Debug, Serialize)]
-struct TaskInfo {
-    id: String,
-    dataset: DatasetName,
-    kind: String,
-    num_labels: usize,
-    balanced: bool,
-    train: Vec<usize>,
-    val: Vec<usize>,
-    test: Vec<usize>,
-}
 
 pub fn run(cmd: TaskCommand, dirs: &DataDirs) -> anyhow::Result<()> {
     match cmd {
@@ -45,7 +32,7 @@ pub fn run(cmd: TaskCommand, dirs: &DataDirs) -> anyhow::Result<()> {
                 let data = TaskData::build(spec, ds)?;
                 infos.push(TaskInfo {
                     id: spec.id.clone(),
-                    dataset: spec.dataset,
+                    dataset: spec.dataset.to_string(),
                     kind: spec.kind.to_string(),
                     num_labels: data.num_labels,
                     balanced: spec.balanced(),

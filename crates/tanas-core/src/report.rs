@@ -1,0 +1,247 @@
+//! The records the stages report as JSON, typed for their readers: `cargo xtask reproduce`
+//! builds its report from these (it stays free of burn), scripts may too.
+//!
+//! Most are written by the stage itself through these types (one definition). Three are
+//! readers' views of a larger record whose other fields need burn-side types: [`SearchSummary`]
+//! of tanas-pipeline's `FinalReport`, [`BaselineSummary`] of its `BaselineReport`, and
+//! [`DictionarySummary`] of its dictionary file; tanas-pipeline's tests read each written
+//! record back through its view.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cell::{Genotype, Op};
+
+/// A network's one evaluation on the test split, as every report gives it (flattened: its
+/// fields stand beside the report's own).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct TestScore {
+    /// Test accuracy, deciding with the dataset's label prior (docs/decisions.md).
+    pub test_accuracy: f64,
+    /// Balanced test accuracy: the mean over labels of each label's arg-max accuracy.
+    #[serde(default)]
+    pub balanced_accuracy: f64,
+    /// Test accuracy of the plain arg-max, when `test_accuracy` decides with the prior.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argmax_accuracy: Option<f64>,
+    /// Test samples evaluated.
+    pub test_samples: usize,
+}
+
+/// One trained epsilon-network (`nets.json` of a distance matrix).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetSummary {
+    /// The task it was trained on.
+    pub task: String,
+    /// Its seed.
+    pub seed: u64,
+    /// Epochs trained.
+    pub epochs: usize,
+    /// Best validation accuracy.
+    pub val_accuracy: f64,
+    /// Test accuracy of the kept weights (decisions with the dataset's label prior).
+    pub test_accuracy: f64,
+    /// Test accuracy of the plain arg-max, where it differs in kind from `test_accuracy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argmax_accuracy: Option<f64>,
+    /// Its path in the store (`network/<key>`).
+    pub network: String,
+}
+
+/// The distance between two networks of one task trained with different seeds, each
+/// Fisher taken on the task's own data: what the distance gives for "the same task" (the
+/// matrix's diagonal is 0 by construction, since it compares a network with itself).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NoiseFloor {
+    /// The task.
+    pub task: String,
+    /// Mean over the ordered pairs of different seeds.
+    pub mean: f64,
+    /// Sample standard deviation over those pairs (0 for one pair).
+    pub std: f64,
+    /// Number of seed pairs.
+    pub pairs: usize,
+}
+
+/// `tanas data info --json`: where datasets are looked for and what was found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataInfo {
+    /// The data directories, in search order.
+    pub search_path: Vec<PathBuf>,
+    /// Every dataset tanas reads.
+    pub datasets: Vec<DatasetInfo>,
+}
+
+impl DataInfo {
+    /// Whether dataset `name` was found.
+    pub fn found(&self, name: &str) -> bool {
+        self.datasets.iter().any(|d| d.name == name && d.found)
+    }
+}
+
+/// What `data info` reports for one dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetInfo {
+    /// Its name (`mnist`, `fashion-mnist`, `cifar10`, `cifar100`).
+    pub name: String,
+    /// Whether its files were found.
+    pub found: bool,
+    /// The directory they were found in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<String>,
+    /// The train split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train: Option<SplitInfo>,
+    /// The test split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<SplitInfo>,
+    /// Why it could not be found or read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Size and class balance of one split of a dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SplitInfo {
+    /// Images.
+    pub images: usize,
+    /// Images per class.
+    pub per_class: Vec<usize>,
+}
+
+/// What `tanas task show --json` reports for one task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskInfo {
+    /// The task id.
+    pub id: String,
+    /// Its dataset's name.
+    pub dataset: String,
+    /// Its kind (`indicator`, `multi`, `full`, `subset`).
+    pub kind: String,
+    /// Its label count.
+    pub num_labels: usize,
+    /// Whether train and val are balanced over labels.
+    pub balanced: bool,
+    /// Samples per label of the train split.
+    pub train: Vec<usize>,
+    /// Samples per label of the val split.
+    pub val: Vec<usize>,
+    /// Samples per label of the test split.
+    pub test: Vec<usize>,
+}
+
+impl TaskInfo {
+    /// The share of the most frequent label in the test split: what always predicting it
+    /// scores (`None` for an empty split).
+    pub fn majority_rate(&self) -> Option<f64> {
+        let total: usize = self.test.iter().sum();
+        let most = self.test.iter().copied().max()?;
+        (total > 0).then(|| most as f64 / total as f64)
+    }
+}
+
+/// A distance matrix file of `tanas distance matrix` (tanas-distance's `DistanceMatrix`) as
+/// its readers need it: rows are source tasks `a`, columns target tasks `b`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct MatrixSummary {
+    /// The distance.
+    pub metric: MetricName,
+    /// Task ids, row and column order.
+    pub tasks: Vec<String>,
+    /// The seeds of its networks.
+    #[serde(default)]
+    pub seeds: Vec<u64>,
+    /// Mean over seeds, `[source][target]`.
+    pub mean: Vec<Vec<f64>>,
+    /// Sample std over seeds.
+    pub std: Vec<Vec<f64>>,
+}
+
+/// A distance's name (`ftd`, `logdet`), of a record that holds its parameters too.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct MetricName {
+    /// The name.
+    pub name: String,
+}
+
+/// What a target search found and what it cost: part of its report (flattened into
+/// tanas-pipeline's `FinalReport`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct SearchOutcome {
+    /// The found network's trainable parameters.
+    pub params: usize,
+    /// Its one test evaluation after the final retraining.
+    #[serde(flatten)]
+    pub score: TestScore,
+    /// Seconds of the search (FUSE stages or random candidates).
+    pub search_seconds: f64,
+    /// The search budget spent, in candidate-epochs (networks trained for one epoch over the
+    /// train split).
+    pub candidate_epochs: usize,
+    /// Seconds of the final retraining and test.
+    pub final_seconds: f64,
+}
+
+/// A target search's report (tanas-pipeline's `FinalReport`, `final.json`) as its readers
+/// need it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct SearchSummary {
+    /// The closest dictionary task, when distances were computed.
+    pub closest_task: Option<String>,
+    /// The searched space's size in distinct genotypes.
+    #[serde(default)]
+    pub space_size: f64,
+    /// Whether FUSE's first stage started from the closest task's best cell.
+    #[serde(default)]
+    pub warm_start: bool,
+    /// What it found and what it cost.
+    #[serde(flatten)]
+    pub outcome: SearchOutcome,
+}
+
+/// A hand-designed network's report (tanas-pipeline's `BaselineReport`) as its readers need
+/// it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct BaselineSummary {
+    /// Its trainable parameters.
+    pub params: usize,
+    /// Its one test evaluation.
+    #[serde(flatten)]
+    pub score: TestScore,
+    /// Seconds of its training and test.
+    pub seconds: f64,
+}
+
+/// A task dictionary file (`dictionary.json`) as its readers need it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct DictionarySummary {
+    /// The tasks, in the order they were added.
+    pub tasks: Vec<DictTaskSummary>,
+}
+
+/// One task of a dictionary.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct DictTaskSummary {
+    /// The task (of its spec, only the id).
+    pub spec: TaskId,
+    /// Its epsilon-networks' mean test accuracy.
+    pub net_test_accuracy: f64,
+    /// The best cell found for it.
+    pub genotype: Genotype,
+    /// The found cell's test accuracy.
+    pub test_accuracy: f64,
+    /// The operations of its learned space.
+    #[serde(default)]
+    pub space_ops: Vec<Op>,
+    /// Its learned space's size in genotypes.
+    #[serde(default)]
+    pub space_size: f64,
+}
+
+/// A task's id, of a record that holds the whole task spec.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct TaskId {
+    /// The id.
+    pub id: String,
+}
