@@ -28,6 +28,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use std::cell::RefCell;
+use std::collections::HashSet;
 
 use anyhow::{Context, Result};
 use serde_json::json;
@@ -35,7 +36,7 @@ use serde_json::json;
 use crate::tanas::{Tanas, build_tanas, workspace_root};
 pub use plan::Method;
 use plan::Stage;
-use profile::Profile;
+use profile::{Profile, Study};
 use record::{RunRecord, StageTime};
 use tanas_core::report::{DataInfo, TaskInfo};
 use tanas_core::write_atomic;
@@ -214,7 +215,20 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         ..record
     };
     write_json(&out.join("run.json"), &run)?;
-    let text = report::write(&out, &profile, &run, &data, &tasks)?;
+    // What an earlier run published that this one did not (another method, architecture or
+    // target of other settings) goes: the report shows this run's results only.
+    let published: HashSet<&Path> = publish
+        .iter()
+        .flatten()
+        .map(|(_, to)| to.as_path())
+        .collect();
+    let ran: Vec<&Study> = studies.iter().map(|(study, _)| *study).collect();
+    for study in &ran {
+        for stale in remove_stale(&Dirs::of(&out, &study.name).report, &published)? {
+            eprintln!("removed {} (not made by this run)", stale.display());
+        }
+    }
+    let text = report::write(&out, &profile, &ran, &run, &data, &tasks)?;
     write_atomic(&out.join("REPORT.md"), text.as_bytes())?;
     eprintln!(
         "report: {} ({:.0} s)",
@@ -222,6 +236,27 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         progress.elapsed()
     );
     Ok(())
+}
+
+/// Removes every file below `dir` that is not in `keep`, and the directories left empty;
+/// returns the removed files.
+fn remove_stale(dir: &Path, keep: &HashSet<&Path>) -> Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(removed);
+    };
+    for entry in entries {
+        let path = entry.with_context(|| format!("{}", dir.display()))?.path();
+        if path.is_dir() {
+            removed.extend(remove_stale(&path, keep)?);
+            // Only an empty directory goes.
+            let _ = std::fs::remove_dir(&path);
+        } else if !keep.contains(path.as_path()) {
+            std::fs::remove_file(&path).with_context(|| format!("{}", path.display()))?;
+            removed.push(path);
+        }
+    }
+    Ok(removed)
 }
 
 /// Artifact and report directories of a study.
@@ -354,6 +389,39 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An earlier run's report files that this run did not publish go, with the directories
+    /// they leave empty; what it published stays.
+    #[test]
+    fn stale_report_files_are_removed() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("study");
+        let file = |rel: &str| {
+            let path = dir.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, b"{}").unwrap();
+            path
+        };
+        let kept = [
+            file("small-cnn/ftd.json"),
+            file("search/mnist-2/fuse-closest-seed-0.json"),
+        ];
+        let stale = [
+            file("search/mnist-2/fuse-closest.json"),
+            file("vgg11/ftd.json"),
+        ];
+        let keep: HashSet<&Path> = kept.iter().map(PathBuf::as_path).collect();
+        let mut removed = remove_stale(&dir, &keep).unwrap();
+        removed.sort();
+        assert_eq!(removed, stale);
+        assert!(kept.iter().all(|p| p.exists()));
+        assert!(!dir.join("vgg11").exists(), "an emptied directory goes");
+        assert!(
+            remove_stale(&root.path().join("absent"), &keep)
+                .unwrap()
+                .is_empty()
+        );
+    }
 
     #[test]
     fn eta_scales_with_the_stages_that_worked() {

@@ -71,10 +71,12 @@ const CIFAR10_TASK2: &[PaperRow] = &[
     ("TA-NAS", 92.58, 3.13, Some(2.0)),
 ];
 
-/// The whole report.
+/// The whole report; `studies` are the profile's studies this run ran (a skipped one's
+/// directory may hold an earlier run's results, which are not shown).
 pub fn write(
     out: &Path,
     profile: &Profile,
+    studies: &[&Study],
     run: &RunRecord,
     data: &DataInfo,
     tasks: &[TaskInfo],
@@ -95,11 +97,8 @@ pub fn write(
         let _ = writeln!(s, "\n- {line}");
     }
     datasets_section(&mut s, data, tasks);
-    for study in &profile.studies {
-        let dirs = Dirs::of(out, &study.name);
-        if dirs.report.is_dir() {
-            study_section(&mut s, study, &dirs, tasks)?;
-        }
+    for study in studies {
+        study_section(&mut s, study, &Dirs::of(out, &study.name), tasks)?;
     }
     timings_section(&mut s, run);
     Ok(s)
