@@ -687,8 +687,7 @@ fn distance_matrix_experiment() {
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let m: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("distance/ftd.json")).unwrap()).unwrap();
+    let m: serde_json::Value = read(&out.join("distance/ftd.json"));
     assert_eq!(m["tasks"], serde_json::json!(["mnist-0", "mnist-1"]));
     assert_eq!(m["mean"][0][0], 0.0);
     let d01 = m["mean"][0][1].as_f64().unwrap();
@@ -712,15 +711,11 @@ fn distance_matrix_experiment() {
         assert!(out.join("distance").join(f).exists(), "{f}");
     }
     // The other head rule's matrix: the same as the heads have the same size here.
-    let pad: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("distance/ftd-head-pad.json")).unwrap())
-            .unwrap();
+    let pad: serde_json::Value = read(&out.join("distance/ftd-head-pad.json"));
     assert_eq!(pad["head"], "pad");
     assert_eq!(pad["mean"], m["mean"]);
     // The noise floor: two networks of one task with different seeds, (0, 1) and (1, 0).
-    let noise: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("distance/ftd-noise.json")).unwrap())
-            .unwrap();
+    let noise: serde_json::Value = read(&out.join("distance/ftd-noise.json"));
     for row in noise.as_array().unwrap() {
         assert_eq!(row["pairs"], 2, "{row}");
         let mean = row["mean"].as_f64().unwrap();
@@ -728,8 +723,7 @@ fn distance_matrix_experiment() {
     }
     // The Fisher probe is the val split (disjoint from the test split accuracies use).
     // Found through the run's index: its networks and Fishers are in the default store.
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("index.json")).unwrap()).unwrap();
+    let index: serde_json::Value = read(&out.join("index.json"));
     let id = index["fisher/seed-0/mnist-0--on--mnist-1"]
         .as_str()
         .unwrap();

@@ -1,11 +1,12 @@
 //! The records the stages report as JSON, typed for their readers: `cargo xtask reproduce`
 //! builds its report from these (it stays free of burn), scripts may too.
 //!
-//! Most are written by the stage itself through these types (one definition). Three are
+//! Most are written by the stage itself through these types (one definition). Four are
 //! readers' views of a larger record whose other fields need burn-side types: [`SearchSummary`]
-//! of tanas-pipeline's `FinalReport`, [`BaselineSummary`] of its `BaselineReport`, and
-//! [`DictionarySummary`] of its dictionary file; tanas-pipeline's tests read each written
-//! record back through its view.
+//! of tanas-pipeline's `FinalReport`, [`BaselineSummary`] of its `BaselineReport`,
+//! [`DictionarySummary`] of its dictionary file and [`MatrixSummary`] of tanas-distance's
+//! matrix file; tanas-pipeline's `tests/reports.rs` and `tests/cli.rs` read written files
+//! back through them.
 
 use std::path::PathBuf;
 

@@ -5,7 +5,6 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use serde_json::Value;
 use tanas_core::report::MatrixSummary;
 
 /// Mean and std of one distance matrix.
@@ -37,13 +36,12 @@ pub struct Ranked {
 impl Matrix {
     /// Reads a matrix JSON file.
     pub fn read(path: &Path) -> Result<Self> {
-        let v: Value = super::read_json(path)?;
-        Self::from_json(&v).with_context(|| format!("{}", path.display()))
+        let f: MatrixSummary = super::read_json(path)?;
+        Self::from_summary(f).with_context(|| format!("{}", path.display()))
     }
 
-    /// Parses the JSON form.
-    pub fn from_json(v: &Value) -> Result<Self> {
-        let f: MatrixSummary = serde_json::from_value(v.clone())?;
+    /// The matrix of a file's fields; its grids must be `tasks x tasks`.
+    pub fn from_summary(f: MatrixSummary) -> Result<Self> {
         let m = Matrix {
             metric: f.metric.name,
             tasks: f.tasks,
@@ -102,7 +100,7 @@ pub(crate) mod tests {
             "mean": mean,
             "std": vec![vec![std; n]; n],
         });
-        Matrix::from_json(&v).unwrap_or_else(|e| panic!("{e:#}"))
+        Matrix::from_summary(serde_json::from_value(v).unwrap()).unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     #[test]
@@ -126,6 +124,6 @@ pub(crate) mod tests {
     #[test]
     fn ragged_grids_are_rejected() {
         let v = json!({"metric": {"name": "ftd"}, "tasks": ["a", "b"], "mean": [[0.0]], "std": [[0.0]]});
-        assert!(Matrix::from_json(&v).is_err());
+        assert!(Matrix::from_summary(serde_json::from_value(v).unwrap()).is_err());
     }
 }
