@@ -244,6 +244,41 @@ fn model_eval_reproduces_pytorch_accuracy() {
         (v["accuracy"].as_f64().unwrap() - 1901.0 / 2004.0).abs() < 1e-12,
         "{v}"
     );
+    // The headline is the plain arg-max whatever the weights were trained on: no prior is
+    // assumed, and one is used only when asked, beside it. Stated training frequencies
+    // skewed to digit 9 move decisions away from it, so the prior-shifted accuracy differs;
+    // this task's own (unbalanced) train split leaves every decision as it is.
+    assert!(v.get("prior_accuracy").is_none(), "{v}");
+    let eval = |extra: &str| {
+        json(&run_with(
+            &format!(
+                "model eval small-cnn --num-classes 10 --weights {{}} --tasks configs/tasks/mnist.toml --task mnist-3 --json {extra}"
+            ),
+            &[TRAINED],
+        ))
+    };
+    let skewed = eval("--decision prior --trained-on 1,1,1,1,1,1,1,1,1,100");
+    assert_eq!(skewed["accuracy"], v["accuracy"]);
+    assert_eq!(skewed["balanced_accuracy"], v["balanced_accuracy"]);
+    assert!(
+        skewed["prior_accuracy"].as_f64().unwrap() < 0.93,
+        "{skewed}"
+    );
+    let own = eval("--decision prior --trained-on task");
+    assert_eq!(own["prior_accuracy"], v["accuracy"]);
+    for (extra, needle) in [
+        ("--decision prior", "--trained-on"),
+        ("--decision prior --trained-on 1,2", "2 frequencies"),
+        ("--trained-on task", "--decision prior"),
+    ] {
+        let e = error_line(&run_with(
+            &format!(
+                "model eval small-cnn --num-classes 10 --weights {{}} --tasks configs/tasks/mnist.toml --task mnist-3 {extra}"
+            ),
+            &[TRAINED],
+        ));
+        assert!(e.contains(needle), "{extra}: {e}");
+    }
     let v = json(&run_with(
         "model eval small-cnn --num-classes 10 --weights {} --tasks configs/tasks/mnist.toml --task mnist-3 --split val --limit 100 --json",
         &[TRAINED],
@@ -956,7 +991,7 @@ fn bad_search_input_gives_one_error_line() {
     std::fs::create_dir(&dict).unwrap();
     std::fs::write(
         dict.join("manifest.json"),
-        r#"{"format": "tanas-dictionary/2", "settings": {"arch": "small-cnn", "seeds": [0], "train": {}, "fisher": {}, "search": {}, "skeleton": {"channels": 4, "layers": 2}}, "tasks": []}"#,
+        r#"{"format": "tanas-dictionary/3", "settings": {"arch": "small-cnn", "seeds": [0], "train": {}, "fisher": {}, "search": {}, "skeleton": {"channels": 4, "layers": 2}}, "tasks": []}"#,
     )
     .unwrap();
     let o = dir.path().join("s");

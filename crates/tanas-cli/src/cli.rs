@@ -170,7 +170,8 @@ pub struct SearchArgs {
     /// fuse or random.
     #[arg(long, default_value = "fuse")]
     pub algo: tanas_search::Algorithm,
-    /// closest (TA-NAS), general, or a space JSON file.
+    /// closest (TA-NAS), farthest or random-other (controls: the farthest dictionary task's
+    /// space, or another one drawn with the seed), general, or a space JSON file.
     #[arg(long, default_value = "closest")]
     pub space: tanas_pipeline::SpaceChoice,
     /// The distance that picks the closest task.
@@ -204,6 +205,10 @@ pub struct BaselineArgs {
     /// The hand-designed architecture (`tanas model list`).
     #[arg(long)]
     pub arch: tanas_zoo::Arch,
+    /// For `--arch cellnet`: the genotype JSON file of its cells (e.g.
+    /// configs/genotypes/darts_v2.json), built on the dictionary's skeleton.
+    #[arg(long)]
+    pub genotype: Option<PathBuf>,
     /// Output directory (baseline.json, weights.safetensors).
     #[arg(long)]
     pub out: PathBuf,
@@ -321,7 +326,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 20, value_parser = crate::limits::layers())]
     pub layers: usize,
     /// Training settings from a TOML file (`TrainConfig`: epochs, batch_size, lr,
-    /// target_accuracy, patience, seed, eval_batch_size); the flags below override it, and
+    /// target_accuracy, patience, max_steps, seed, eval_batch_size); the flags below override it, and
     /// what neither gives is `TrainConfig`'s default.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -344,6 +349,10 @@ pub struct TrainArgs {
     /// epoch's weights are kept).
     #[arg(long, value_parser = crate::limits::positive())]
     pub patience: Option<usize>,
+    /// A budget in optimiser steps: train at most the epochs that reach it (`--epochs`
+    /// still caps them).
+    #[arg(long, value_parser = crate::limits::positive())]
+    pub max_steps: Option<usize>,
     /// Output directory (weights, metrics.json, checkpoint).
     #[arg(long)]
     pub out: PathBuf,
@@ -533,10 +542,60 @@ pub enum ModelCommand {
         /// Samples per forward pass.
         #[arg(long, default_value_t = 256, value_parser = crate::limits::batch_size())]
         batch_size: usize,
+        /// `argmax` (default): the plain arg-max accuracy only, the papers' metric. `prior`:
+        /// also the accuracy of decisions moved from the training label frequencies
+        /// (`--trained-on`) to the dataset's (Bayes' rule for a change of prior).
+        #[arg(long, default_value = "argmax", requires_if("prior", "trained_on"))]
+        decision: Decision,
+        /// With `--decision prior`: the label frequencies the weights were trained on, `task`
+        /// (this task's train split as tanas draws it) or one number per label (counts or
+        /// shares, comma-separated).
+        #[arg(long)]
+        trained_on: Option<TrainedOn>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
+}
+
+/// The decisions `tanas model eval` scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Decision {
+    /// The plain arg-max.
+    Argmax,
+    /// The arg-max, and beside it the decisions shifted to the dataset's label prior.
+    Prior,
+}
+
+/// The training label frequencies of weights, as `--trained-on` states them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrainedOn {
+    /// The task's own train split.
+    Task,
+    /// One count or share per label.
+    Frequencies(Vec<f64>),
+}
+
+impl std::str::FromStr for TrainedOn {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "task" {
+            return Ok(Self::Task);
+        }
+        let values = s
+            .split(',')
+            .map(|v| match v.trim().parse::<f64>() {
+                Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+                _ => Err(format!(
+                    "`{v}` is not a label frequency (`task`, or non-negative numbers separated by commas)"
+                )),
+            })
+            .collect::<Result<Vec<f64>, String>>()?;
+        if values.iter().all(|&x| x == 0.0) {
+            return Err("the frequencies are all 0".into());
+        }
+        Ok(Self::Frequencies(values))
+    }
 }
 
 /// `tanas genotype ...`

@@ -18,14 +18,15 @@ use crate::cell::{Genotype, Op};
 /// fields stand beside the report's own).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct TestScore {
-    /// Test accuracy, deciding with the dataset's label prior (docs/decisions.md).
+    /// Test accuracy of the plain arg-max (the papers' metric; docs/decisions.md).
     pub test_accuracy: f64,
     /// Balanced test accuracy: the mean over labels of each label's arg-max accuracy.
     #[serde(default)]
     pub balanced_accuracy: f64,
-    /// Test accuracy of the plain arg-max, when `test_accuracy` decides with the prior.
+    /// Test accuracy of decisions shifted to a stated label prior, only where one was asked
+    /// for (never by the pipeline's stages).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub argmax_accuracy: Option<f64>,
+    pub prior_accuracy: Option<f64>,
     /// Test samples evaluated.
     pub test_samples: usize,
 }
@@ -41,11 +42,10 @@ pub struct NetSummary {
     pub epochs: usize,
     /// Best validation accuracy.
     pub val_accuracy: f64,
-    /// Test accuracy of the kept weights (decisions with the dataset's label prior).
+    /// Test accuracy of the kept weights (plain arg-max).
     pub test_accuracy: f64,
-    /// Test accuracy of the plain arg-max, where it differs in kind from `test_accuracy`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub argmax_accuracy: Option<f64>,
+    /// Balanced test accuracy of the kept weights (mean per-label recall).
+    pub balanced_accuracy: f64,
     /// Its path in the store (`network/<key>`).
     pub network: String,
 }
@@ -190,6 +190,9 @@ pub struct SearchOutcome {
 pub struct SearchSummary {
     /// The closest dictionary task, when distances were computed.
     pub closest_task: Option<String>,
+    /// The dictionary task whose learned space was searched, if one was.
+    #[serde(default)]
+    pub space_task: Option<String>,
     /// The searched space's size in distinct genotypes.
     #[serde(default)]
     pub space_size: f64,
@@ -228,10 +231,14 @@ pub struct DictTaskSummary {
     pub spec: TaskId,
     /// Its epsilon-networks' mean test accuracy.
     pub net_test_accuracy: f64,
+    /// Its epsilon-networks' mean balanced test accuracy.
+    pub net_balanced_accuracy: f64,
     /// The best cell found for it.
     pub genotype: Genotype,
     /// The found cell's test accuracy.
     pub test_accuracy: f64,
+    /// The found cell's balanced test accuracy.
+    pub balanced_accuracy: f64,
     /// The operations of its learned space.
     #[serde(default)]
     pub space_ops: Vec<Op>,

@@ -260,24 +260,27 @@ impl TaskData {
 /// label prior, Saerens et al. 2002). 0 for labels absent from either side, and a constant
 /// (no change of decisions) when `q` equals `prior`.
 pub fn prior_shift(prior: &[f64], trained_on: &[&TaskSplit]) -> Vec<f64> {
-    let mut counts = vec![0usize; prior.len()];
+    let mut counts = vec![0.0; prior.len()];
     for split in trained_on {
         for &l in split.labels() {
             if let Some(c) = counts.get_mut(l) {
-                *c += 1;
+                *c += 1.0;
             }
         }
     }
-    let total = counts.iter().sum::<usize>().max(1) as f64;
+    prior_shift_from(prior, &counts)
+}
+
+/// [`prior_shift`] from the training label frequencies `trained` (counts or shares per
+/// label; normalised here): what a user states for weights tanas did not train.
+pub fn prior_shift_from(prior: &[f64], trained: &[f64]) -> Vec<f64> {
+    let total: f64 = trained.iter().filter(|c| c.is_finite() && **c > 0.0).sum();
     prior
         .iter()
-        .zip(&counts)
-        .map(|(&p, &c)| {
-            if p > 0.0 && c > 0 {
-                p.ln() - (c as f64 / total).ln()
-            } else {
-                0.0
-            }
+        .enumerate()
+        .map(|(l, &p)| match trained.get(l) {
+            Some(&c) if p > 0.0 && c > 0.0 && total > 0.0 => p.ln() - (c / total).ln(),
+            _ => 0.0,
         })
         .collect()
 }
@@ -418,6 +421,20 @@ mod tests {
         let shift = prior_shift(&[0.5, 0.5, 0.0], &[&data.train]);
         assert!((shift[0] - 1.5f64.ln()).abs() < 1e-12 && shift[0] == shift[1]);
         assert_eq!(shift[2], 0.0);
+        // Stated frequencies (counts or shares) give the shift of the samples they count.
+        let counts: Vec<f64> = data
+            .train
+            .label_counts(3)
+            .iter()
+            .map(|&c| c as f64)
+            .collect();
+        assert_eq!(
+            prior_shift_from(&data.dataset_prior, &counts),
+            data.test_prior_shift()
+        );
+        let shares = [0.25, 0.25, 0.5];
+        let from = prior_shift_from(&data.dataset_prior, &shares);
+        assert!((from[2] - (expect[2] / 0.5).ln()).abs() < 1e-12, "{from:?}");
     }
 
     #[test]

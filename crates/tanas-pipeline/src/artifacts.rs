@@ -23,7 +23,7 @@ use crate::experiment::FisherSettings;
 pub struct Network;
 impl Artifact for Network {
     const KIND: &'static str = "network";
-    const FORMAT: u32 = 1;
+    const FORMAT: u32 = 2;
 }
 
 /// A Fisher diagonal of a network on a task's data (`fisher.safetensors`).
@@ -37,7 +37,7 @@ impl Artifact for Fisher {
 pub struct Search;
 impl Artifact for Search {
     const KIND: &'static str = "search";
-    const FORMAT: u32 = 1;
+    const FORMAT: u32 = 2;
 }
 
 /// File of a [`Fisher`] artifact.

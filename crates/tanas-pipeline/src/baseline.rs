@@ -9,7 +9,8 @@ use std::time::Instant;
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 use tanas_data::TaskData;
-use tanas_search::{FinalConfig, SearchConfig, SearchData, TestScore, retrain_and_test};
+use tanas_search::{FinalConfig, SearchConfig, SearchData, TestScore, cell_spec, retrain_and_test};
+use tanas_zoo::cell::Genotype;
 use tanas_zoo::{Arch, ModelSpec};
 
 use crate::dictionary::{TaskDictionary, search_error};
@@ -26,6 +27,10 @@ pub struct BaselineReport {
     pub target: String,
     /// The hand-designed architecture.
     pub arch: Arch,
+    /// The cells of a `cellnet` baseline (a hand-chosen genotype, e.g. DARTS_V2, on the
+    /// dictionary's skeleton).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub genotype: Option<Genotype>,
     /// Its trainable parameters (PyTorch count).
     pub params: usize,
     /// Its one evaluation on the target's test split.
@@ -42,23 +47,43 @@ pub struct BaselineReport {
 }
 
 /// Trains `arch` on `target` like the dictionary's searched networks are finally trained and
-/// tests it, into `out/baseline.json` (and `out/weights.safetensors`). A finished run with
-/// the same target, architecture and settings is returned as it is.
+/// tests it, into `out/baseline.json` (and `out/weights.safetensors`). A `cellnet` baseline
+/// takes its `genotype` (required there) on the dictionary's skeleton, so that it has the
+/// size of the searched networks. A finished run with the same target, network and settings
+/// is returned as it is.
 pub fn baseline_target<B: AutodiffBackend>(
     dict: &TaskDictionary,
     target: &TaskData,
     arch: Arch,
+    genotype: Option<&Genotype>,
     out: &Path,
     device_name: &str,
     device: &B::Device,
 ) -> Result<BaselineReport> {
     // As stored (`quiet` is not serialised, so it stays false here and in a stored report).
-    let training = dict.manifest().settings.search.final_config();
+    let settings = &dict.manifest().settings;
+    let training = settings.search.final_config();
+    let spec = match (arch, genotype) {
+        (Arch::CellNet, Some(g)) => cell_spec(g, settings.skeleton, target.num_labels),
+        (Arch::CellNet, None) => {
+            return Err(PipelineError::Config {
+                path: out.into(),
+                problem: "a cellnet baseline needs a genotype (--genotype)".into(),
+            });
+        }
+        _ => ModelSpec::new(arch, target.num_labels),
+    };
+    let genotype = spec.genotype.clone();
     let path = out.join(BASELINE_FILE);
     if let Some(done) = std::fs::read_to_string(&path)
         .ok()
         .and_then(|t| serde_json::from_str::<BaselineReport>(&t).ok())
-        .filter(|r| r.target == target.spec.id && r.arch == arch && r.training == training)
+        .filter(|r| {
+            r.target == target.spec.id
+                && r.arch == arch
+                && r.genotype == genotype
+                && r.training == training
+        })
     {
         tracing::info!(file = %path.display(), "baseline already trained");
         return Ok(done);
@@ -69,7 +94,7 @@ pub fn baseline_target<B: AutodiffBackend>(
     })?;
     let t0 = Instant::now();
     let fin = retrain_and_test::<B, _>(
-        &ModelSpec::new(arch, target.num_labels),
+        &spec,
         SearchData::from_task(target),
         &target.test,
         &FinalConfig {
@@ -83,6 +108,7 @@ pub fn baseline_target<B: AutodiffBackend>(
     let report = BaselineReport {
         target: target.spec.id.clone(),
         arch,
+        genotype,
         params: fin.params,
         score: TestScore::from(&fin.test),
         train_samples: fin.train_samples,

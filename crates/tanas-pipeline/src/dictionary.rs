@@ -34,7 +34,7 @@ use crate::experiment::{FisherSettings, no_train_seed};
 use crate::matrix::{write_file, write_json};
 
 /// Format tag of `manifest.json` (2: networks in the artifact store).
-pub const MANIFEST_FORMAT: &str = "tanas-dictionary/2";
+pub const MANIFEST_FORMAT: &str = "tanas-dictionary/3";
 
 /// How every task of a dictionary is represented and searched; fixed when it is created.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,10 +97,14 @@ pub struct DictEntry {
     /// The number of distinct genotypes of that space ([`SearchSpace::size`]).
     #[serde(default)]
     pub space_size: f64,
-    /// Test accuracy of the searched network.
+    /// Test accuracy of the searched network (plain arg-max).
     pub test_accuracy: f64,
-    /// Mean test accuracy of the epsilon-networks.
+    /// Balanced test accuracy of the searched network.
+    pub balanced_accuracy: f64,
+    /// Mean test accuracy of the epsilon-networks (plain arg-max).
     pub net_test_accuracy: f64,
+    /// Mean balanced test accuracy of the epsilon-networks.
+    pub net_balanced_accuracy: f64,
     /// The epsilon-networks in the store (`network/<key>`), one per seed in settings order.
     pub networks: Vec<String>,
 }
@@ -420,11 +424,12 @@ fn learn<B: AutodiffBackend>(
 ) -> Result<Learned> {
     let id = &task.spec.id;
     let mut index = BTreeMap::new();
-    let mut accuracies = Vec::new();
+    let (mut accuracies, mut balanced) = (Vec::new(), Vec::new());
     let mut networks = Vec::new();
     for &seed in &s.seeds {
         let net = network::<B>(store, s.arch, &s.train, task, seed, device)?;
         accuracies.push(net.outcome.metrics.test.accuracy);
+        balanced.push(net.outcome.metrics.test.balanced_accuracy);
         let model = load_net::<B>(s.arch, task.num_labels, &net.outcome.weights, device)?;
         let of = NetOf {
             task: id,
@@ -460,7 +465,9 @@ fn learn<B: AutodiffBackend>(
         space_ops: learned.ops().to_vec(),
         space_size: learned.size(),
         test_accuracy: result.score.test_accuracy,
-        net_test_accuracy: accuracies.iter().sum::<f64>() / accuracies.len().max(1) as f64,
+        balanced_accuracy: result.score.balanced_accuracy,
+        net_test_accuracy: mean(&accuracies),
+        net_balanced_accuracy: mean(&balanced),
         networks,
     };
     Ok(Learned {
@@ -468,6 +475,10 @@ fn learn<B: AutodiffBackend>(
         space: learned,
         index,
     })
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
 /// Search errors become pipeline errors (boxed).

@@ -137,7 +137,7 @@ fn net_and_fishers<B: AutodiffBackend>(
         epochs: metrics.epochs.len(),
         val_accuracy: metrics.best_val_accuracy,
         test_accuracy: metrics.test.accuracy,
-        argmax_accuracy: metrics.test.argmax_accuracy,
+        balanced_accuracy: metrics.test.balanced_accuracy,
         network: net.entry.id(),
     };
     index.insert(format!("nets/{}/seed-{seed}", a.spec.id), net.entry.id());

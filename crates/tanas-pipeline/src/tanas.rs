@@ -22,10 +22,15 @@ use crate::tasks::LoadedTasks;
 
 /// Which space the target is searched in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum SpaceChoice {
     /// The learned space of the closest dictionary task (TA-NAS).
     Closest,
+    /// The learned space of the farthest dictionary task (a control: does closeness matter?).
+    Farthest,
+    /// The learned space of a dictionary task drawn with the search seed among those neither
+    /// the target nor the closest (a control).
+    RandomOther,
     /// The papers' general space.
     General,
     /// A space file.
@@ -37,9 +42,53 @@ impl std::str::FromStr for SpaceChoice {
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         Ok(match s {
             "closest" => Self::Closest,
+            "farthest" => Self::Farthest,
+            "random-other" => Self::RandomOther,
             "general" => Self::General,
             path => Self::File(path.into()),
         })
+    }
+}
+
+impl std::fmt::Display for SpaceChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Closest => f.write_str("closest"),
+            Self::Farthest => f.write_str("farthest"),
+            Self::RandomOther => f.write_str("random-other"),
+            Self::General => f.write_str("general"),
+            Self::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// Seed-path tag of the draw of [`SpaceChoice::RandomOther`].
+const TAG_RANDOM_OTHER: u64 = 41;
+
+impl SpaceChoice {
+    /// Whether the space is a dictionary task's, picked by the distances to the target.
+    fn by_distance(&self) -> bool {
+        matches!(self, Self::Closest | Self::Farthest | Self::RandomOther)
+    }
+
+    /// The dictionary task whose space this choice searches, from the distances to the
+    /// target (closest first; the target itself is not among them) and the search seed.
+    /// `None` for the general space and files. Errors where the dictionary has too few other
+    /// tasks to make the choice.
+    pub fn space_task<'a>(&self, distances: &'a [Closeness], seed: u64) -> Option<&'a str> {
+        let task = match self {
+            Self::Closest => distances.first(),
+            Self::Farthest => distances.last(),
+            Self::RandomOther => match distances.len() {
+                0 | 1 => None,
+                n => {
+                    let k = tanas_search::derive_seed(seed, &[TAG_RANDOM_OTHER]) % (n as u64 - 1);
+                    distances.get(1 + k as usize)
+                }
+            },
+            Self::General | Self::File(_) => None,
+        };
+        task.map(|c| c.task.as_str())
     }
 }
 
@@ -50,8 +99,12 @@ pub struct FinalReport {
     pub target: String,
     /// The search algorithm.
     pub algorithm: Algorithm,
-    /// The closest dictionary task (when the space came from it or distances were computed).
+    /// The closest dictionary task (when distances were computed).
     pub closest_task: Option<String>,
+    /// The dictionary task whose learned space was searched (closest, farthest or a random
+    /// other one; none for the general space or a space file).
+    #[serde(default)]
+    pub space_task: Option<String>,
     /// Distances from the dictionary tasks, closest first.
     pub distances: Vec<Closeness>,
     /// The searched space.
@@ -128,21 +181,35 @@ pub fn search_target<B: AutodiffBackend>(
     }
     let (algorithm, choice) = (how.algorithm, &how.space);
     let t0 = Instant::now();
-    let distances = match choice {
-        SpaceChoice::Closest => dict.closest::<B>(target, how.metric, how.head, device)?,
-        _ => Vec::new(),
+    let distances = if choice.by_distance() {
+        dict.closest::<B>(target, how.metric, how.head, device)?
+    } else {
+        Vec::new()
     };
     let distance_seconds = t0.elapsed().as_secs_f64();
     let closest_task = distances.first().map(|c| c.task.clone());
-    let space = match (choice, &closest_task) {
-        (SpaceChoice::Closest, Some(task)) => dict.space(task)?,
-        (SpaceChoice::General, _) | (SpaceChoice::Closest, None) => SearchSpace::general()
+    let space_task = choice
+        .space_task(&distances, config.common.seed)
+        .map(str::to_string);
+    if choice.by_distance() && space_task.is_none() {
+        return Err(PipelineError::Config {
+            path: dict.dir().join("manifest.json"),
+            problem: format!(
+                "the space `{choice}` needs at least two dictionary tasks besides the target"
+            ),
+        });
+    }
+    let space = match (choice, &space_task) {
+        (SpaceChoice::File(path), _) => SearchSpace::load(path).map_err(search_error)?,
+        (_, Some(task)) => dict.space(task)?,
+        (_, None) => SearchSpace::general()
             .with_skeleton(settings.skeleton)
             .map_err(search_error)?,
-        (SpaceChoice::File(path), _) => SearchSpace::load(path).map_err(search_error)?,
     };
-    // Algorithm 2's c*: the closest task's best cell starts FUSE's first stage.
-    let incumbent = match (how.warm_start, algorithm, choice, &closest_task) {
+    // Algorithm 2's c*: the closest task's best cell starts FUSE's first stage (the control
+    // spaces start cold, like the general space, so that they differ from TA-NAS only in
+    // the space; `--no-warm-start` gives the closest space's cold start).
+    let incumbent = match (how.warm_start, algorithm, choice, &space_task) {
         (true, Algorithm::Fuse, SpaceChoice::Closest, Some(task)) => {
             dict.get(task).map(|e| e.genotype.clone())
         }
@@ -166,6 +233,7 @@ pub fn search_target<B: AutodiffBackend>(
         target: target.spec.id.clone(),
         algorithm,
         closest_task,
+        space_task,
         distances,
         space_size: space.size(),
         warm_start,
@@ -330,4 +398,47 @@ pub fn run_tanas<B: AutodiffBackend>(
         device_name,
         device,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ranked(ids: &[&str]) -> Vec<Closeness> {
+        ids.iter()
+            .enumerate()
+            .map(|(i, id)| Closeness {
+                task: id.to_string(),
+                mean: 0.1 * (i + 1) as f64,
+                std: 0.0,
+                per_seed: Vec::new(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_control_spaces_are_the_farthest_and_a_seeded_other_task() {
+        // Closest first; the target is never among the distances (`closest` leaves it out).
+        let d = ranked(&["m0", "m1", "f3", "f0", "f1"]);
+        assert_eq!(SpaceChoice::Closest.space_task(&d, 0), Some("m0"));
+        assert_eq!(SpaceChoice::Farthest.space_task(&d, 0), Some("f1"));
+        assert_eq!(SpaceChoice::General.space_task(&d, 0), None);
+        // The random other task: never the closest, the same for the same seed, and every
+        // other task for some seed.
+        let mut seen = std::collections::BTreeSet::new();
+        for seed in 0..64 {
+            let t = SpaceChoice::RandomOther.space_task(&d, seed).unwrap();
+            assert_ne!(t, "m0");
+            assert_eq!(SpaceChoice::RandomOther.space_task(&d, seed), Some(t));
+            seen.insert(t);
+        }
+        assert_eq!(seen.len(), 4, "{seen:?}");
+        // With the closest task alone there is no other task to draw.
+        assert_eq!(SpaceChoice::RandomOther.space_task(&d[..1], 0), None);
+        assert_eq!(SpaceChoice::RandomOther.space_task(&[], 0), None);
+        // Names round-trip through the command line's parser.
+        for c in [SpaceChoice::Farthest, SpaceChoice::RandomOther] {
+            assert_eq!(c.to_string().parse::<SpaceChoice>(), Ok(c));
+        }
+    }
 }

@@ -23,10 +23,6 @@ pub struct SearchData<'a> {
     /// The task's id ("" if none): part of the seed path of the candidate draws, so that two
     /// tasks searched with one config draw different candidates.
     pub task: &'a str,
-    /// The label frequencies of the population the task's test split comes from
-    /// ([`TaskData::dataset_prior`]; empty if unknown): the final test decides with them
-    /// ([`tanas_data::prior_shift`]). Never read by a search phase.
-    pub prior: &'a [f64],
 }
 
 impl<'a> SearchData<'a> {
@@ -37,7 +33,6 @@ impl<'a> SearchData<'a> {
             val,
             num_classes,
             task: "",
-            prior: &[],
         }
     }
 
@@ -46,13 +41,9 @@ impl<'a> SearchData<'a> {
         SearchData { task: id, ..self }
     }
 
-    /// The train and val splits of a task (its test split is left out), its id and its
-    /// dataset prior.
+    /// The train and val splits of a task (its test split is left out) and its id.
     pub fn from_task(data: &'a TaskData) -> Self {
-        SearchData {
-            prior: &data.dataset_prior,
-            ..SearchData::new(&data.train, &data.val, data.num_labels).for_task(&data.spec.id)
-        }
+        SearchData::new(&data.train, &data.val, data.num_labels).for_task(&data.spec.id)
     }
 }
 
@@ -117,13 +108,6 @@ impl Splits {
             val_fingerprint: tanas_data::fingerprint(&[&self.val]),
             task: self.task.clone(),
         }
-    }
-
-    /// The final step's training data: train, and val after it when `with_val`.
-    pub(crate) fn final_splits(&self, with_val: bool) -> Vec<&TaskSplit> {
-        std::iter::once(&self.train)
-            .chain(with_val.then_some(&self.val))
-            .collect()
     }
 
     /// The final network's training samples: train, then val when `with_val`.

@@ -46,7 +46,7 @@ pub(crate) fn progress_bar(len: usize, unit: &str, prefix: String, hidden: bool)
 
 /// Derives a seed from a base seed and a path of integers (splitmix64 steps), so that every
 /// random choice of a search (stage, candidate, epoch) has its own reproducible seed.
-pub(crate) fn derive_seed(seed: u64, path: &[u64]) -> u64 {
+pub fn derive_seed(seed: u64, path: &[u64]) -> u64 {
     let mix = |mut z: u64| {
         z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);

@@ -53,6 +53,7 @@ pub use config::{FuseConfig, NoOtherFields, RandomSearchConfig, SearchCommon, Se
 pub use data::{DataIdentity, SearchData, Splits};
 pub use driver::{SearchStep, SearchStrategy, Searcher};
 pub use error::{Result, SearchError, SpaceError};
+pub use fit::derive_seed;
 pub use fuse::{Fuse, FuseStrategy, RoundRecord, StageRecord};
 pub use learned::{SpaceRule, op_evidence};
 pub use random::{CandidateRecord, RandomSearch, RandomStrategy};

@@ -9,7 +9,7 @@ use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 pub use tanas_core::report::TestScore;
-use tanas_data::{Split, TaskItem, prior_shift};
+use tanas_data::{Split, TaskItem};
 use tanas_train::{Eval, Tally, epoch_order};
 use tanas_zoo::cell::{CellSkeleton, Genotype};
 use tanas_zoo::{Arch, ModelSpec, save_pytorch};
@@ -144,13 +144,6 @@ pub fn retrain_and_test<B: AutodiffBackend, D: Dataset<TaskItem> + ?Sized>(
         dataset: test,
         len: cfg.test_limit.map_or(test.len(), |n| n.min(test.len())),
     };
-    // The test split keeps the dataset's label frequencies, the training split may be
-    // balanced: decide with the former (docs/decisions.md).
-    let tally = if data.prior.is_empty() {
-        Tally::default()
-    } else {
-        Tally::with_prior_shift(&prior_shift(data.prior, &splits.final_splits(cfg.with_val)))
-    };
     let bar = progress_bar(test.len(), "images", "test".into(), hidden);
     let pass = Pass {
         ds: &test,
@@ -160,7 +153,7 @@ pub fn retrain_and_test<B: AutodiffBackend, D: Dataset<TaskItem> + ?Sized>(
         mode: BnMode::Running,
         device,
     };
-    let test = evaluate(&model, &pass, tally, &bar)?;
+    let test = evaluate(&model, &pass, Tally::default(), &bar)?;
     bar.finish_and_clear();
     if !test.loss.is_finite() {
         return Err(SearchError::NonFinite {

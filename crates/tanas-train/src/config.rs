@@ -27,6 +27,12 @@ pub struct TrainConfig {
     /// accuracy (the best epoch's weights are kept either way; default: none, train all
     /// epochs).
     pub patience: Option<usize>,
+    /// A budget in optimiser steps: the run trains at most the epochs that take it to this
+    /// many steps (the first epoch that reaches it is the last; `epochs` still caps it), so
+    /// that tasks of different sizes get about the same number of updates (default: none).
+    /// Like `epochs`, a budget: a larger value continues a finished run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_steps: Option<usize>,
     /// Seed of the weight initialisation and of the per-epoch shuffles (default 0).
     pub seed: u64,
     /// Batch size of the validation and test evaluations (default 512); it changes no
@@ -46,6 +52,7 @@ impl Default for TrainConfig {
             lr: 1e-3,
             target_accuracy: None,
             patience: None,
+            max_steps: None,
             seed: 0,
             eval_batch_size: 512,
             quiet: false,
@@ -60,6 +67,16 @@ impl TrainConfig {
             seed,
             ..self.clone()
         }
+    }
+
+    /// The epochs a run on `train_samples` samples may train: `epochs`, or fewer where
+    /// `max_steps` is reached first (each epoch takes `ceil(train_samples / batch_size)`
+    /// steps).
+    pub fn epoch_budget(&self, train_samples: usize) -> usize {
+        let per_epoch = train_samples.div_ceil(self.batch_size.max(1)).max(1);
+        self.max_steps.map_or(self.epochs, |s| {
+            self.epochs.min(s.div_ceil(per_epoch).max(1))
+        })
     }
 
     /// Checks every value's range.
@@ -79,6 +96,9 @@ impl TrainConfig {
         }
         if self.patience == Some(0) {
             return invalid("patience", "must be at least 1".into());
+        }
+        if self.max_steps == Some(0) {
+            return invalid("max_steps", "must be at least 1".into());
         }
         match self.target_accuracy {
             Some(a) if !(0.0..=1.0).contains(&a) => {
@@ -174,6 +194,34 @@ mod tests {
             assert!(e.contains(field), "{e}");
         }
         TrainConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn a_step_budget_gives_small_tasks_more_epochs_than_large_ones() {
+        let c = TrainConfig {
+            epochs: 15,
+            batch_size: 128,
+            max_steps: Some(170),
+            ..TrainConfig::default()
+        };
+        // 2160 samples: 17 steps an epoch, 10 epochs; 7200: 57 steps, 3 epochs (171 steps);
+        // 1440: 12 steps, 15 epochs (capped by `epochs`).
+        assert_eq!(
+            [2160, 7200, 1440, 1].map(|n| c.epoch_budget(n)),
+            [10, 3, 15, 1]
+        );
+        let plain = TrainConfig {
+            max_steps: None,
+            ..c.clone()
+        };
+        assert_eq!(plain.epoch_budget(7200), 15);
+        // Not stored when unset, so configs without it keep their serialised form.
+        assert!(!serde_json::to_string(&plain).unwrap().contains("max_steps"));
+        let e = TrainConfig {
+            max_steps: Some(0),
+            ..c
+        };
+        assert!(e.validate().unwrap_err().to_string().contains("max_steps"));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::config::TrainConfig;
 use crate::eval::Eval;
 
 /// The format tag of `metrics.json` and of the checkpoint state.
-pub const FORMAT: &str = "tanas-train/1";
+pub const FORMAT: &str = "tanas-train/2";
 
 /// The metrics of one epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -103,6 +103,7 @@ pub fn train<B: AutodiffBackend>(
         }
     }
     let run = RunInfo::new(spec, data);
+    let epochs = cfg.epoch_budget(data.train.len());
     // What is stored: the settings of the run, not how it is displayed.
     let stored_cfg = TrainConfig {
         quiet: false,
@@ -117,10 +118,12 @@ pub fn train<B: AutodiffBackend>(
         check_resumable(out, cfg, &run, &done.config, &done.run)?;
         let n = done.epochs.len();
         let finished = match done.stop_reason {
-            StopReason::TargetReached | StopReason::NoImprovement => n <= cfg.epochs,
-            StopReason::MaxEpochs => n == cfg.epochs,
+            StopReason::TargetReached | StopReason::NoImprovement => n <= epochs,
+            StopReason::MaxEpochs => n == epochs,
         };
-        if finished && weights_path.is_file() {
+        // A run of another format (e.g. /1, whose test accuracy was prior-shifted) keeps
+        // its training and redoes the test.
+        if finished && done.format == FORMAT && weights_path.is_file() {
             tracing::info!(dir = %out.display(), "run already finished");
             return Ok(TrainOutcome {
                 dir: out.to_path_buf(),
@@ -129,7 +132,7 @@ pub fn train<B: AutodiffBackend>(
                 status: RunStatus::AlreadyFinished,
             });
         }
-        check_epochs(out, n, cfg.epochs)?;
+        check_epochs(out, n, epochs)?;
         if !ckpt.state_path().is_file() {
             // Training is deterministic: without a checkpoint the run is redone from scratch.
             tracing::warn!(dir = %out.display(), "no checkpoint to extend the finished run from: training from scratch");
@@ -143,7 +146,7 @@ pub fn train<B: AutodiffBackend>(
     let mut state = match ckpt.read_state()? {
         Some(state) => {
             check_resumable(out, cfg, &run, &state.config, &state.run)?;
-            check_epochs(out, state.epochs.len(), cfg.epochs)?;
+            check_epochs(out, state.epochs.len(), epochs)?;
             ckpt.clean(&[&state.model_file, &state.optim_file, &state.best_file])?;
             Some(state)
         }
@@ -178,7 +181,7 @@ pub fn train<B: AutodiffBackend>(
     let mut stop = state.as_ref().and_then(|s| early_stop(cfg, s));
     let first = state.as_ref().map_or(0, |s| s.epochs.len()) + 1;
     if stop.is_none() {
-        for epoch in first..=cfg.epochs {
+        for epoch in first..=epochs {
             let t0 = Instant::now();
             let (trained, train_loss, train_accuracy) =
                 train_epoch(model, &mut optim, &data.train, cfg, epoch, device, hidden)?;
@@ -211,7 +214,7 @@ pub fn train<B: AutodiffBackend>(
                 images_per_second: data.train.len() as f64 / train_seconds.max(1e-9),
             };
             tracing::info!(
-                task = %data.spec.id, arch = %spec.arch, epoch, epochs = cfg.epochs,
+                task = %data.spec.id, arch = %spec.arch, epoch, epochs,
                 train_loss = m.train_loss, train_accuracy = m.train_accuracy,
                 val_loss = m.val_loss, val_accuracy = m.val_accuracy,
                 seconds = m.seconds, images_per_second = m.images_per_second,
@@ -268,7 +271,7 @@ pub fn train<B: AutodiffBackend>(
         &best,
         &data.test,
         cfg.eval_batch_size,
-        Tally::with_prior_shift(&data.test_prior_shift()),
+        Tally::default(),
         device,
         &bar,
     )?;

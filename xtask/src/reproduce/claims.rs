@@ -84,11 +84,64 @@ pub fn check(
         }
     }
     for t in targets {
-        claims.push(beats_random(t));
+        for c in &COMPARISONS {
+            claims.push(beats(t, c));
+        }
         claims.push(fewer_params(t));
     }
     claims
 }
+
+/// A claim that one search method finds better networks than another on a target.
+struct Comparison {
+    better: Method,
+    worse: Method,
+    /// The claim after `<target>: `.
+    text: &'static str,
+    source: &'static str,
+    /// Each side in words, for the numbers.
+    sides: [&'static str; 2],
+}
+
+/// The search comparisons: the papers' (TA-NAS against random search and against FUSE in the
+/// general space) and the controls that attribute TA-NAS's result (docs/search.md).
+const COMPARISONS: [Comparison; 5] = [
+    Comparison {
+        better: Method::FuseClosest,
+        worse: Method::RandomGeneral,
+        text: "FUSE in the closest task's space beats random search at equal budget",
+        source: "003 Tables 1-4",
+        sides: ["FUSE, closest space", "random, general space"],
+    },
+    Comparison {
+        better: Method::FuseClosest,
+        worse: Method::FuseGeneral,
+        text: "searching the closest task's space beats searching the general space (FUSE, equal budget)",
+        source: "003 §V-C",
+        sides: ["TA-NAS", "FUSE, general space"],
+    },
+    Comparison {
+        better: Method::FuseClosestCold,
+        worse: Method::FuseFarthest,
+        text: "the closest task's space beats the farthest task's space (FUSE, no warm start, equal budget)",
+        source: "control (docs/search.md)",
+        sides: ["closest space", "farthest space"],
+    },
+    Comparison {
+        better: Method::FuseClosestCold,
+        worse: Method::FuseRandomOther,
+        text: "the closest task's space beats a random other task's space (FUSE, no warm start, equal budget)",
+        source: "control (docs/search.md)",
+        sides: ["closest space", "random other space"],
+    },
+    Comparison {
+        better: Method::FuseClosest,
+        worse: Method::FuseClosestCold,
+        text: "the warm start from the closest task's cell helps (FUSE in its space with vs without it)",
+        source: "003 Algorithm 2 (c*)",
+        sides: ["warm start", "no warm start"],
+    },
+];
 
 fn fmt(r: &Ranked) -> String {
     format!("{} ({:.3} ± {:.3})", r.task, r.mean, r.std)
@@ -280,11 +333,10 @@ fn fmt_seeds(v: &[f64]) -> String {
     )
 }
 
-/// 003 Tables 1-4: FUSE in the closest task's space beats random search at equal budget.
-fn beats_random(t: &TargetRuns) -> Claim {
-    let fuse = t.search(Method::FuseClosest);
-    let random = t.search(Method::RandomGeneral);
-    let (f, r) = (per_seed(fuse, accuracy), per_seed(random, accuracy));
+/// `c.better` finds more accurate networks than `c.worse` on `t`, beyond the seed spread.
+fn beats(t: &TargetRuns, c: &Comparison) -> Claim {
+    let (better, worse) = (t.search(c.better), t.search(c.worse));
+    let (f, r) = (per_seed(better, accuracy), per_seed(worse, accuracy));
     let (verdict, numbers) = if f.is_empty() || r.is_empty() {
         (Verdict::Unchecked, "a search did not run".into())
     } else {
@@ -301,11 +353,13 @@ fn beats_random(t: &TargetRuns) -> Claim {
         (
             verdict,
             format!(
-                "test accuracy {} (FUSE, closest space, {} candidate-epochs) vs {} (random, general space, {} candidate-epochs){majority}{}",
+                "test accuracy {} ({}, {} candidate-epochs) vs {} ({}, {} candidate-epochs){majority}{}",
                 fmt_seeds(&f),
-                budget(fuse),
+                c.sides[0],
+                budget(better),
                 fmt_seeds(&r),
-                budget(random),
+                c.sides[1],
+                budget(worse),
                 if why.is_empty() {
                     String::new()
                 } else {
@@ -315,16 +369,17 @@ fn beats_random(t: &TargetRuns) -> Claim {
         )
     };
     Claim {
-        text: format!(
-            "{}: FUSE in the closest task's space beats random search at equal budget",
-            t.target
-        ),
-        source: "003 Tables 1-4".into(),
+        text: format!("{}: {}", t.target, c.text),
+        source: c.source.into(),
         metric: String::new(),
         verdict,
         numbers,
     }
 }
+
+/// Hand-designed networks within this factor of the found network's parameter count (either
+/// way) are of "similar size": without one, "fewer parameters" cannot fail.
+pub const SIMILAR_SIZE: f64 = 4.0;
 
 /// 003 Tables 1-4: the found network has fewer parameters than the hand-designed ones at
 /// comparable accuracy.
@@ -350,10 +405,15 @@ fn fewer_params(t: &TargetRuns) -> Claim {
                 .collect();
             // A network a constant predictor beats has no accuracy to compare.
             let learned = t.majority.is_none_or(|m| fa > m);
-            let verdict = if learned {
-                (fp < fewest && fa >= best - COMPARABLE).into()
-            } else {
+            let similar = hand
+                .iter()
+                .any(|h| h.2 <= fp * SIMILAR_SIZE && h.2 * SIMILAR_SIZE >= fp);
+            let verdict = if !learned {
                 Verdict::NotShown
+            } else if !similar {
+                Verdict::NotInformative
+            } else {
+                (fp < fewest && fa >= best - COMPARABLE).into()
             };
             (
                 verdict,
@@ -363,13 +423,17 @@ fn fewer_params(t: &TargetRuns) -> Claim {
                     accs.len(),
                     list.join(", "),
                     COMPARABLE * 100.0,
-                    if learned {
-                        String::new()
-                    } else {
+                    if !learned {
                         format!(
                             "; the found network is not above the majority-class rate {:.4}",
                             t.majority.unwrap_or(0.0)
                         )
+                    } else if !similar {
+                        format!(
+                            "; no hand-designed network within {SIMILAR_SIZE:.0}x of the found network's size, so fewer parameters is given by the search skeleton, not found"
+                        )
+                    } else {
+                        String::new()
                     }
                 ),
             )
@@ -444,7 +508,7 @@ mod tests {
             .map(|c| match c.verdict {
                 Verdict::Held => Some(true),
                 Verdict::NotHeld => Some(false),
-                Verdict::NotShown | Verdict::Unchecked => None,
+                Verdict::NotShown | Verdict::NotInformative | Verdict::Unchecked => None,
             })
             .collect()
     }
@@ -521,6 +585,7 @@ mod tests {
             baselines: vec![
                 ("resnet18".into(), baseline(0.95, 11_000_000)),
                 ("small-cnn".into(), baseline(0.90, 620_000)),
+                ("cellnet:darts_v2".into(), baseline(0.85, 60_000)),
             ],
         };
         let run = |fa: f64, fp: usize, ra: f64| runs(&[fa], fp, &[ra]);
@@ -549,6 +614,58 @@ mod tests {
             baselines: Vec::new(),
         };
         let c = claims_of(missing);
+        assert_eq!(verdicts(&c, "beats random"), [Verdict::Unchecked]);
+        // Only hand-designed networks over 4x the found one's size: fewer parameters cannot
+        // fail, whatever the accuracies.
+        let mut big_only = run(0.945, 50_000, 0.9);
+        big_only
+            .baselines
+            .retain(|(a, _)| !a.starts_with("cellnet"));
+        let c = claims_of(big_only);
+        assert_eq!(verdicts(&c, "fewer parameters"), [Verdict::NotInformative]);
+        // A similar-size hand-designed network smaller than the found one: not held.
+        let mut small = run(0.945, 50_000, 0.9);
+        small.baselines[2].1.params = 30_000;
+        let c = claims_of(small);
+        assert_eq!(held(&c, "fewer parameters"), [Some(false)]);
+    }
+
+    #[test]
+    fn the_controls_attribute_the_result_to_the_space_and_the_warm_start() {
+        let seeds = |accs: &[f64]| -> Vec<SearchSummary> {
+            accs.iter()
+                .map(|&a| SearchSummary {
+                    outcome: SearchOutcome {
+                        score: TestScore {
+                            test_accuracy: a,
+                            ..TestScore::default()
+                        },
+                        params: 50_000,
+                        ..SearchOutcome::default()
+                    },
+                    ..SearchSummary::default()
+                })
+                .collect()
+        };
+        // The closest space beats the farthest one beyond the spread, not a random other one;
+        // the warm start adds nothing.
+        let t = TargetRuns {
+            target: "m2".into(),
+            majority: Some(0.6),
+            searches: vec![
+                (Method::FuseClosest, seeds(&[0.95, 0.96, 0.955])),
+                (Method::FuseClosestCold, seeds(&[0.95, 0.96, 0.955])),
+                (Method::FuseFarthest, seeds(&[0.90, 0.91, 0.905])),
+                (Method::FuseRandomOther, seeds(&[0.96, 0.95, 0.94])),
+            ],
+            baselines: Vec::new(),
+        };
+        let c = check(None, None, &datasets()[..1], &[t]);
+        assert_eq!(verdicts(&c, "beats the farthest"), [Verdict::Held]);
+        assert_eq!(verdicts(&c, "beats a random other"), [Verdict::NotShown]);
+        assert_eq!(verdicts(&c, "warm start from"), [Verdict::NotHeld]);
+        // The general-space comparisons did not run.
+        assert_eq!(verdicts(&c, "general space"), [Verdict::Unchecked]);
         assert_eq!(verdicts(&c, "beats random"), [Verdict::Unchecked]);
     }
 }

@@ -34,8 +34,8 @@ use anyhow::{Context, Result};
 use serde_json::json;
 
 use crate::tanas::{Tanas, build_tanas, workspace_root};
-pub use plan::Method;
 use plan::Stage;
+pub use plan::{Method, baseline_name};
 use profile::{Profile, Study};
 use record::{RunRecord, StageTime};
 use tanas_core::report::{DataInfo, TaskInfo};

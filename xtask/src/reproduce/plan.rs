@@ -53,12 +53,32 @@ enum StageKind {
         method: Method,
         seed: u64,
     },
-    /// `tanas baseline` of a hand-designed network on a target.
+    /// `tanas baseline` of a hand-designed network on a target (a profile's `baselines`
+    /// entry: an architecture, or `cellnet:<genotype>` for a cell network of
+    /// `configs/genotypes/<genotype>.json` on the study's skeleton).
     Baseline {
         target: String,
         file: String,
         arch: String,
     },
+}
+
+/// A `baselines` entry's file-name form (`cellnet:darts_v2` -> `cellnet-darts_v2`).
+pub fn baseline_name(entry: &str) -> String {
+    entry.replace(':', "-")
+}
+
+/// `tanas baseline`'s network arguments of a `baselines` entry.
+fn baseline_args(entry: &str) -> Vec<String> {
+    match entry.split_once(':') {
+        Some((arch, genotype)) => vec![
+            "--arch".into(),
+            arch.into(),
+            "--genotype".into(),
+            format!("configs/genotypes/{genotype}.json"),
+        ],
+        None => vec!["--arch".into(), entry.into()],
+    }
 }
 
 impl StageKind {
@@ -77,16 +97,27 @@ impl StageKind {
                 seed,
                 ..
             } => format!("search/{target}/{}", method.run_name(*seed)),
-            Self::Baseline { target, arch, .. } => format!("baseline/{target}/{arch}"),
+            Self::Baseline { target, arch, .. } => {
+                format!("baseline/{target}/{}", baseline_name(arch))
+            }
         }
     }
 }
 
-/// The search methods compared for every target.
+/// The search methods compared for every target: TA-NAS, its controls (the same FUSE budget
+/// and search seeds in the closest task's space without warm start, in the farthest task's
+/// space, in a random other task's space), FUSE in the general space and random search.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
-    /// FUSE in the closest dictionary task's space (TA-NAS).
+    /// FUSE in the closest dictionary task's space, warm-started from its cell (TA-NAS).
     FuseClosest,
+    /// FUSE in the closest task's space, every first-stage candidate drawn (no warm start).
+    FuseClosestCold,
+    /// FUSE in the farthest dictionary task's space (no warm start).
+    FuseFarthest,
+    /// FUSE in a dictionary task's space drawn with the search seed among those neither the
+    /// target nor the closest (no warm start).
+    FuseRandomOther,
     /// FUSE in the papers' general space.
     FuseGeneral,
     /// Random search in the general space, at FUSE's candidate-epoch budget.
@@ -95,12 +126,22 @@ pub enum Method {
 
 impl Method {
     /// Every method, in report order.
-    pub const ALL: [Method; 3] = [Self::FuseClosest, Self::FuseGeneral, Self::RandomGeneral];
+    pub const ALL: [Method; 6] = [
+        Self::FuseClosest,
+        Self::FuseClosestCold,
+        Self::FuseFarthest,
+        Self::FuseRandomOther,
+        Self::FuseGeneral,
+        Self::RandomGeneral,
+    ];
 
     /// Method name.
     pub fn id(self) -> &'static str {
         match self {
             Self::FuseClosest => "fuse-closest",
+            Self::FuseClosestCold => "fuse-closest-cold",
+            Self::FuseFarthest => "fuse-farthest",
+            Self::FuseRandomOther => "fuse-random-other",
             Self::FuseGeneral => "fuse-general",
             Self::RandomGeneral => "random-general",
         }
@@ -111,11 +152,14 @@ impl Method {
         format!("{}-seed-{seed}", self.id())
     }
 
-    fn args(self) -> [&'static str; 4] {
+    fn args(self) -> &'static [&'static str] {
         match self {
-            Self::FuseClosest => ["--algo", "fuse", "--space", "closest"],
-            Self::FuseGeneral => ["--algo", "fuse", "--space", "general"],
-            Self::RandomGeneral => ["--algo", "random", "--space", "general"],
+            Self::FuseClosest => &["--algo", "fuse", "--space", "closest"],
+            Self::FuseClosestCold => &["--algo", "fuse", "--space", "closest", "--no-warm-start"],
+            Self::FuseFarthest => &["--algo", "fuse", "--space", "farthest"],
+            Self::FuseRandomOther => &["--algo", "fuse", "--space", "random-other"],
+            Self::FuseGeneral => &["--algo", "fuse", "--space", "general"],
+            Self::RandomGeneral => &["--algo", "random", "--space", "general"],
         }
     }
 }
@@ -127,6 +171,8 @@ fn mparams(arch: &str) -> f64 {
         "resnet18" => 11.2,
         "vgg16" => 14.7,
         "densenet121" => 7.0,
+        // A cell network on the study's skeleton trains about as long as a found network.
+        a if a.starts_with("cellnet") => 3.0,
         _ => 5.0,
     }
 }
@@ -377,7 +423,7 @@ fn prepare(t: &Tanas, out: &Path, stage: &Stage) -> Result<Prepared> {
             let name = method.run_name(*seed);
             let run = dirs.target(target, &name);
             let mut args = os(&[&"search", &"--dict", &dirs.dict()]);
-            args.extend(method.args().map(OsString::from));
+            args.extend(method.args().iter().map(OsString::from));
             args.extend(os(&[
                 &"--tasks",
                 file,
@@ -396,22 +442,21 @@ fn prepare(t: &Tanas, out: &Path, stage: &Stage) -> Result<Prepared> {
             )
         }
         StageKind::Baseline { target, file, arch } => {
-            let name = format!("baseline-{arch}");
+            let name = format!("baseline-{}", baseline_name(arch));
             let run = dirs.target(target, &name);
+            let mut args = os(&[
+                &"baseline",
+                &"--dict",
+                &dirs.dict(),
+                &"--tasks",
+                file,
+                &"--task",
+                target,
+            ]);
+            args.extend(baseline_args(arch).into_iter().map(OsString::from));
+            args.extend(os(&[&"--out", &run]));
             (
-                os(&[
-                    &"baseline",
-                    &"--dict",
-                    &dirs.dict(),
-                    &"--tasks",
-                    file,
-                    &"--task",
-                    target,
-                    &"--arch",
-                    arch,
-                    &"--out",
-                    &run,
-                ]),
+                args,
                 vec![(run.join("baseline.json"), dirs.target_report(target, &name))],
             )
         }

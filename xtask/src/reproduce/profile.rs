@@ -28,6 +28,10 @@ pub struct Study {
     pub epochs: usize,
     /// Early stopping of the epsilon-networks: epochs without a new best val accuracy.
     pub patience: usize,
+    /// The epsilon-networks' budget in optimiser steps (`TrainConfig::max_steps`): tasks of
+    /// different sizes get about the same number of updates, `epochs` caps them.
+    #[serde(default)]
+    pub max_steps: Option<usize>,
     /// Fisher samples (the first N val samples of the data task).
     pub fisher_samples: usize,
     /// The `[search]` table of the dictionary (FUSE settings).
@@ -170,8 +174,11 @@ impl Study {
 
     fn train_toml(&self) -> String {
         format!(
-            "[train]\nepochs = {}\npatience = {}\nbatch_size = 128\nlr = 1e-3\n",
-            self.epochs, self.patience
+            "[train]\nepochs = {}\npatience = {}\n{}batch_size = 128\nlr = 1e-3\n",
+            self.epochs,
+            self.patience,
+            self.max_steps
+                .map_or(String::new(), |s| format!("max_steps = {s}\n"))
         )
     }
 
@@ -221,7 +228,8 @@ mod tests {
             toml.contains("[search]\ncandidates = 3\nstages = 2\n"),
             "{toml}"
         );
-        assert!(toml.contains("final_val_limit = 400\n"), "{toml}");
+        assert!(toml.contains("final_val_limit = 240\n"), "{toml}");
+        assert!(toml.contains("max_steps = 170\n"), "{toml}");
         assert!(
             toml.contains("skeleton = { channels = 4, layers = 3 }"),
             "{toml}"

@@ -11,6 +11,9 @@ pub enum Verdict {
     /// The difference points the claimed way but is within the spread over seeds, too few
     /// seeds ran to tell, or both sides are below the majority-class rate.
     NotShown,
+    /// The comparison cannot fail with this run's networks (e.g. no hand-designed network of
+    /// a size near the found one's).
+    NotInformative,
     /// This run has no data for it.
     Unchecked,
 }

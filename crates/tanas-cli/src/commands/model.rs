@@ -6,13 +6,13 @@ use anyhow::{Context, Result, bail};
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use serde::Serialize;
-use tanas_data::{DataDirs, Split, TaskData, TaskFile};
+use tanas_data::{DataDirs, TaskData, TaskFile, prior_shift_from};
 use tanas_train::{Tally, evaluate};
 use tanas_zoo::cell::{CellSkeleton, Genotype};
 use tanas_zoo::{Arch, ModelSpec, TensorInfo, ZooModel};
 
 use crate::backend::{BackendJob, dispatch};
-use crate::cli::{GenotypeCommand, ModelArgs, ModelCommand};
+use crate::cli::{Decision, GenotypeCommand, ModelArgs, ModelCommand, TrainedOn};
 use crate::device::DeviceArg;
 use crate::output::outln;
 use crate::output::print_json;
@@ -59,9 +59,12 @@ struct ModelInfo {
 struct EvalInfo {
     samples: usize,
     loss: f64,
+    /// Plain arg-max accuracy.
     accuracy: f64,
+    balanced_accuracy: f64,
+    /// With `--decision prior` only.
     #[serde(skip_serializing_if = "Option::is_none")]
-    argmax_accuracy: Option<f64>,
+    prior_accuracy: Option<f64>,
 }
 
 /// Runs `tanas model ...`.
@@ -109,6 +112,8 @@ pub fn run(cmd: ModelCommand, dirs: &DataDirs, device: DeviceArg) -> Result<()> 
             split,
             limit,
             batch_size,
+            decision,
+            trained_on,
             json,
         } => {
             let spec = model_spec(&model)?;
@@ -123,9 +128,23 @@ pub fn run(cmd: ModelCommand, dirs: &DataDirs, device: DeviceArg) -> Result<()> 
                 );
             }
             let samples = data.split(split).truncated(limit.unwrap_or(usize::MAX));
-            // The test split decides with the dataset's label prior, as every test
-            // evaluation of tanas does (docs/decisions.md).
-            let prior_shift = (split == Split::Test).then(|| data.test_prior_shift());
+            // The prior-shifted decisions only when asked, from the frequencies the user
+            // states (docs/decisions.md): tanas never assumes how given weights were trained.
+            let prior_shift = match (decision, trained_on) {
+                (Decision::Argmax, None) => None,
+                (Decision::Argmax, Some(_)) => bail!("--trained-on needs --decision prior"),
+                (Decision::Prior, Some(TrainedOn::Frequencies(f))) => {
+                    if f.len() != data.num_labels {
+                        bail!(
+                            "--trained-on gives {} frequencies but task `{task}` has {} labels",
+                            f.len(),
+                            data.num_labels
+                        );
+                    }
+                    Some(prior_shift_from(&data.dataset_prior, &f))
+                }
+                (Decision::Prior, _) => Some(data.test_prior_shift()),
+            };
             let eval = dispatch(
                 device,
                 EvalJob {
@@ -139,15 +158,16 @@ pub fn run(cmd: ModelCommand, dirs: &DataDirs, device: DeviceArg) -> Result<()> 
             if json {
                 print_json(&eval)
             } else {
-                let argmax = eval
-                    .argmax_accuracy
-                    .map(|a| format!(" (dataset prior; arg-max {a:.4})"))
+                let prior = eval
+                    .prior_accuracy
+                    .map(|a| format!(", with the dataset's label prior {a:.4}"))
                     .unwrap_or_default();
                 outln!(
-                    "{task} {split}: {} samples, loss {:.4}, accuracy {:.4}{argmax}",
+                    "{task} {split}: {} samples, loss {:.4}, accuracy {:.4}, balanced accuracy {:.4}{prior}",
                     eval.samples,
                     eval.loss,
-                    eval.accuracy
+                    eval.accuracy,
+                    eval.balanced_accuracy
                 );
                 Ok(())
             }
@@ -160,7 +180,7 @@ struct EvalJob {
     spec: ModelSpec,
     weights: PathBuf,
     samples: tanas_data::TaskSplit,
-    /// The logit shift of the decisions ([`TaskData::test_prior_shift`]), if any.
+    /// The logit shift of the prior decisions ([`tanas_data::prior_shift_from`]), if asked.
     prior_shift: Option<Vec<f64>>,
     batch_size: usize,
 }
@@ -178,7 +198,8 @@ impl BackendJob for EvalJob {
             samples: e.samples,
             loss: e.loss,
             accuracy: e.accuracy,
-            argmax_accuracy: e.argmax_accuracy,
+            balanced_accuracy: e.balanced_accuracy,
+            prior_accuracy: e.prior_accuracy,
         })
     }
 }

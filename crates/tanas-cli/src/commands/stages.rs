@@ -45,6 +45,7 @@ pub fn train(args: TrainArgs, dirs: &DataDirs, device: DeviceArg) -> Result<()> 
     cfg.seed = args.seed.unwrap_or(cfg.seed);
     cfg.target_accuracy = args.target_accuracy.or(cfg.target_accuracy);
     cfg.patience = args.patience.or(cfg.patience);
+    cfg.max_steps = args.max_steps.or(cfg.max_steps);
     let outcome = dispatch(
         device,
         TrainJob {

@@ -246,11 +246,17 @@ pub fn baseline(
     store: Option<&Path>,
     device: DeviceArg,
 ) -> Result<()> {
+    let genotype = args
+        .genotype
+        .as_deref()
+        .map(crate::commands::model::read_genotype)
+        .transpose()?;
     let (_lock, dict, data) = open_target(&args.target, &args.out, dirs, store)?;
     let job = BaselineJob {
         dict: &dict,
         data,
         arch: args.arch,
+        genotype,
         out: &args.out,
         device_name: device.to_string(),
     };
@@ -259,10 +265,11 @@ pub fn baseline(
         return print_json(&r);
     }
     outln!(
-        "{} on {}: test accuracy {:.4}, {} params ({:.3} M), {} epochs on {} samples, {:.1} s",
+        "{} on {}: test accuracy {:.4} (balanced {:.4}), {} params ({:.3} M), {} epochs on {} samples, {:.1} s",
         r.arch,
         r.target,
         r.score.test_accuracy,
+        r.score.balanced_accuracy,
         r.params,
         r.params as f64 / 1e6,
         r.training.epochs,
@@ -276,6 +283,7 @@ struct BaselineJob<'a> {
     dict: &'a TaskDictionary,
     data: TaskData,
     arch: tanas_zoo::Arch,
+    genotype: Option<tanas_zoo::cell::Genotype>,
     out: &'a std::path::Path,
     device_name: String,
 }
@@ -287,6 +295,7 @@ impl BackendJob for BaselineJob<'_> {
             self.dict,
             &self.data,
             self.arch,
+            self.genotype.as_ref(),
             self.out,
             &self.device_name,
             &device,
@@ -374,6 +383,18 @@ fn print_report(r: &FinalReport, json: bool) -> Result<()> {
         let d = r.distances.first().map_or(0.0, |d| d.mean);
         outln!("closest task:  {c} (distance {d:.4})");
     }
+    if let Some(t) = r
+        .space_task
+        .as_ref()
+        .filter(|t| Some(*t) != r.closest_task.as_ref())
+    {
+        let d = r
+            .distances
+            .iter()
+            .find(|d| &d.task == t)
+            .map_or(0.0, |d| d.mean);
+        outln!("space of:      {t} (distance {d:.4})");
+    }
     let ops: Vec<_> = r.genotype.ops().iter().map(|o| o.to_string()).collect();
     outln!(
         "genotype:      {} nodes; ops {}",
@@ -385,7 +406,11 @@ fn print_report(r: &FinalReport, json: bool) -> Result<()> {
         r.outcome.params,
         r.outcome.params as f64 / 1e6
     );
-    outln!("test accuracy: {:.4}", r.outcome.score.test_accuracy);
+    outln!(
+        "test accuracy: {:.4} (balanced {:.4})",
+        r.outcome.score.test_accuracy,
+        r.outcome.score.balanced_accuracy
+    );
     outln!(
         "seconds:       search {:.1}, distances {:.1} ({})",
         r.outcome.search_seconds,
