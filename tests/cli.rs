@@ -745,18 +745,21 @@ fn distance_matrix_experiment() {
     ] {
         assert!(out.join("distance").join(f).exists(), "{f}");
     }
-    // The other head rule's matrix: the same as the heads have the same size here.
+    // The other head rule's matrix: the heads have the same size here (two 2-label tasks),
+    // yet their rows mean different classes: `exclude` leaves them out, `pad` compares them.
     let pad: serde_json::Value = read(&out.join("distance/ftd-head-pad.json"));
     assert_eq!(pad["head"], "pad");
-    assert_eq!(pad["mean"], m["mean"]);
-    // The noise floor: two networks of one task with different seeds, (0, 1) and (1, 0).
+    assert_ne!(pad["mean"][0][1], m["mean"][0][1]);
+    assert_ne!(pad["mean"][1][0], m["mean"][1][0]);
+    // The noise floor: two networks of one task with different seeds, the pair (0, 1) once.
     let noise: serde_json::Value = read(&out.join("distance/ftd-noise.json"));
     for row in noise.as_array().unwrap() {
-        assert_eq!(row["pairs"], 2, "{row}");
+        assert_eq!(row["pairs"], 1, "{row}");
         let mean = row["mean"].as_f64().unwrap();
         assert!(mean > 0.0 && mean <= 1.0, "{row}");
     }
-    // The Fisher probe is the val split (disjoint from the test split accuracies use).
+    // The Fisher probe is the dataset's probe split (held out from every task's train and val,
+    // disjoint from the test split accuracies use).
     // Found through the run's index: its networks and Fishers are in the default store.
     let index: serde_json::Value = read(&out.join("index.json"));
     let id = index["fisher/seed-0/mnist-0--on--mnist-1"]
@@ -765,7 +768,7 @@ fn distance_matrix_experiment() {
     let fisher = std::fs::read(out.join("store").join(id).join("fisher.safetensors")).unwrap();
     let len = u64::from_le_bytes(fisher[..8].try_into().unwrap()) as usize;
     let header: serde_json::Value = serde_json::from_slice(&fisher[8..8 + len]).unwrap();
-    assert_eq!(header["__metadata__"]["split"], "val", "{header}");
+    assert_eq!(header["__metadata__"]["split"], "probe", "{header}");
     assert_eq!(header["__metadata__"]["samples"], "48", "{header}");
     // Bad experiment file: one error line naming it.
     std::fs::write(&exp, "task_files = []\n").unwrap();
@@ -934,6 +937,34 @@ fn tanas_run_dictionary_and_search() {
     assert_eq!(r["algorithm"], "random");
     assert!(r["closest_task"].is_null());
 
+    // The control spaces: the farthest dictionary task's, and another task drawn with the
+    // seed (with two dictionary tasks, the one that is not the closest), searched cold.
+    let other = if closest == "mnist-0" {
+        "mnist-3"
+    } else {
+        "mnist-0"
+    };
+    for space in ["farthest", "random-other"] {
+        let c = json(&run_with(
+            &format!(
+                "search --dict {{}} --tasks configs/tasks/mnist.toml --task mnist-1 --space {space} --out {{}} --json"
+            ),
+            &[d, dir.path().join(space).to_str().unwrap()],
+        ));
+        assert_eq!(c["closest_task"], closest, "{space}");
+        assert_eq!(c["space_task"], other, "{space}");
+        assert_eq!(c["warm_start"], false, "{space}");
+    }
+    let cold = json(&run_with(
+        "search --dict {} --tasks configs/tasks/mnist.toml --task mnist-1 --no-warm-start --out {} --json",
+        &[d, dir.path().join("cold").to_str().unwrap()],
+    ));
+    assert_eq!(
+        (&cold["space_task"], &cold["warm_start"]),
+        (&v["closest_task"], &false.into())
+    );
+    assert_eq!(v["warm_start"], true);
+
     // A hand-designed network trained like the found ones, tested on the same samples.
     let b_out = dir.path().join("baseline");
     let baseline = || {
@@ -952,6 +983,23 @@ fn tanas_run_dictionary_and_search() {
     let typed: BaselineSummary = read(&b_out.join("baseline.json"));
     assert_eq!(Some(typed.score.test_accuracy), b["test_accuracy"].as_f64());
     assert_eq!(typed.score.test_samples, 500);
+    // A hand-chosen cell network on the dictionary's skeleton: the size of a searched one.
+    let c = json(&run_with(
+        "baseline --dict {} --tasks configs/tasks/mnist.toml --task mnist-1 --arch cellnet --genotype configs/genotypes/conv_3x3.json --out {} --json",
+        &[d, dir.path().join("cell").to_str().unwrap()],
+    ));
+    let skeleton = &list["settings"]["skeleton"];
+    let info = json(&run(&format!(
+        "model info cellnet --num-classes 2 --genotype configs/genotypes/conv_3x3.json --channels {} --layers {} --json",
+        skeleton["channels"], skeleton["layers"]
+    )));
+    assert_eq!(c["params"], info["params"]);
+    assert_eq!(c["genotype"]["normal"]["nodes"], 3);
+    let e = error_line(&run_with(
+        "baseline --dict {} --tasks configs/tasks/mnist.toml --task mnist-1 --arch cellnet --out {}",
+        &[d, dir.path().join("cell-bad").to_str().unwrap()],
+    ));
+    assert!(e.contains("genotype"), "{e}");
 
     // Settings from a file are read (and checked) before the dictionary is opened.
     let settings = dir.path().join("settings.toml");

@@ -382,8 +382,9 @@ pub struct FisherArgs {
     /// The task the network was trained on (recorded in the file).
     #[arg(long)]
     pub net_task: Option<String>,
-    /// Which split.
-    #[arg(long, default_value = "test", value_parser = crate::commands::stages::parse_split)]
+    /// Which split: probe (default; the dataset's held-out training images), val, test or
+    /// train.
+    #[arg(long, default_value = "probe", value_parser = crate::commands::stages::parse_split)]
     pub split: tanas_data::Split,
     /// Only N samples (after --skip).
     #[arg(long, value_parser = crate::limits::positive())]
@@ -545,7 +546,7 @@ pub enum ModelCommand {
         /// `argmax` (default): the plain arg-max accuracy only, the papers' metric. `prior`:
         /// also the accuracy of decisions moved from the training label frequencies
         /// (`--trained-on`) to the dataset's (Bayes' rule for a change of prior).
-        #[arg(long, default_value = "argmax", requires_if("prior", "trained_on"))]
+        #[arg(long, default_value = "argmax")]
         decision: Decision,
         /// With `--decision prior`: the label frequencies the weights were trained on, `task`
         /// (this task's train split as tanas draws it) or one number per label (counts or

@@ -73,6 +73,16 @@ impl Arch {
         }
     }
 
+    /// The PyTorch module name of the final classification layer (its tensors are
+    /// `<head>.weight` and `<head>.bias`): the layer whose rows mean the task's classes.
+    pub fn head(self) -> &'static str {
+        match self {
+            Arch::SmallCnn => "fc2",
+            Arch::Vgg11 | Arch::Vgg13 | Arch::Vgg16 | Arch::Vgg19 | Arch::CellNet => "classifier",
+            Arch::ResNet18 | Arch::ResNet34 | Arch::DenseNet121 | Arch::DenseNet161 => "linear",
+        }
+    }
+
     /// Whether building this architecture needs a [`Genotype`](crate::cell::Genotype).
     pub fn needs_genotype(self) -> bool {
         self == Arch::CellNet

@@ -50,14 +50,17 @@ pub struct NetSummary {
     pub network: String,
 }
 
-/// The distance between two networks of one task trained with different seeds, each
-/// Fisher taken on the task's own data: what the distance gives for "the same task" (the
-/// matrix's diagonal is 0 by construction, since it compares a network with itself).
+/// The distance between two networks of one task trained with different seeds (different
+/// initial weights and data orders), each Fisher taken on the task's own data. The matrix's
+/// diagonal is 0 by construction, since it compares a network with itself. Two independently
+/// initialised networks hold their hidden units in different orders, which a
+/// parameter-indexed diagonal Fisher does not undo: this measures that misalignment as much
+/// as noise (docs/distances.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NoiseFloor {
     /// The task.
     pub task: String,
-    /// Mean over the ordered pairs of different seeds.
+    /// Mean over the pairs of different seeds (each unordered pair once).
     pub mean: f64,
     /// Sample standard deviation over those pairs (0 for one pair).
     pub std: f64,
@@ -130,6 +133,9 @@ pub struct TaskInfo {
     pub val: Vec<usize>,
     /// Samples per label of the test split.
     pub test: Vec<usize>,
+    /// Samples per label of the Fisher probe split (the dataset's held-out training images).
+    #[serde(default)]
+    pub probe: Vec<usize>,
 }
 
 impl TaskInfo {
@@ -157,6 +163,9 @@ pub struct MatrixSummary {
     pub mean: Vec<Vec<f64>>,
     /// Sample std over seeds.
     pub std: Vec<Vec<f64>>,
+    /// Each seed's matrix (`None` where a distance is missing).
+    #[serde(default)]
+    pub per_seed: std::collections::BTreeMap<u64, Vec<Vec<Option<f64>>>>,
 }
 
 /// A distance's name (`ftd`, `logdet`), of a record that holds its parameters too.

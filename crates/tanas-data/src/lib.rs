@@ -19,5 +19,8 @@ pub use batch::{TaskBatch, TaskBatcher, TaskItem};
 pub use catalog::{DataDirs, Dataset, DatasetName};
 pub use error::{DataError, Result};
 pub use image_set::ImageSet;
-pub use split::{Split, TaskData, TaskSplit, fingerprint, prior_shift, prior_shift_from};
+pub use split::{
+    PROBE_FRACTION, Split, TaskData, TaskSplit, fingerprint, prior_shift, prior_shift_from,
+    probe_mask,
+};
 pub use task::{TaskFile, TaskKind, TaskSpec};

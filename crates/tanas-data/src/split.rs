@@ -1,5 +1,6 @@
 //! [`TaskData`]: a dataset relabelled by a [`TaskSpec`], with balanced train / val splits
-//! carved from the training images and the untouched test split.
+//! carved from the training images, the untouched test split, and the Fisher probe: training
+//! images the dataset holds out from every task's train and val ([`probe_mask`]).
 
 use std::sync::Arc;
 
@@ -22,6 +23,9 @@ pub enum Split {
     Val,
     /// Evaluated once at the end.
     Test,
+    /// The Fisher probe: the dataset's held-out training images of the task's classes,
+    /// which no task of the dataset trains or validates on ([`probe_mask`]).
+    Probe,
 }
 
 impl std::str::FromStr for Split {
@@ -31,7 +35,8 @@ impl std::str::FromStr for Split {
             "train" => Ok(Self::Train),
             "val" => Ok(Self::Val),
             "test" => Ok(Self::Test),
-            _ => Err(format!("unknown split `{s}` (train, val, test)")),
+            "probe" => Ok(Self::Probe),
+            _ => Err(format!("unknown split `{s}` (train, val, test, probe)")),
         }
     }
 }
@@ -42,6 +47,7 @@ impl std::fmt::Display for Split {
             Self::Train => "train",
             Self::Val => "val",
             Self::Test => "test",
+            Self::Probe => "probe",
         })
     }
 }
@@ -144,6 +150,9 @@ pub struct TaskData {
     pub val: TaskSplit,
     /// The dataset's test split relabelled, in file order, never subsampled.
     pub test: TaskSplit,
+    /// The Fisher probe: the dataset's probe images ([`probe_mask`]) of the task's classes,
+    /// relabelled, in file order, at the dataset's label frequencies (like the test split).
+    pub probe: TaskSplit,
     /// Per task label, its share of the dataset's training images before balancing: the
     /// label frequencies of the data the task meets (its test split's are not read), which
     /// the test decisions use ([`prior_shift`]).
@@ -172,7 +181,9 @@ impl TaskData {
 
     /// Builds the task's splits from a loaded dataset.
     ///
-    /// Train and val: per task label, the eligible training images are shuffled with the
+    /// Probe: the eligible training images the dataset holds out ([`probe_mask`]), in file
+    /// order; they are in no task's train or val split. Train and val: per task label, the
+    /// other eligible training images are shuffled with the
     /// spec's seed; with balancing every label keeps the count of the rarest label. Of each
     /// label's images, `round(count * val_fraction)` go to val and the rest to train, so
     /// balanced splits have exactly equal counts per label. Both splits are returned in file
@@ -198,9 +209,17 @@ impl TaskData {
         let test =
             relabelled(&test_set, spec, &relabel).map_err(|p| task_error(dataset, spec, p))?;
 
+        let held_out = probe_mask(&dataset.train);
         let mut per_label: Vec<Vec<usize>> = vec![Vec::new(); relabel.num_labels];
+        let mut counts = vec![0usize; relabel.num_labels];
+        let mut probe = Vec::new();
         for &(i, l) in &pool {
-            per_label[l].push(i);
+            counts[l] += 1;
+            if held_out[i] {
+                probe.push((i, l));
+            } else {
+                per_label[l].push(i);
+            }
         }
         if let Some(l) = per_label.iter().position(Vec::is_empty) {
             return Err(task_error(
@@ -209,9 +228,9 @@ impl TaskData {
                 format!("task label {l} has no training images"),
             ));
         }
-        let dataset_prior = per_label
+        let dataset_prior = counts
             .iter()
-            .map(|idx| idx.len() as f64 / pool.len() as f64)
+            .map(|&c| c as f64 / pool.len() as f64)
             .collect();
         let keep = per_label.iter().map(Vec::len).min().unwrap_or(0);
         let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
@@ -231,8 +250,9 @@ impl TaskData {
             spec: spec.clone(),
             num_labels: relabel.num_labels,
             train: TaskSplit::new(train_set.clone(), train),
-            val: TaskSplit::new(train_set, val),
+            val: TaskSplit::new(train_set.clone(), val),
             test: TaskSplit::new(test_set, test),
+            probe: TaskSplit::new(train_set, probe),
             dataset_prior,
         })
     }
@@ -250,8 +270,45 @@ impl TaskData {
             Split::Train => &self.train,
             Split::Val => &self.val,
             Split::Test => &self.test,
+            Split::Probe => &self.probe,
         }
     }
+}
+
+/// The share of each class of a dataset's training images held out as its Fisher probe.
+pub const PROBE_FRACTION: f64 = 0.1;
+
+/// Seed of the probe draw: one fixed draw per dataset, the same for every task.
+const PROBE_SEED: u64 = 0x0070_726f_6265;
+
+/// Which training images of `set` form the dataset's Fisher probe: of each class (fine
+/// label), `floor(count * PROBE_FRACTION)` images drawn with a fixed seed. It depends on the
+/// dataset alone, so every task of the dataset leaves the same images out of its train and
+/// val splits, and a Fisher taken on them is taken on data no network of the dataset was
+/// trained or selected on (docs/decisions.md).
+pub fn probe_mask(set: &ImageSet) -> Vec<bool> {
+    let mut mask = vec![false; set.len()];
+    let Some(labels) = set.labels_of(crate::task::LabelKind::Fine) else {
+        return mask;
+    };
+    let classes = labels
+        .iter()
+        .map(|&c| usize::from(c) + 1)
+        .max()
+        .unwrap_or(0);
+    let mut per_class: Vec<Vec<usize>> = vec![Vec::new(); classes];
+    for (i, &c) in labels.iter().enumerate() {
+        per_class[usize::from(c)].push(i);
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(PROBE_SEED);
+    for idx in &mut per_class {
+        idx.shuffle(&mut rng);
+        let n = (idx.len() as f64 * PROBE_FRACTION).floor() as usize;
+        for &i in &idx[..n] {
+            mask[i] = true;
+        }
+    }
+    mask
 }
 
 /// Per label, `ln(prior[l]) - ln(q[l])`, where `q` is the label frequencies of the samples of
@@ -358,10 +415,11 @@ mod tests {
     #[test]
     fn balancing_is_exact() {
         let ds = dataset();
-        // Multi {0, 1}: label 0 has 20 images, label 1 has 23, label 2 (else) has the rest.
+        // Multi {0, 1}: label 0 has 20 images, label 1 has 23, label 2 (else) has the rest;
+        // 2 of class 0's go to the dataset's probe, so 18 per label remain.
         let data = TaskData::build(&spec("kind = \"multi\"\nclasses = [0, 1]"), &ds).unwrap();
         assert_eq!(data.num_labels, 3);
-        assert_eq!(data.train.label_counts(3), vec![18, 18, 18]);
+        assert_eq!(data.train.label_counts(3), vec![16, 16, 16]);
         assert_eq!(data.val.label_counts(3), vec![2, 2, 2]);
         // Train and val are disjoint, in file order, and carry the right labels.
         let mut all: Vec<_> = data
@@ -373,12 +431,53 @@ mod tests {
             .collect();
         all.sort_unstable();
         all.dedup();
-        assert_eq!(all.len(), 60);
+        assert_eq!(all.len(), 54);
         assert!(data.train.indices().windows(2).all(|w| w[0] < w[1]));
         let r = data.spec.relabelling().unwrap();
         for (&i, &l) in data.train.indices().iter().zip(data.train.labels()) {
             assert_eq!(r.label(ds.train.labels[i]), Some(l));
         }
+    }
+
+    #[test]
+    fn the_probe_is_held_out_from_every_task_of_the_dataset() {
+        let ds = dataset();
+        let mask = probe_mask(&ds.train);
+        // floor(10 %) of each class: 20 + 3c images of class c.
+        for c in 0..10u16 {
+            let n = (20 + 3 * c as usize) / 10;
+            let held = (0..ds.train.len())
+                .filter(|&i| mask[i] && ds.train.labels[i] == c)
+                .count();
+            assert_eq!(held, n, "class {c}");
+        }
+        let bodies = [
+            "kind = \"indicator\"\nclasses = [0, 2, 4]",
+            "kind = \"multi\"\nclasses = [0, 1]",
+            "kind = \"full\"",
+            "kind = \"subset\"\nclasses = [3, 5, 7]",
+            "kind = \"full\"\nseed = 9\nbalance = true",
+        ];
+        for body in bodies {
+            let data = TaskData::build(&spec(body), &ds).unwrap();
+            // No task trains or validates on a probe image, and a task's probe is every probe
+            // image of its classes, in file order, with the task's labels.
+            for &i in data.train.indices().iter().chain(data.val.indices()) {
+                assert!(!mask[i], "{body}: image {i}");
+            }
+            let r = data.spec.relabelling().unwrap();
+            let expected: Vec<usize> = (0..ds.train.len())
+                .filter(|&i| mask[i] && r.label(ds.train.labels[i]).is_some())
+                .collect();
+            assert_eq!(data.probe.indices(), expected.as_slice(), "{body}");
+            for (&i, &l) in data.probe.indices().iter().zip(data.probe.labels()) {
+                assert_eq!(r.label(ds.train.labels[i]), Some(l));
+            }
+            // It is drawn from the training images, never from the test split.
+            assert_eq!(data.probe.images().len(), ds.train.len());
+        }
+        // The draw depends on the dataset alone.
+        assert_eq!(probe_mask(&ds.train), mask);
     }
 
     #[test]
@@ -412,11 +511,11 @@ mod tests {
         for (s, e) in shift.iter().zip(expect) {
             assert!((s - (e * 3.0).ln()).abs() < 1e-12, "{s}");
         }
-        // Without balancing the training frequencies are the prior's (val is stratified, so
-        // up to rounding): every label is shifted alike and no decision changes.
+        // Without balancing the training frequencies are the prior's up to the rounding of the
+        // probe and val draws: every label is shifted about alike.
         let full = TaskData::build(&spec("kind = \"full\""), &ds).unwrap();
         let shift = prior_shift(&full.dataset_prior, &[&full.train, &full.val]);
-        assert!(shift.iter().all(|s| s.abs() < 1e-12), "{shift:?}");
+        assert!(shift.iter().all(|s| s.abs() < 0.05), "{shift:?}");
         // Labels missing on either side are left alone.
         let shift = prior_shift(&[0.5, 0.5, 0.0], &[&data.train]);
         assert!((shift[0] - 1.5f64.ln()).abs() < 1e-12 && shift[0] == shift[1]);
@@ -441,7 +540,8 @@ mod tests {
     fn unbalanced_val_is_stratified() {
         let ds = dataset();
         let data = TaskData::build(&spec("kind = \"full\"\nval_fraction = 0.2"), &ds).unwrap();
-        let per_class: Vec<usize> = (0..10).map(|c| 20 + 3 * c).collect();
+        // Each class less its probe images (floor of 10 %).
+        let per_class: Vec<usize> = (0..10).map(|c| 20 + 3 * c).map(|n| n - n / 10).collect();
         let val: Vec<usize> = per_class
             .iter()
             .map(|&n| (n as f64 * 0.2).round() as usize)

@@ -174,7 +174,7 @@ impl Layout {
             m.head()
         );
         let note = "rows: source task a (network trained on a); columns: target task b \
-                    (its test data); cell: d(F[a,b], F[b,b])"
+                    (its probe data); cell: d(F[a,b], F[b,b])"
             .to_string();
         let panels = [
             Panel::new(format!("mean over {seeds}"), m.mean()),

@@ -5,7 +5,8 @@
 //!
 //! Rows are **source** tasks `a`, columns **target** tasks `b`:
 //! `d[a][b] = distance(F[a,b], F[b,b])`, where `F[a,b]` is the Fisher diagonal of the network
-//! trained on task `a` taken on the test data of task `b` (paper 003, Algorithm 1; paper 000,
+//! trained on task `a` taken on the Fisher probe data of task `b` (the papers take its test
+//! data; docs/distances.md says which samples tanas takes) (paper 003, Algorithm 1; paper 000,
 //! Algorithm 1 writes `d[b, t]` for baseline `b` and target `t`). Column `b` therefore lists how
 //! far every learned task is from target `b`, and the closest learned task to a target is the
 //! row minimum of its column ([`DistanceMatrix::closest_source`]). The matrix is not symmetric:
@@ -39,8 +40,8 @@ pub const MATRIX_FORMAT: &str = "tanas-distance-matrix/1";
 
 /// The row/column convention, written into the JSON files.
 pub const CONVENTION: &str = "rows = source task a (the network trained on a), columns = target \
-task b (its test data): d[a][b] = distance(F[a,b], F[b,b]), F[a,b] = Fisher of network a on the \
-test data of task b";
+task b (its Fisher probe data): d[a][b] = distance(F[a,b], F[b,b]), F[a,b] = Fisher of network a \
+on the probe data of task b";
 
 /// Asymmetric task-distance matrices, one per seed, over a fixed list of tasks; see the
 /// [module docs](self) for the row/column convention and the files.

@@ -6,9 +6,16 @@
 //! Tensors are matched by name; both diagonals must have the same names. Two tensors of one
 //! name must have the same shape, except that they may differ in the leading dimension alone
 //! (classification heads of different size, e.g. `fc.weight` `[2, 256]` vs `[10, 256]`, or
-//! `fc.bias` `[2]` vs `[10]`). For those the [`HeadRule`] decides: [`HeadRule::Pad`] appends
-//! zero rows to the smaller one (zero-padding along dimension 0, the authors' rule),
-//! [`HeadRule::Exclude`] leaves the tensor out of both. Any other difference is an error.
+//! `fc.bias` `[2]` vs `[10]`). The [`HeadRule`] decides about the classification head:
+//! [`HeadRule::Exclude`] leaves the final classification layer out of both diagonals for every
+//! pair, equal-size heads included (their rows mean different classes in different tasks); the
+//! layer is the one the architecture names ([`Arch::head`], from [`FisherMeta::arch`]), and
+//! only for a diagonal of no known architecture the tensors differing in their leading
+//! dimension are taken for it. [`HeadRule::Pad`] appends zero rows to the smaller head
+//! (zero-padding along dimension 0, the authors' rule) and compares equal-size heads as they
+//! are. Any other difference is an error.
+//!
+//! [`FisherMeta::arch`]: tanas_fisher::FisherMeta
 //!
 //! After matching, each diagonal is divided by its trace over every compared parameter (unit
 //! trace over the whole network), so the distances compare the *shape* of the two Fisher
@@ -19,6 +26,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use tanas_core::arch::Arch;
 use tanas_fisher::FisherDiag;
 
 use crate::error::{DistanceError, Result};
@@ -30,7 +38,7 @@ pub const DEFAULT_SIGMA2: f64 = 1e-8;
 /// unit trace (`p = F_a / tr F_a`, `q = F_b / tr F_b`, `n` compared entries).
 ///
 /// In a distance matrix the first diagonal is `F[a,b]` (the network of source task `a` on the
-/// test data of target task `b`) and the second `F[b,b]`; see [`crate::DistanceMatrix`].
+/// probe data of target task `b`) and the second `F[b,b]`; see [`crate::DistanceMatrix`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "lowercase")]
 pub enum TaskDistance {
@@ -145,7 +153,9 @@ pub enum HeadRule {
     /// another task's class 1), which adds a floor that grows with the difference in label
     /// counts.
     Pad,
-    /// Leave such tensors out of both diagonals, before normalisation (the default).
+    /// Leave the final classification layer out of both diagonals, before normalisation,
+    /// whatever the head sizes (the default): the layer the architecture names, or, for a
+    /// diagonal of no known architecture, the tensors whose shapes differ in dimension 0.
     #[default]
     Exclude,
 }
@@ -202,7 +212,7 @@ pub struct Comparison {
     pub tensors: usize,
     /// Tensors that differed in their leading dimension and were zero-padded.
     pub padded: Vec<String>,
-    /// Tensors that differed in their leading dimension and were left out.
+    /// Tensors left out: the classification head under [`HeadRule::Exclude`].
     pub excluded: Vec<String>,
 }
 
@@ -231,12 +241,33 @@ struct Alignment<'a> {
     excluded: Vec<String>,
 }
 
+/// The tensor names of the classification heads of the architectures `diags` were taken
+/// with (empty for a diagonal of no known architecture).
+fn head_tensors(diags: [&FisherDiag; 2]) -> Vec<String> {
+    let mut names = Vec::new();
+    for d in diags {
+        if let Ok(arch) = d.meta.arch.parse::<Arch>() {
+            for part in ["weight", "bias"] {
+                let name = format!("{}.{part}", arch.head());
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+    }
+    names
+}
+
 /// Matches the tensors of `a` and `b` by name under `head`.
 fn align<'a>(a: &'a FisherDiag, b: &'a FisherDiag, head: HeadRule) -> Result<Alignment<'a>> {
     let mut out = Alignment {
         pairs: Vec::new(),
         padded: Vec::new(),
         excluded: Vec::new(),
+    };
+    let heads = match head {
+        HeadRule::Exclude => head_tensors([a, b]),
+        HeadRule::Pad => Vec::new(),
     };
     for ta in a.tensors() {
         let name = ta.name();
@@ -245,6 +276,10 @@ fn align<'a>(a: &'a FisherDiag, b: &'a FisherDiag, head: HeadRule) -> Result<Ali
             present: "first",
             missing: "second",
         })?;
+        if heads.iter().any(|h| h == name) {
+            out.excluded.push(name.to_string());
+            continue;
+        }
         let (sa, sb) = (ta.shape(), tb.shape());
         if sa == sb {
             out.pairs.push(Pair {

@@ -157,9 +157,54 @@ fn formula_is_symmetric_but_the_matrix_is_not() {
 }
 
 #[test]
-fn pad_and_exclude_differ_only_when_heads_differ() {
+fn exclude_drops_the_architectures_head_even_when_the_heads_are_equal_in_size() {
     let mut rng = Rng(11);
-    // Same head size: identical under both rules, bit for bit.
+    let small_cnn = |mut d: FisherDiag| {
+        d.meta.arch = "small-cnn".into();
+        d
+    };
+    let without_head = |d: &FisherDiag| {
+        let kept = d
+            .tensors()
+            .iter()
+            .filter(|t| !t.name().starts_with("fc2."))
+            .cloned();
+        FisherDiag::from_tensors(FisherMeta::default(), kept).unwrap()
+    };
+    // Equal head sizes (two 10-label tasks, whose rows still mean different classes):
+    // `exclude` leaves small-cnn's head `fc2` out, exactly as if it were not there; `pad`
+    // compares it.
+    let (a, b) = (
+        small_cnn(random_diag(&mut rng, 10, 0.1)),
+        small_cnn(random_diag(&mut rng, 10, 0.1)),
+    );
+    for metric in METRICS {
+        let pad = compare(&a, &b, metric, HeadRule::Pad).unwrap();
+        let exc = compare(&a, &b, metric, HeadRule::Exclude).unwrap();
+        assert_eq!(exc.excluded, ["fc2.weight", "fc2.bias"], "{metric}");
+        assert_eq!(exc.entries, a.numel() - 10 * 9);
+        let reference = distance(&without_head(&a), &without_head(&b), metric, HeadRule::Pad);
+        assert_eq!(exc.distance, reference.unwrap(), "{metric}");
+        assert_ne!(pad.distance, exc.distance, "{metric}");
+        assert!(pad.padded.is_empty() && pad.excluded.is_empty());
+    }
+    // Different head sizes: the same rule, the same reference; `pad` pads.
+    let (a, b) = (
+        small_cnn(random_diag(&mut rng, 2, 0.1)),
+        small_cnn(random_diag(&mut rng, 10, 0.1)),
+    );
+    for metric in METRICS {
+        let pad = compare(&a, &b, metric, HeadRule::Pad).unwrap();
+        let exc = compare(&a, &b, metric, HeadRule::Exclude).unwrap();
+        assert_eq!(pad.padded, ["fc2.weight", "fc2.bias"]);
+        assert_eq!(exc.excluded, ["fc2.weight", "fc2.bias"]);
+        assert_eq!(pad.entries, a.numel() - 2 * 9 + 2 * 9 * 5);
+        assert_eq!(exc.entries, a.numel() - 2 * 9);
+        let reference = distance(&without_head(&a), &without_head(&b), metric, HeadRule::Pad);
+        assert_eq!(exc.distance, reference.unwrap(), "{metric}");
+    }
+    // A diagonal of no known architecture: the head is what differs in dimension 0, so
+    // equal-size heads are compared under both rules.
     let (a, b) = (
         random_diag(&mut rng, 10, 0.1),
         random_diag(&mut rng, 10, 0.1),
@@ -168,21 +213,7 @@ fn pad_and_exclude_differ_only_when_heads_differ() {
         let pad = compare(&a, &b, metric, HeadRule::Pad).unwrap();
         let exc = compare(&a, &b, metric, HeadRule::Exclude).unwrap();
         assert_eq!(pad.distance, exc.distance, "{metric}");
-        assert!(pad.padded.is_empty() && exc.excluded.is_empty());
-    }
-    // Different head sizes: the rules give different distances.
-    let (a, b) = (
-        random_diag(&mut rng, 2, 0.1),
-        random_diag(&mut rng, 10, 0.1),
-    );
-    for metric in METRICS {
-        let pad = compare(&a, &b, metric, HeadRule::Pad).unwrap();
-        let exc = compare(&a, &b, metric, HeadRule::Exclude).unwrap();
-        assert_ne!(pad.distance, exc.distance, "{metric}");
-        assert_eq!(pad.padded, ["fc2.weight", "fc2.bias"]);
-        assert_eq!(exc.excluded, ["fc2.weight", "fc2.bias"]);
-        assert_eq!(pad.entries, a.numel() - 2 * 9 + 2 * 9 * 5);
-        assert_eq!(exc.entries, a.numel() - 2 * 9);
+        assert!(exc.excluded.is_empty());
     }
 }
 

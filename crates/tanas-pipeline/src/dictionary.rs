@@ -313,7 +313,7 @@ impl TaskDictionary {
 
     /// Distances from every dictionary task to `target`, closest first: for each seed,
     /// `d(F[a, target], F[target, target])` with the networks of that seed, where `F[a, t]`
-    /// is network `a` on the target's test data. The target's own networks and the Fishers
+    /// is network `a` on the target's Fisher probe data. The target's own networks and the Fishers
     /// are artifacts of the store (found there when a distance matrix made them). A
     /// dictionary task equal to the target is left out.
     pub fn closest<B: AutodiffBackend>(

@@ -13,7 +13,7 @@
 //!
 //! [fisher]
 //! estimator = "exact"                     # exact | mc | batch
-//! split = "val"                           # val (default) | test (the papers')
+//! split = "probe"                         # probe (default) | val | test (the papers')
 //! samples = 500                           # first N samples of the data task's split
 //! batch_size = 128
 //! ```
@@ -35,8 +35,10 @@ use crate::error::{PipelineError, Result};
 pub struct FisherSettings {
     /// The estimator.
     pub estimator: Estimator,
-    /// The split of the data task the Fisher is taken on (default `val`: disjoint from the
-    /// test split every reported accuracy is measured on; `test` is the papers' choice).
+    /// The split of the data task the Fisher is taken on (default `probe`: the dataset's
+    /// held-out training images, which no task trains, validates or is tested on; `val` is
+    /// the task's own val split, which other tasks of the dataset may train on; `test` is the
+    /// papers' choice).
     pub split: Split,
     /// The first N samples of that split (all if larger).
     pub samples: usize,
@@ -47,7 +49,7 @@ pub struct FisherSettings {
 }
 
 impl Default for FisherSettings {
-    /// The val split's first 500 samples, with [`FisherConfig`]'s defaults.
+    /// The probe split's first 500 samples, with [`FisherConfig`]'s defaults.
     fn default() -> Self {
         let FisherConfig {
             estimator,
@@ -57,7 +59,7 @@ impl Default for FisherSettings {
         } = FisherConfig::default();
         Self {
             estimator,
-            split: Split::Val,
+            split: Split::Probe,
             samples: 500,
             batch_size,
             mc_samples,

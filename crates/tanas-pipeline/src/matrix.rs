@@ -222,11 +222,10 @@ fn noise_floor(
         .enumerate()
         .map(|(i, task)| {
             let mut d = Vec::new();
+            // Each unordered pair once: every metric is symmetric in its two diagonals.
             for (s, fs) in fishers.iter().enumerate() {
-                for (t, ft) in fishers.iter().enumerate() {
-                    if s != t {
-                        d.push(distance(&fs[i][i], &ft[i][i], metric, head)?);
-                    }
+                for ft in &fishers[s + 1..] {
+                    d.push(distance(&fs[i][i], &ft[i][i], metric, head)?);
                 }
             }
             Ok(NoiseFloor {

@@ -28,14 +28,15 @@ fn the_head_rule_defaults_to_exclude() {
     assert_eq!(TanasExperiment::read(&padded).unwrap().head, HeadRule::Pad);
 }
 
-/// The Fisher is taken on the val split unless a file says `split = "test"` (the papers').
+/// The Fisher is taken on the dataset's probe split unless a file says otherwise (`test`:
+/// the papers').
 #[test]
-fn the_fisher_probe_defaults_to_the_val_split() {
+fn the_fisher_probe_defaults_to_the_probe_split() {
     use tanas_data::Split;
     use tanas_pipeline::experiment::FisherSettings;
-    assert_eq!(FisherSettings::default().split, Split::Val);
+    assert_eq!(FisherSettings::default().split, Split::Probe);
     let matrix = Experiment::read(&config("mnist-small.toml")).unwrap();
-    assert_eq!(matrix.fisher.split, Split::Val);
+    assert_eq!(matrix.fisher.split, Split::Probe);
     let literal: FisherSettings = toml::from_str("split = \"test\"\nsamples = 10").unwrap();
     assert_eq!((literal.split, literal.samples), (Split::Test, 10));
 }

@@ -205,10 +205,11 @@ mod tests {
             ..TrainConfig::default()
         };
         // 2160 samples: 17 steps an epoch, 10 epochs; 7200: 57 steps, 3 epochs (171 steps);
-        // 1440: 12 steps, 15 epochs (capped by `epochs`).
+        // 1440: 12 steps, 15 epochs (capped by `epochs`), as one sample is; a huge split
+        // still trains one epoch.
         assert_eq!(
-            [2160, 7200, 1440, 1].map(|n| c.epoch_budget(n)),
-            [10, 3, 15, 1]
+            [2160, 7200, 1440, 1, 1_000_000].map(|n| c.epoch_budget(n)),
+            [10, 3, 15, 15, 1]
         );
         let plain = TrainConfig {
             max_steps: None,

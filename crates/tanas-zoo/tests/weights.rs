@@ -82,6 +82,33 @@ fn round_trip_is_exact_for_every_arch() {
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 }
 
+/// The head each architecture names (`Arch::head`, which the FTD's `exclude` rule leaves out)
+/// is its last layer, the only one with one row per class: what changes with the class count.
+#[test]
+fn the_named_head_is_the_layer_of_the_classes() {
+    for arch in Arch::ALL {
+        let (three, five) = (build::<Cpu>(arch, 3), build::<Cpu>(arch, 5));
+        let (a, b) = (three.tensor_infos(), five.tensor_infos());
+        let changed: Vec<&str> = a
+            .iter()
+            .zip(&b)
+            .filter(|(x, y)| x.shape != y.shape)
+            .map(|(x, _)| x.name.as_str())
+            .collect();
+        let head = arch.head();
+        assert_eq!(
+            changed,
+            [format!("{head}.weight"), format!("{head}.bias")],
+            "{arch}"
+        );
+        assert_eq!(
+            a.last().map(|t| t.name.clone()),
+            Some(format!("{head}.bias")),
+            "{arch}"
+        );
+    }
+}
+
 /// The same weights give the same bytes, save after save (no map in random order).
 #[test]
 fn saving_the_same_weights_gives_the_same_bytes() {

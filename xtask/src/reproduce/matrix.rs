@@ -20,6 +20,9 @@ pub struct Matrix {
     pub std: Vec<Vec<f64>>,
     /// Number of seeds.
     pub seeds: usize,
+    /// Each seed's matrix, `[seed][source][target]` (NaN where missing; empty when the file
+    /// has none).
+    pub per_seed: Vec<Vec<Vec<f64>>>,
 }
 
 /// One source task's distance to a target.
@@ -31,6 +34,8 @@ pub struct Ranked {
     pub mean: f64,
     /// Its std over seeds.
     pub std: f64,
+    /// Its distance in each seed.
+    pub per_seed: Vec<f64>,
 }
 
 impl Matrix {
@@ -48,11 +53,23 @@ impl Matrix {
             mean: f.mean,
             std: f.std,
             seeds: f.seeds.len(),
+            per_seed: f
+                .per_seed
+                .into_values()
+                .map(|g| {
+                    g.into_iter()
+                        .map(|r| r.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
+                        .collect()
+                })
+                .collect(),
         };
         let n = m.tasks.len();
         if m.mean.len() != n
             || m.std.len() != n
             || m.mean.iter().chain(&m.std).any(|r| r.len() != n)
+            || m.per_seed
+                .iter()
+                .any(|g| g.len() != n || g.iter().any(|r| r.len() != n))
         {
             bail!("grids are not {n} x {n}");
         }
@@ -78,10 +95,29 @@ impl Matrix {
                 task: t.clone(),
                 mean: self.mean[a][b],
                 std: self.std[a][b],
+                per_seed: self.per_seed.iter().map(|g| g[a][b]).collect(),
             })
             .collect();
         out.sort_by(|x, y| x.mean.total_cmp(&y.mean));
         out
+    }
+
+    /// In how many seeds `source` is the closest to `target` of the sources `keep` accepts
+    /// (ties count for it), and of how many seeds.
+    pub fn seeds_closest(
+        &self,
+        target: &str,
+        source: &str,
+        keep: impl Fn(&str) -> bool,
+    ) -> (usize, usize) {
+        let ranked = self.ranked(target, keep);
+        let Some(own) = ranked.iter().find(|r| r.task == source) else {
+            return (0, self.per_seed.len());
+        };
+        let wins = (0..self.per_seed.len())
+            .filter(|&s| ranked.iter().all(|r| own.per_seed[s] <= r.per_seed[s]))
+            .count();
+        (wins, self.per_seed.len())
     }
 }
 
@@ -90,15 +126,22 @@ pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
-    /// A matrix from its mean grid, with one std everywhere.
+    /// A matrix from its mean grid, with one std everywhere: seeds 0, 1, 2 at mean - std,
+    /// mean and mean + std.
     pub fn matrix(tasks: &[&str], mean: Vec<Vec<f64>>, std: f64) -> Matrix {
         let n = tasks.len();
+        let shifted = |k: f64| -> Vec<Vec<f64>> {
+            mean.iter()
+                .map(|r| r.iter().map(|x| x + k * std).collect())
+                .collect()
+        };
         let v = json!({
             "metric": {"name": "ftd"},
             "tasks": tasks,
             "seeds": [0, 1, 2],
             "mean": mean,
             "std": vec![vec![std; n]; n],
+            "per_seed": {"0": shifted(-1.0), "1": shifted(0.0), "2": shifted(1.0)},
         });
         Matrix::from_summary(serde_json::from_value(v).unwrap()).unwrap_or_else(|e| panic!("{e:#}"))
     }

@@ -127,19 +127,20 @@ fn datasets_section(s: &mut String, data: &DataInfo, tasks: &[TaskInfo]) {
             images(&d.test)
         );
     }
-    s.push_str("\n## Tasks\n\nPer task label: train / val / test counts (train and val balanced where the task says so).\n\n| task | dataset | kind | labels | train | val | test |\n|---|---|---|---|---|---|---|\n");
+    s.push_str("\n## Tasks\n\nPer task label: train / val / test / Fisher probe counts (train and val balanced where the task says so; the probe is the 10 % of each class of the dataset's training images that no task trains or validates on, at the dataset's frequencies).\n\n| task | dataset | kind | labels | train | val | test | probe |\n|---|---|---|---|---|---|---|---|\n");
     for t in tasks {
         let counts = |c: &[usize]| c.iter().map(usize::to_string).collect::<Vec<_>>().join("/");
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
             t.id,
             t.dataset,
             t.kind,
             t.num_labels,
             counts(&t.train),
             counts(&t.val),
-            counts(&t.test)
+            counts(&t.test),
+            counts(&t.probe)
         );
     }
 }
@@ -148,7 +149,7 @@ fn study_section(s: &mut String, study: &Study, dirs: &Dirs, tasks: &[TaskInfo])
     let datasets = datasets_of(study, tasks);
     let _ = writeln!(
         s,
-        "\n## Study `{}`\n\nEpsilon-networks {}, seeds 0..{}, at most {} training epochs{} with early stopping on the val split (patience {}; the best val epoch's weights are kept; Adam, lr 1e-3, batch 128), exact Fisher on the first {} val samples (disjoint from the test split) of the data task. Dictionary: every task of the study, built with the first network; searched cells on a C={}, L={} skeleton with the FUSE settings below: the search on the first `train_limit` train and `val_limit` val samples, then the found network and the hand-designed ones retrained from scratch on the train + val split (its first `final_train_limit` + `final_val_limit` samples where given) for `final_epochs` epochs (cosine learning rate), tested once. {ACCURACY_NOTE}\n\n```toml\n{}```{}",
+        "\n## Study `{}`\n\nEpsilon-networks {}, seeds 0..{}, at most {} training epochs{} with early stopping on the val split (patience {}; the best val epoch's weights are kept; Adam, lr 1e-3, batch 128), exact Fisher on the first {} samples of the data task's probe split (training images its dataset holds out from every task's train and val splits, disjoint from the test split). Dictionary: every task of the study, built with the first network; searched cells on a C={}, L={} skeleton with the FUSE settings below: the search on the first `train_limit` train and `val_limit` val samples, then the found network and the hand-designed ones retrained from scratch on the train + val split (its first `final_train_limit` + `final_val_limit` samples where given) for `final_epochs` epochs (cosine learning rate), tested once. {ACCURACY_NOTE}\n\n```toml\n{}```{}",
         study.name,
         study.archs.join(", "),
         study.seeds,
@@ -181,7 +182,7 @@ fn study_section(s: &mut String, study: &Study, dirs: &Dirs, tasks: &[TaskInfo])
             let m = Matrix::read(&dir.join(format!("{metric}.json")))?;
             let _ = writeln!(
                 s,
-                "\n#### {title} ({arch})\n\nRows: source task `a` (its network), columns: target task `b` (its test data); mean ± std over {} seeds. Raw: [`{metric}.json`]({study}/{arch}/{metric}.json), [`{metric}.csv`]({study}/{arch}/{metric}.csv).\n\n![{title}, {arch}]({study}/{arch}/{metric}.png)\n",
+                "\n#### {title} ({arch})\n\nRows: source task `a` (its network), columns: target task `b` (its Fisher probe data); mean ± std over {} seeds. Raw: [`{metric}.json`]({study}/{arch}/{metric}.json), [`{metric}.csv`]({study}/{arch}/{metric}.csv).\n\n![{title}, {arch}]({study}/{arch}/{metric}.png)\n",
                 m.seeds,
                 study = study.name
             );
@@ -334,7 +335,7 @@ fn noise_row(s: &mut String, m: &Matrix, noise: &[NoiseFloor]) {
         .count();
     let _ = writeln!(
         s,
-        "\nNoise floor (the same task, another seed): the distance between two networks of the column's task trained with different seeds, each Fisher on that task's data (mean ± std over the seed pairs). The diagonal above is 0 because it compares a network with itself; the other entries compare networks of different tasks trained with the same seed, which start from the same initial weights up to the head. For {below} of {} targets the closest task is nearer than this floor: there the distance reflects the shared initialisation at least as much as the tasks.\n\n| | {} |\n|---|{}\n| **same task, another seed** | {} |",
+        "\nThe same task, another seed: the distance between two networks of the column's task trained with different seeds (different initial weights and data orders), each Fisher on that task's data (mean ± std over the seed pairs, each pair once). The diagonal above is 0 because it compares a network with itself; the other entries compare networks of different tasks trained with the same seed, which start from the same initial weights up to the head. A diagonal Fisher is indexed by parameter and two independently initialised networks hold their hidden units in different orders, so this row measures that misalignment as much as noise: it is not paper 003's null (the same initial network, another data order), and a closest task nearer than it ({below} of {} targets) says only that networks from one initialisation are closer than networks from two.\n\n| | {} |\n|---|{}\n| **same task, another seed** | {} |",
         m.tasks.len(),
         m.tasks.join(" | "),
         "---|".repeat(m.tasks.len()),
@@ -352,11 +353,11 @@ fn closest_table(
     let other_name = study.other_head();
     let _ = writeln!(
         s,
-        "\n### Closest task to each target ({})\n\nUnder the study's head rule (`{}`: {}) and, for comparison, under `{other_name}`.\n\n| target | closest of all tasks | closest of its dataset | closest of all tasks, head `{other_name}` |\n|---|---|---|---|",
+        "\n### Closest task to each target ({})\n\nUnder the study's head rule (`{}`: {}) and, for comparison, under `{other_name}`. Seeds: in how many seeds the closest task (by the mean) is the closest; margin: the runner-up's mean distance minus the closest's.\n\n| target | closest of all tasks | seeds | runner-up | margin | closest of its dataset | closest of all tasks, head `{other_name}` |\n|---|---|---|---|---|---|---|",
         m.metric,
         study.head,
         if study.head == "exclude" {
-            "the classification heads, whose rows mean different classes in different tasks, are left out"
+            "the final classification layer, whose rows mean different classes in different tasks, is left out of every pair"
         } else {
             "the smaller head is zero-padded, the authors' rule"
         },
@@ -371,10 +372,19 @@ fn closest_table(
             let all = m.ranked(t, |_| true);
             let same = m.ranked(t, |x| d.tasks.iter().any(|y| y == x));
             let other_all = other.map(|o| o.ranked(t, |_| true)).unwrap_or_default();
+            let seeds = all.first().map_or("-".into(), |c| {
+                let (k, n) = m.seeds_closest(t, &c.task, |_| true);
+                format!("{k} of {n}")
+            });
+            let margin = match (all.first(), all.get(1)) {
+                (Some(a), Some(b)) => format!("{:.3}", b.mean - a.mean),
+                _ => "-".into(),
+            };
             let _ = writeln!(
                 s,
-                "| {t} | {} | {} | {} |",
+                "| {t} | {} | {seeds} | {} | {margin} | {} | {} |",
                 show(all.first()),
+                show(all.get(1)),
                 show(same.first()),
                 show(other_all.first())
             );
@@ -454,7 +464,7 @@ fn search_table(s: &mut String, t: &TargetRuns, study: &Study) {
         .unwrap_or_else(|| "?".into());
     let _ = writeln!(
         s,
-        "\n### Search for `{}`\n\nThe dictionary's closest task to `{}`: **{closest}**. Each method ran with every search seed at the same budget; the found network of each is retrained from scratch the same way (the train + val split as above, `final_epochs` epochs) and tested once, on the first samples of the test split (as many as the column `test samples` says): mean ± std over the seeds, then each seed's accuracy. The controls (docs/search.md) separate what TA-NAS changes: FUSE in the closest task's space without the warm start from its cell, FUSE in the farthest task's space, and FUSE in the space of another task drawn with the search seed (neither the target nor the closest; without warm start). The dictionary holds one search per task (search seed 0), so every TA-NAS seed starts from the same c* and S(a*): a dictionary search per seed would add the 8 dictionary searches twice more, about 10 minutes, beyond the profile's 30. Search seconds: the search phase only, mean per seed; candidate-epochs: networks trained for one epoch over the (limited) train split during one search. Genotypes: the size of the searched space. Always predicting the most frequent class scores {} on the whole test split; `above majority` counts the seeds at least {:.0} points above it.\n\n| method | space | genotypes | warm start | seeds | test accuracy | per seed | balanced | above majority | test samples | params (M) | search s | candidate-epochs | final training + test s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "\n### Search for `{}`\n\nThe dictionary's closest task to `{}`: **{closest}**. Each method ran with every search seed at the same budget; the found network of each is retrained from scratch the same way (the train + val split as above, `final_epochs` epochs) and tested once, on the first samples of the test split (as many as the column `test samples` says): mean ± std over the seeds, then each seed's accuracy. The controls (docs/search.md) separate what TA-NAS changes: FUSE in the closest task's space without the warm start from its cell, FUSE in the farthest task's space, and FUSE in the space of another task drawn with the search seed (neither the target nor the closest; without warm start). The dictionary holds one search per task (search seed 0), so every TA-NAS seed starts from the same c* and S(a*): a dictionary search per seed would add the 8 dictionary searches twice more, about 11 minutes with `--executor local --jobs 2` (each set took 658 stage-seconds), beyond the profile's 30. Search seconds: the search phase only, mean per seed; candidate-epochs: networks trained for one epoch over the (limited) train split during one search. Genotypes: the size of the searched space. Always predicting the most frequent class scores {} on the whole test split; `above majority` counts the seeds at least {:.0} points above it.\n\n| method | space | genotypes | warm start | seeds | test accuracy | per seed | balanced | above majority | test samples | params (M) | search s | candidate-epochs | final training + test s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         t.target,
         t.target,
         t.majority.map_or("?".into(), |m| format!("{m:.4}")),

@@ -80,6 +80,46 @@ pub fn welch(a: &[f64], b: &[f64]) -> Option<(f64, f64)> {
     Some(((ma - mb) / se, df))
 }
 
+/// Whether paired differences `d` (one per seed, e.g. runner-up minus closest) are above 0:
+/// held when the one-sided paired t-test says so at 5 % (`t = mean / (sd / sqrt n)`, n - 1
+/// degrees of freedom), not held when their mean is not above 0, not shown otherwise (and
+/// with fewer than 2 seeds).
+pub fn paired_positive(d: &[f64]) -> (Verdict, String) {
+    let (m, sd) = mean_std(d);
+    if d.is_empty() || m <= 0.0 {
+        return (Verdict::NotHeld, String::new());
+    }
+    if d.len() < 2 {
+        return (
+            Verdict::NotShown,
+            "1 seed: at least 2 are needed to tell the difference from seed noise".into(),
+        );
+    }
+    let df = d.len() as f64 - 1.0;
+    let t = if sd == 0.0 {
+        f64::INFINITY
+    } else {
+        m / (sd / (d.len() as f64).sqrt())
+    };
+    if t > t95(df) {
+        (
+            Verdict::Held,
+            format!(
+                "paired t = {t:.2} > {:.2} (df {df}, one-sided 5 %)",
+                t95(df)
+            ),
+        )
+    } else {
+        (
+            Verdict::NotShown,
+            format!(
+                "within the spread over seeds: paired t = {t:.2} <= {:.2} (df {df}, one-sided 5 %)",
+                t95(df)
+            ),
+        )
+    }
+}
+
 /// Whether `a` is greater than `b` (accuracies over seeds): held when Welch's test says so at
 /// 5 %, not held when the mean of `a` is not above `b`'s, not shown otherwise. Where both
 /// means are at or below `majority` (the accuracy of always predicting the most frequent
@@ -159,5 +199,22 @@ mod tests {
         // No spread at all and a real gap: held.
         let (v, _) = greater(&[0.9, 0.9], &[0.8, 0.8], None);
         assert_eq!(v, Verdict::Held);
+    }
+
+    #[test]
+    fn the_paired_rule_on_synthetic_numbers() {
+        // Differences 0.02, 0.03, 0.04: mean 0.03, sd 0.01, t = 0.03 / (0.01 / sqrt 3) = 5.196
+        // > 2.920 (df 2): held.
+        let (v, why) = paired_positive(&[0.02, 0.03, 0.04]);
+        assert_eq!(v, Verdict::Held, "{why}");
+        assert!(why.contains("5.20"), "{why}");
+        // Positive on average but one seed the other way: within the spread.
+        let (v, _) = paired_positive(&[0.05, -0.04, 0.01]);
+        assert_eq!(v, Verdict::NotShown);
+        // Negative on average, or one seed: not held / not shown.
+        assert_eq!(paired_positive(&[-0.01, 0.005]).0, Verdict::NotHeld);
+        assert_eq!(paired_positive(&[0.3]).0, Verdict::NotShown);
+        // The same gap in every seed: held.
+        assert_eq!(paired_positive(&[0.01, 0.01]).0, Verdict::Held);
     }
 }

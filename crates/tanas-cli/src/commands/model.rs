@@ -143,7 +143,10 @@ pub fn run(cmd: ModelCommand, dirs: &DataDirs, device: DeviceArg) -> Result<()> 
                     }
                     Some(prior_shift_from(&data.dataset_prior, &f))
                 }
-                (Decision::Prior, _) => Some(data.test_prior_shift()),
+                (Decision::Prior, Some(TrainedOn::Task)) => Some(data.test_prior_shift()),
+                (Decision::Prior, None) => bail!(
+                    "--decision prior needs --trained-on: `task` or the training label frequencies"
+                ),
             };
             let eval = dispatch(
                 device,

@@ -104,11 +104,13 @@ pub fn dict(
             for e in &d.manifest().tasks {
                 let ops: Vec<_> = e.genotype.ops().iter().map(|o| o.to_string()).collect();
                 outln!(
-                    "{:<14} {} labels, nets {:.4}, cell {:.4}, {} nodes, ops: {}",
+                    "{:<14} {} labels, nets {:.4} (balanced {:.4}), cell {:.4} (balanced {:.4}), {} nodes, ops: {}",
                     e.spec.id,
                     e.num_labels,
                     e.net_test_accuracy,
+                    e.net_balanced_accuracy,
                     e.test_accuracy,
+                    e.balanced_accuracy,
                     e.genotype.nodes(),
                     ops.join(" ")
                 );

@@ -39,6 +39,7 @@ pub fn run(cmd: TaskCommand, dirs: &DataDirs) -> anyhow::Result<()> {
                     train: data.train.label_counts(data.num_labels),
                     val: data.val.label_counts(data.num_labels),
                     test: data.test.label_counts(data.num_labels),
+                    probe: data.probe.label_counts(data.num_labels),
                 });
             }
             if json {
@@ -67,6 +68,11 @@ pub fn run(cmd: TaskCommand, dirs: &DataDirs) -> anyhow::Result<()> {
                         "  test  {:>6}  per label {}",
                         i.test.iter().sum::<usize>(),
                         counts(&i.test)
+                    );
+                    outln!(
+                        "  probe {:>6}  per label {}",
+                        i.probe.iter().sum::<usize>(),
+                        counts(&i.probe)
                     );
                 }
                 Ok(())
