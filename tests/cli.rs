@@ -465,6 +465,74 @@ fn a_full_disk_is_named() {
     assert!(e.contains(out.to_str().unwrap()), "{e}");
 }
 
+/// A symbolic link planted where tanas writes its own files is refused, naming it; the file
+/// it points at is left as it was.
+#[cfg(unix)]
+#[test]
+fn symlinks_are_not_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, b"precious").unwrap();
+    let outside = dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    for (name, target) in [(".tanas-lock", &victim), ("checkpoint", &outside)] {
+        let out = dir
+            .path()
+            .join(format!("out-{}", name.trim_start_matches('.')));
+        std::fs::create_dir(&out).unwrap();
+        std::os::unix::fs::symlink(target, out.join(name)).unwrap();
+        let e = error_line(&run_with(
+            "-q train --tasks configs/tasks/mnist.toml --task mnist-1 --epochs 1 --out {}",
+            &[out.to_str().unwrap()],
+        ));
+        assert!(e.contains(name) && e.contains("symbolic link"), "{e}");
+    }
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+}
+
+/// Output that never arrived is not a success: stdout on a full device gives one error line
+/// and a non-zero exit; a closed pipe (`| head`) ends quietly. (A closed stdout, `>&-`, is
+/// reopened on /dev/null by Rust's runtime before `main`, like `> /dev/null`.)
+#[test]
+fn output_that_cannot_be_written_is_an_error() {
+    let args = [
+        "task",
+        "show",
+        "--tasks",
+        "configs/tasks/mnist.toml",
+        "--json",
+    ];
+    let with_stdout = |stdout: std::process::Stdio| {
+        Command::new(env!("CARGO_BIN_EXE_tanas"))
+            .args(args)
+            .current_dir(repo())
+            .stdout(stdout)
+            .output()
+            .expect("run tanas")
+    };
+    if let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") {
+        let e = error_line(&with_stdout(full.into()));
+        assert!(
+            e.contains("standard output") && e.contains("No space left"),
+            "{e}"
+        );
+    }
+    // A reader that goes away early: no error.
+    let piped = Command::new("sh")
+        .arg("-c")
+        .arg("\"$0\" \"$@\" | head -c 1 >/dev/null")
+        .arg(env!("CARGO_BIN_EXE_tanas"))
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .expect("run sh");
+    assert!(
+        piped.status.success() && piped.stderr.is_empty(),
+        "{piped:?}"
+    );
+}
+
 /// Dataset images of a size the network input cannot take: an error naming file and size.
 #[test]
 fn dataset_images_of_the_wrong_size_are_an_error() {
@@ -618,6 +686,14 @@ fn train_fisher_distance_stages() {
     assert_ne!(first, skipped, "--skip 32 takes other samples");
     let e = error_line(&fisher(&["--skip", "100000"], "past.safetensors"));
     assert!(e.contains("--skip 100000"), "{e}");
+    // The Fisher never overwrites the network it is computed from.
+    let weights = std::fs::read(Path::new(&net).join("weights.safetensors")).unwrap();
+    let e = error_line(&fisher(&[], "net/weights.safetensors"));
+    assert!(e.contains("own weights"), "{e}");
+    assert_eq!(
+        std::fs::read(Path::new(&net).join("weights.safetensors")).unwrap(),
+        weights
+    );
     assert!(!dir.path().join("past.safetensors").exists());
     let same = json(&run_with(
         "distance {} {} --json",
@@ -770,6 +846,25 @@ fn distance_matrix_experiment() {
     let header: serde_json::Value = serde_json::from_slice(&fisher[8..8 + len]).unwrap();
     assert_eq!(header["__metadata__"]["split"], "probe", "{header}");
     assert_eq!(header["__metadata__"]["samples"], "48", "{header}");
+    // A store entry whose file is another entry's (copied over it) is refused on reuse,
+    // naming the file, instead of giving another distance.
+    let other = index["fisher/seed-0/mnist-1--on--mnist-0"]
+        .as_str()
+        .unwrap();
+    let victim = out.join("store").join(id).join("fisher.safetensors");
+    std::fs::copy(
+        out.join("store").join(other).join("fisher.safetensors"),
+        &victim,
+    )
+    .unwrap();
+    let e = error_line(&run_with(
+        "-q distance matrix --experiment {} --out {}",
+        &[exp.to_str().unwrap(), out.to_str().unwrap()],
+    ));
+    assert!(
+        e.contains(victim.to_str().unwrap()) && e.contains("foreign"),
+        "{e}"
+    );
     // Bad experiment file: one error line naming it.
     std::fs::write(&exp, "task_files = []\n").unwrap();
     let e = error_line(&run_with(
@@ -916,6 +1011,27 @@ fn tanas_run_dictionary_and_search() {
         typed.tasks[0].test_accuracy,
         list["tasks"][0]["test_accuracy"]
     );
+    // A known id with another definition is refused, saying what differs; so are flags that
+    // would change the dictionary's settings (each before anything is trained).
+    let other = dir.path().join("other.toml");
+    std::fs::write(
+        &other,
+        "[[task]]\nid = \"mnist-0\"\ndataset = \"mnist\"\nkind = \"indicator\"\nclasses = [7]\n",
+    )
+    .unwrap();
+    let e = error_line(&run_with(
+        "dict add --dict {} --tasks {} --task mnist-0",
+        &[d, other.to_str().unwrap()],
+    ));
+    assert!(
+        e.contains("another definition") && e.contains("classes: [0] -> [7]"),
+        "{e}"
+    );
+    let e = error_line(&run_with(
+        "dict add --dict {} --tasks configs/tasks/mnist.toml --task mnist-0 --epochs 7",
+        &[d],
+    ));
+    assert!(e.contains("train.epochs: 1 -> 7"), "{e}");
     let rows = json(&run_with(
         "dict closest --dict {} --tasks configs/tasks/mnist.toml --task mnist-1 --json",
         &[d],
@@ -1000,6 +1116,21 @@ fn tanas_run_dictionary_and_search() {
         &[d, dir.path().join("cell-bad").to_str().unwrap()],
     ));
     assert!(e.contains("genotype"), "{e}");
+
+    // A manifest whose task id is not a plain name is refused when the dictionary opens.
+    let mut manifest: serde_json::Value = read(&dict.join("manifest.json"));
+    manifest["tasks"][0]["spec"]["id"] = "../../escape".into();
+    let forged = dir.path().join("forged");
+    std::fs::create_dir(&forged).unwrap();
+    std::fs::write(forged.join("manifest.json"), manifest.to_string()).unwrap();
+    let e = error_line(&run_with(
+        "dict list --dict {}",
+        &[forged.to_str().unwrap()],
+    ));
+    assert!(
+        e.contains("manifest.json") && e.contains("../../escape"),
+        "{e}"
+    );
 
     // Settings from a file are read (and checked) before the dictionary is opened.
     let settings = dir.path().join("settings.toml");

@@ -102,14 +102,16 @@ pub enum DictCommand {
         /// skeleton, [train], [fisher], [search]); instead of --arch/--seeds/--epochs.
         #[arg(long, conflicts_with_all = ["arch", "seeds", "epochs"])]
         settings: Option<PathBuf>,
-        /// Epsilon-network architecture (new dictionaries only).
-        #[arg(long, default_value = "small-cnn")]
-        arch: String,
-        /// Seeds 0..N (new dictionaries only).
-        #[arg(long, default_value_t = 3, value_parser = crate::limits::seeds())]
-        seeds: u64,
-        /// Training epochs of the epsilon-networks (new dictionaries only; default
-        /// `TrainConfig`'s, as `tanas train`).
+        /// Epsilon-network architecture of a new dictionary (default small-cnn); on an
+        /// existing one, a value other than its own is an error.
+        #[arg(long)]
+        arch: Option<String>,
+        /// Seeds 0..N of a new dictionary (default 3); on an existing one, a value other than
+        /// its own is an error.
+        #[arg(long, value_parser = crate::limits::seeds())]
+        seeds: Option<u64>,
+        /// Training epochs of a new dictionary's epsilon-networks (default `TrainConfig`'s, as
+        /// `tanas train`); on an existing one, a value other than its own is an error.
         #[arg(long, value_parser = crate::limits::positive())]
         epochs: Option<usize>,
         /// Only build the task's networks, own Fisher and search into the store, and leave

@@ -34,7 +34,7 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.global.verbose, cli.global.quiet);
-    match commands::run(cli) {
+    match commands::run(cli).and_then(|()| output::finish()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {}", one_line(&err));
@@ -74,6 +74,7 @@ fn init_logging(verbose: u8, quiet: bool) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
 }

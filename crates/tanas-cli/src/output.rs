@@ -9,14 +9,38 @@ macro_rules! outln {
 }
 pub(crate) use outln;
 
-/// Writes to stdout; a closed pipe ends the process with success, other errors are ignored
-/// like `println!` would report them (there is nowhere left to report to).
+/// The first failed write to stdout, if one failed: the command then fails ([`finish`]).
+static WRITE_ERROR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Writes to stdout. A closed pipe (`tanas ... | head`) ends the process quietly with
+/// success; any other failure (a full disk) is kept, later writes are skipped, and [`finish`]
+/// turns it into the command's error.
 pub fn write_out(args: std::fmt::Arguments<'_>) {
     use std::io::Write;
-    if let Err(e) = std::io::stdout().lock().write_fmt(args)
-        && e.kind() == std::io::ErrorKind::BrokenPipe
+    if WRITE_ERROR.get().is_some() {
+        return;
+    }
+    match std::io::stdout().lock().write_fmt(args) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => {
+            let _ = WRITE_ERROR.set(e.to_string());
+        }
+        Ok(()) => {}
+    }
+}
+
+/// Flushes stdout: an error if any write to it failed, so that output that never arrived
+/// is not a success.
+pub fn finish() -> anyhow::Result<()> {
+    use std::io::Write;
+    if let Err(e) = std::io::stdout().lock().flush()
+        && e.kind() != std::io::ErrorKind::BrokenPipe
     {
-        std::process::exit(0);
+        let _ = WRITE_ERROR.set(e.to_string());
+    }
+    match WRITE_ERROR.get() {
+        Some(e) => anyhow::bail!("cannot write to standard output: {e}"),
+        None => Ok(()),
     }
 }
 

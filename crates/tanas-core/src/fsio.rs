@@ -3,11 +3,13 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-/// Prefix of the temporary files of [`write_atomic`] (see [`crate::out_dir::is_temp_name`]).
+/// Prefix of the temporary files of [`write_atomic`], followed by the writer's pid and `-`
+/// (see [`crate::out_dir::is_stale_temp`]).
 pub const TEMP_PREFIX: &str = ".tanas-tmp-";
 
 /// Writes `bytes` to `path` atomically: its directory is created if needed, the bytes go to a
-/// temporary file beside `path` (named `.tanas-tmp-*`), are synced to disk, and the file is
+/// temporary file beside `path` (named `.tanas-tmp-<pid>-*`, so that only a file whose writer
+/// is gone is ever swept), are synced to disk, and the file is
 /// renamed into place, so `path` never holds a partial file. The result is an ordinary
 /// `rw-r--r--` file (temporary files are created `rw-------`). The error names the file and
 /// keeps the OS's error (a full disk is "No space left on device").
@@ -68,6 +70,19 @@ impl FileError {
     }
 }
 
+/// An error when `path` is a symbolic link (the caller names the path): tanas creates its
+/// lock files, store entries and checkpoint folders itself and never writes through a link
+/// planted in their place.
+pub fn refuse_symlink(path: &Path) -> std::io::Result<()> {
+    match path.symlink_metadata() {
+        Ok(m) if m.file_type().is_symlink() => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "is a symbolic link (tanas does not write through links)",
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()
@@ -75,7 +90,8 @@ fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let mut builder = tempfile::Builder::new();
-    builder.prefix(TEMP_PREFIX);
+    let prefix = format!("{TEMP_PREFIX}{}-", std::process::id());
+    builder.prefix(&prefix);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;

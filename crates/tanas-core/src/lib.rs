@@ -19,12 +19,13 @@ pub mod fsio;
 #[cfg(feature = "fuzz")]
 pub mod fuzz;
 pub mod hash;
+pub mod id;
 pub mod out_dir;
 pub mod report;
 pub mod settings;
 pub mod store;
 
-pub use fsio::{FileError, WriteError, write_atomic};
+pub use fsio::{FileError, WriteError, refuse_symlink, write_atomic};
 pub use hash::Fnv1a;
 pub use out_dir::{OutDirError, OutDirLock};
 pub use settings::{SettingsError, SettingsMismatch, one_line, read_toml};

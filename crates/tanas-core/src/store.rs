@@ -232,20 +232,32 @@ impl Store {
             let path = path.to_path_buf();
             move |source| StoreError::Io { path, source }
         };
+        crate::refuse_symlink(&kind_dir).map_err(io(&kind_dir))?;
         std::fs::create_dir_all(&kind_dir).map_err(io(&kind_dir))?;
         let lock_path = kind_dir.join(format!("{}.lock", stamp.key));
-        let lock = OpenOptions::new()
+        crate::refuse_symlink(&lock_path).map_err(io(&lock_path))?;
+        let mut lock = OpenOptions::new()
+            .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .open(&lock_path)
             .map_err(io(&lock_path))?;
-        lock.lock_exclusive().map_err(io(&lock_path))?;
+        let what = format!("{}/{}", A::KIND, stamp.key);
+        lock_key(&mut lock, |pid| {
+            tracing::warn!(
+                "waiting for {} to finish building {what} (lock {})",
+                pid.map_or_else(|| "another process".into(), |p| format!("pid {p}")),
+                lock_path.display()
+            );
+        })
+        .map_err(io(&lock_path))?;
         // Another process may have built it while this one waited for the lock.
         if let Some(found) = self.get::<A>(&stamp)? {
             return Ok(found);
         }
         let partial = kind_dir.join(format!("{}.partial", stamp.key));
+        crate::refuse_symlink(&partial).map_err(io(&partial))?;
         std::fs::create_dir_all(&partial).map_err(io(&partial))?;
         crate::out_dir::remove_stale_temps(&partial).map_err(io(&partial))?;
         build(&partial)?;
@@ -283,6 +295,35 @@ pub fn canonical(value: Value) -> Value {
         Value::Array(items) => Value::Array(items.into_iter().map(canonical).collect()),
         other => other,
     }
+}
+
+/// How long a builder tries a held key's lock before it says whom it waits for.
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Takes the exclusive lock `file` of a store key and writes this process's pid into it.
+/// While another process holds it, tries for [`LOCK_PATIENCE`], then calls `waiting` with
+/// the holder's pid (as the holder wrote it) and blocks until the lock is free.
+fn lock_key(file: &mut std::fs::File, waiting: impl FnOnce(Option<u32>)) -> std::io::Result<()> {
+    use std::io::{Read, Seek, Write};
+    let start = std::time::Instant::now();
+    let mut free = file.try_lock_exclusive()?;
+    while !free && start.elapsed() < LOCK_PATIENCE {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        free = file.try_lock_exclusive()?;
+    }
+    if !free {
+        let mut text = String::new();
+        file.rewind()?;
+        let pid = file
+            .read_to_string(&mut text)
+            .ok()
+            .and_then(|_| text.trim().parse().ok());
+        waiting(pid);
+        file.lock_exclusive()?;
+    }
+    file.set_len(0)?;
+    file.rewind()?;
+    writeln!(file, "{}", std::process::id())
 }
 
 /// The leaves where `stored` and `requested` differ, as `path: stored -> requested` (a
@@ -417,6 +458,65 @@ mod tests {
         assert!(store.entry("network/0123").is_err());
         assert!(store.entry("../x").is_err());
         Ok(())
+    }
+
+    #[test]
+    fn a_builder_waiting_on_a_held_key_names_the_holder() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("k.lock");
+        let open = move || {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let mut holder = open();
+        let mut said = None;
+        lock_key(&mut holder, |_| said = Some("free lock")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(said, None, "a free lock is taken without a word");
+        let text = std::fs::read_to_string(dir.path().join("k.lock")).unwrap_or_default();
+        assert_eq!(text.trim(), std::process::id().to_string());
+        let t0 = std::time::Instant::now();
+        let waiter = std::thread::spawn(move || {
+            let mut file = open();
+            let mut seen = None;
+            lock_key(&mut file, |pid| seen = Some((pid, t0.elapsed())))
+                .unwrap_or_else(|e| panic!("{e}"));
+            seen
+        });
+        std::thread::sleep(LOCK_PATIENCE + std::time::Duration::from_millis(500));
+        drop(holder);
+        let seen = waiter.join().unwrap_or_else(|_| panic!("waiter panicked"));
+        let (pid, after) = seen.unwrap_or_else(|| panic!("the waiter said nothing"));
+        assert_eq!(pid, Some(std::process::id()));
+        assert!(after >= LOCK_PATIENCE, "{after:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_in_place_of_a_kind_folder_is_refused() {
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let outside = root.path().join("outside");
+        std::fs::create_dir(&outside).unwrap_or_else(|e| panic!("{e}"));
+        let store = Store::new(root.path().join("store"));
+        std::fs::create_dir(root.path().join("store")).unwrap_or_else(|e| panic!("{e}"));
+        std::os::unix::fs::symlink(&outside, root.path().join("store").join(Net::KIND))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let e = store
+            .get_or_build::<Net, StoreError>(&json!({"task": "t"}), &[], |dir| {
+                Ok(write_atomic(&dir.join("weights"), b"w")?)
+            })
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        assert_eq!(
+            std::fs::read_dir(&outside).map(|d| d.count()).unwrap_or(9),
+            0
+        );
     }
 
     #[test]

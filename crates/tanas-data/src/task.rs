@@ -159,32 +159,7 @@ impl TaskFile {
     }
 }
 
-/// The longest id [`check_id`] accepts.
-pub const ID_MAX_LEN: usize = 64;
-
-/// Checks an id that becomes a file or directory name (task ids: `<dict>/tasks/<id>/`, the
-/// pipeline's artifact paths): 1 to [`ID_MAX_LEN`] ASCII letters, digits, `-`, `_` and `.`,
-/// not starting with `.` (so no `..`, no hidden names, no separators). The error says why.
-pub fn check_id(id: &str) -> std::result::Result<(), String> {
-    if id.is_empty() {
-        return Err("is empty".into());
-    }
-    if id.len() > ID_MAX_LEN {
-        return Err(format!("is longer than {ID_MAX_LEN} characters"));
-    }
-    if let Some(c) = id
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
-    {
-        return Err(format!(
-            "has {c:?} (ids are file names: letters, digits, `-`, `_` and `.` only)"
-        ));
-    }
-    if id.starts_with('.') {
-        return Err("starts with `.`".into());
-    }
-    Ok(())
-}
+pub use tanas_core::id::{ID_MAX_LEN, check_id};
 
 /// The map from a dataset class to a task label, with the number of task labels.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -350,6 +325,8 @@ mod tests {
             "a\\\\b",
             "",
             "a b",
+            "-m0",
+            "--help",
         ] {
             let text = format!("[[task]]\nid = \"{bad}\"\n{body}");
             let e = parse(&text).expect_err(bad).to_string();

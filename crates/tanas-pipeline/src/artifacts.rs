@@ -192,8 +192,45 @@ pub(crate) fn fisher<B: AutodiffBackend>(
         )?;
         Ok(diag.save(dir.join(FISHER_FILE))?)
     })?;
-    let diag = FisherDiag::load(entry.dir.join(FISHER_FILE))?;
-    Ok((diag, entry))
+    let path = entry.dir.join(FISHER_FILE);
+    let diag = FisherDiag::load(&path)?;
+    // The file must be what its key says: a copied or damaged entry is refused, naming it.
+    let m = &diag.meta;
+    let problem = if (&m.arch, &m.net_task, &m.task, &m.split, m.samples)
+        != (
+            &meta.arch,
+            &meta.net_task,
+            &meta.task,
+            &meta.split,
+            meta.samples,
+        ) {
+        Some(format!(
+            "holds the Fisher of a {} network of `{}` on {} samples of `{}` ({}), not of `{}` on {} samples of `{}` ({})",
+            m.arch,
+            m.net_task,
+            m.samples,
+            m.task,
+            m.split,
+            meta.net_task,
+            meta.samples,
+            meta.task,
+            meta.split
+        ))
+    } else if diag.total() <= 0.0 || diag.total().is_nan() {
+        Some("is zero on every parameter".to_string())
+    } else {
+        None
+    };
+    match problem {
+        Some(p) => Err(PipelineError::Config {
+            path,
+            problem: format!(
+                "{p}: a damaged or foreign store entry; remove {} to rebuild it",
+                entry.dir.display()
+            ),
+        }),
+        None => Ok((diag, entry)),
+    }
 }
 
 /// A search on `task` in `space` with the settings `cfg`, starting from `warm_start` where

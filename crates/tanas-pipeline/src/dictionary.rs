@@ -215,6 +215,15 @@ impl TaskDictionary {
                 problem: format!("format `{}` is not {MANIFEST_FORMAT}", manifest.format),
             });
         }
+        // Ids become paths (`tasks/<id>/`): the same plain-name rule as task files.
+        for t in &manifest.tasks {
+            if let Err(p) = tanas_data::task::check_id(&t.spec.id) {
+                return Err(PipelineError::Config {
+                    path,
+                    problem: format!("task id {:?} {p}", t.spec.id),
+                });
+            }
+        }
         Ok(Self {
             store: Store::new(dir.join("store")),
             dir: dir.to_path_buf(),
@@ -247,13 +256,35 @@ impl TaskDictionary {
 
     /// Learns `task`: trains its epsilon-networks, takes its own Fisher, runs FUSE in the
     /// general space and stores the best cell's space. A task already in the dictionary is
-    /// returned as it is.
+    /// returned as it is; an id the dictionary holds with another definition is an error
+    /// that says what differs.
     pub fn add<B: AutodiffBackend>(
         &mut self,
         task: &TaskData,
         device: &B::Device,
     ) -> Result<DictEntry> {
         if let Some(e) = self.get(&task.spec.id) {
+            // What makes the task's data: everything but its description.
+            let definition = |spec: &TaskSpec| {
+                let mut v = serde_json::to_value(spec).unwrap_or_default();
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("description");
+                }
+                v
+            };
+            let (held, given) = (definition(&e.spec), definition(&task.spec));
+            if held != given {
+                let fields = tanas_core::store::differing_fields(&held, &given);
+                return Err(PipelineError::Config {
+                    path: self.dir.join("manifest.json"),
+                    problem: format!(
+                        "task `{}` is in the dictionary with another definition ({}; held -> given): give the new task another id, or remove its manifest entry and `tasks/{}` to replace it",
+                        task.spec.id,
+                        fields.join("; "),
+                        task.spec.id
+                    ),
+                });
+            }
             return Ok(e.clone());
         }
         let learned = learn::<B>(&self.manifest.settings, &self.store, task, device)?;

@@ -321,6 +321,22 @@ impl TanasExperiment {
         if exp.dictionary_tasks.is_empty() {
             return Err(err("dictionary_tasks is empty".into()));
         }
+        if let Some((i, id)) = exp
+            .dictionary_tasks
+            .iter()
+            .enumerate()
+            .find(|(i, id)| exp.dictionary_tasks[..*i].contains(id))
+        {
+            return Err(err(format!(
+                "dictionary_tasks names `{id}` twice (entries {} and {})",
+                exp.dictionary_tasks
+                    .iter()
+                    .position(|x| x == id)
+                    .unwrap_or(0)
+                    + 1,
+                i + 1
+            )));
+        }
         if exp.dictionary_tasks.contains(&exp.target) {
             return Err(err(format!(
                 "the target `{}` is also a dictionary task",

@@ -11,7 +11,7 @@ fn config(name: &str) -> std::path::PathBuf {
         .join(name)
 }
 
-/// The FTD leaves heads of different sizes out unless a file says `head = "pad"`.
+/// The FTD leaves the classification head out unless a file says `head = "pad"`.
 #[test]
 fn the_head_rule_defaults_to_exclude() {
     let tanas = TanasExperiment::read(&config("tanas-mnist2.toml")).unwrap();
@@ -39,4 +39,24 @@ fn the_fisher_probe_defaults_to_the_probe_split() {
     assert_eq!(matrix.fisher.split, Split::Probe);
     let literal: FisherSettings = toml::from_str("split = \"test\"\nsamples = 10").unwrap();
     assert_eq!((literal.split, literal.samples), (Split::Test, 10));
+}
+
+/// A dictionary task named twice is an error naming both entries, before anything runs.
+#[test]
+fn a_dictionary_task_named_twice_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(config("tanas-mnist2.toml"))
+        .unwrap()
+        .replace("../tasks/", &format!("{}/", config("../tasks").display()))
+        .replace(
+            "dictionary_tasks = [\"mnist-0\", ",
+            "dictionary_tasks = [\"mnist-0\", \"mnist-0\", ",
+        );
+    let twice = dir.path().join("twice.toml");
+    std::fs::write(&twice, text).unwrap();
+    let e = TanasExperiment::read(&twice).unwrap_err().to_string();
+    assert!(
+        e.contains("twice.toml") && e.contains("`mnist-0` twice") && e.contains("1 and 2"),
+        "{e}"
+    );
 }

@@ -117,7 +117,7 @@ impl Checkpoint {
         for entry in entries {
             let entry = entry.map_err(|e| TrainError::io(&self.dir, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            let ours = tanas_core::out_dir::is_temp_name(&name)
+            let ours = tanas_core::out_dir::is_stale_temp(&name)
                 || name.ends_with(&format!(".{RECORD_EXT}"));
             if ours && !keep.contains(&name.as_str()) {
                 let path = entry.path();

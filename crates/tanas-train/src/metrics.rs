@@ -172,4 +172,16 @@ pub struct TrainMetrics {
     pub test: Eval,
     /// Seconds of all epochs together (over every resumed part).
     pub train_seconds: f64,
+    /// The FNV-1a hash of `weights.safetensors` as written ([`weights_hash`]): a finished run
+    /// is reused only while its weights file still has it.
+    #[serde(default)]
+    pub weights_hash: String,
+}
+
+/// The hash [`TrainMetrics::weights_hash`] holds: FNV-1a of the file's bytes, 16 hex digits
+/// (`None` when it cannot be read).
+pub fn weights_hash(path: &std::path::Path) -> Option<String> {
+    std::fs::read(path)
+        .ok()
+        .map(|b| tanas_core::Fnv1a::new().bytes(&b).hex())
 }

@@ -25,7 +25,7 @@ use crate::checkpoint::{
 use crate::config::{ADAM_EPSILON, TrainConfig};
 use crate::error::{Result, TrainError};
 use crate::eval::{Tally, batch_of, correct, cross_entropy, evaluate_with_progress};
-use crate::metrics::{EpochMetrics, FORMAT, RunInfo, StopReason, TrainMetrics};
+use crate::metrics::{EpochMetrics, FORMAT, RunInfo, StopReason, TrainMetrics, weights_hash};
 
 /// The selected weights, PyTorch names and layouts.
 pub const WEIGHTS_FILE: &str = "weights.safetensors";
@@ -90,16 +90,18 @@ pub fn train<B: AutodiffBackend>(
     }
     for split in [Split::Train, Split::Val, Split::Test] {
         if data.split(split).is_empty() {
-            let hint = if split == Split::Val {
-                " (val_fraction = 0 leaves nothing for model selection)"
-            } else {
-                ""
+            let fraction = data.spec.val_fraction;
+            let hint = match split {
+                Split::Val if fraction == 0.0 => {
+                    " (val_fraction = 0 leaves nothing for model selection)".to_string()
+                }
+                Split::Val => format!(
+                    " (val_fraction = {fraction} of the task's {} training images rounds to no sample: too few images per label, or too small a val_fraction)",
+                    data.train.len()
+                ),
+                _ => String::new(),
             };
-            return Err(TrainError::EmptySplit {
-                task,
-                split,
-                hint: hint.to_string(),
-            });
+            return Err(TrainError::EmptySplit { task, split, hint });
         }
     }
     let run = RunInfo::new(spec, data);
@@ -112,6 +114,13 @@ pub fn train<B: AutodiffBackend>(
     std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
     let metrics_path = out.join(METRICS_FILE);
     let weights_path = out.join(WEIGHTS_FILE);
+    for own in [
+        out.join(CHECKPOINT_DIR),
+        out.join(METRICS_FILE),
+        out.join(WEIGHTS_FILE),
+    ] {
+        tanas_core::refuse_symlink(&own).map_err(|e| TrainError::io(&own, e))?;
+    }
     let ckpt = Checkpoint::new(out.join(CHECKPOINT_DIR));
 
     if let Some(done) = read_json::<TrainMetrics>(&metrics_path)? {
@@ -122,8 +131,15 @@ pub fn train<B: AutodiffBackend>(
             StopReason::MaxEpochs => n == epochs,
         };
         // A run of another format (e.g. /1, whose test accuracy was prior-shifted) keeps
-        // its training and redoes the test.
-        if finished && done.format == FORMAT && weights_path.is_file() {
+        // its training and redoes the test; so does a run whose weights file is not the one
+        // it wrote (truncated, replaced).
+        // (A run written before weights hashes were recorded has none to compare.)
+        let intact = weights_hash(&weights_path)
+            .is_some_and(|h| done.weights_hash.is_empty() || h == done.weights_hash);
+        if finished && done.format == FORMAT && !intact {
+            tracing::warn!(file = %weights_path.display(), "the weights file is not the one this run wrote: redoing the run's final step");
+        }
+        if finished && done.format == FORMAT && intact {
             tracing::info!(dir = %out.display(), "run already finished");
             return Ok(TrainOutcome {
                 dir: out.to_path_buf(),
@@ -297,8 +313,13 @@ pub fn train<B: AutodiffBackend>(
         best_val_accuracy: state.best_val_accuracy,
         stop_reason: stop,
         test,
+        weights_hash: String::new(),
     };
     save_pytorch(&best, &weights_path)?;
+    let metrics = TrainMetrics {
+        weights_hash: weights_hash(&weights_path).unwrap_or_default(),
+        ..metrics
+    };
     if let Err(e) = write_json_atomic(&metrics_path, &metrics) {
         let _ = std::fs::remove_file(&weights_path);
         return Err(e);

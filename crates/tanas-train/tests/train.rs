@@ -174,6 +174,19 @@ fn one_epoch_learns_and_writes_the_files() {
     let again = go().unwrap();
     assert_eq!(again.status, RunStatus::AlreadyFinished);
     assert_eq!(again.metrics, out.metrics);
+
+    // A damaged weights file is not reused: the run's last step is redone from its
+    // checkpoint and writes the same bytes again.
+    let weights = std::fs::read(&out.weights).unwrap();
+    assert_eq!(
+        m.weights_hash,
+        tanas_core::Fnv1a::new().bytes(&weights).hex()
+    );
+    std::fs::write(&out.weights, &weights[..weights.len() / 2]).unwrap();
+    let redone = go().unwrap();
+    assert_ne!(redone.status, RunStatus::AlreadyFinished);
+    assert_eq!(std::fs::read(&out.weights).unwrap(), weights);
+    assert_eq!(redone.metrics.test, out.metrics.test);
 }
 
 #[test]
@@ -409,4 +422,24 @@ fn patience_stops_after_epochs_without_a_new_best() {
     // Stopped within any larger budget: nothing to do.
     let again = run(&TrainConfig { epochs: 20, ..c }, dir.path()).unwrap();
     assert_eq!(again.status, RunStatus::AlreadyFinished);
+}
+
+/// An empty val split is named with the val_fraction the task really has.
+#[test]
+fn an_empty_val_split_names_the_tasks_val_fraction() {
+    let mut d = small().clone();
+    d.val = d.val.truncated(0);
+    let dir = tmp();
+    let e = train::<B>(&spec(), &d, &cfg(1), dir.path(), &Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("val_fraction = 0.1 of the task's 256 training images"),
+        "{e}"
+    );
+    d.spec.val_fraction = 0.0;
+    let e = train::<B>(&spec(), &d, &cfg(1), dir.path(), &Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("val_fraction = 0 leaves nothing"), "{e}");
 }

@@ -116,6 +116,15 @@ impl Profile {
         if profile.studies.iter().any(|s| s.archs.is_empty()) {
             bail!("{}: a study without archs", path.display());
         }
+        // Study names become folders of the report: plain names, each once.
+        for (i, study) in profile.studies.iter().enumerate() {
+            if let Err(p) = tanas_core::id::check_id(&study.name) {
+                bail!("{}: study name {:?} {p}", path.display(), study.name);
+            }
+            if profile.studies[..i].iter().any(|s| s.name == study.name) {
+                bail!("{}: study `{}` is named twice", path.display(), study.name);
+            }
+        }
         profile.name = path
             .file_stem()
             .map_or_else(|| name.to_string(), |s| s.to_string_lossy().into_owned());
@@ -218,6 +227,32 @@ mod tests {
         );
         let paper = Profile::named("paper", &root()).unwrap();
         assert_eq!((paper.name.as_str(), paper.studies.len()), ("paper", 3));
+    }
+
+    #[test]
+    fn study_names_are_plain_names_each_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let quick = std::fs::read_to_string(root().join("configs/profiles/quick.toml")).unwrap();
+        for (name, text, needle) in [
+            (
+                "escape.toml",
+                quick.replace("name = \"mnist-fashion\"", "name = \"../../escaped\""),
+                "\"../../escaped\"",
+            ),
+            (
+                "twice.toml",
+                format!("{quick}\n{}", &quick[quick.find("[[studies]]").unwrap()..]),
+                "named twice",
+            ),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            let e = format!(
+                "{:#}",
+                Profile::named(path.to_str().unwrap(), &root()).unwrap_err()
+            );
+            assert!(e.contains(name) && e.contains(needle), "{e}");
+        }
     }
 
     #[test]

@@ -96,6 +96,16 @@ pub fn fisher(args: FisherArgs, dirs: &DataDirs, device: DeviceArg) -> Result<()
         (None, Some(run)) => run.join("weights.safetensors"),
         _ => bail!("give exactly one of --weights FILE or --run DIR"),
     };
+    // Writing the Fisher over the weights it is computed from would destroy the network.
+    let same = |a: &std::path::Path, b: &std::path::Path| {
+        a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+    };
+    if same(&args.out, &weights) {
+        bail!(
+            "{}: --out is the network's own weights file; write the Fisher elsewhere",
+            args.out.display()
+        );
+    }
     let spec = model_spec(&args.model)?;
     let split = data.split(args.split);
     if args.skip > 0 && args.skip >= split.len() {

@@ -50,22 +50,33 @@ pub fn dict(
             let data = load_task(&tasks, &task, dirs)?;
             let settings = match settings {
                 Some(path) => DictSettings::read(&path)?,
-                // An existing dictionary keeps its settings: the flags only make a new one.
-                None if dict.join("manifest.json").exists() => {
-                    TaskDictionary::open(&dict)?.manifest().settings.clone()
+                // An existing dictionary keeps its settings: flags that differ from them are
+                // refused below, naming the field, like a differing --settings file.
+                None => {
+                    let mut s = if dict.join("manifest.json").exists() {
+                        TaskDictionary::open(&dict)?.manifest().settings.clone()
+                    } else {
+                        DictSettings {
+                            arch: tanas_zoo::Arch::SmallCnn,
+                            seeds: (0..3).collect(),
+                            train: TrainConfig::default(),
+                            fisher: FisherSettings::default(),
+                            search: FuseConfig::default(),
+                            skeleton: SEARCH_SKELETON,
+                            space: Default::default(),
+                        }
+                    };
+                    if let Some(arch) = arch {
+                        s.arch = arch.parse()?;
+                    }
+                    if let Some(n) = seeds {
+                        s.seeds = (0..n).collect();
+                    }
+                    if let Some(e) = epochs {
+                        s.train.epochs = e;
+                    }
+                    s
                 }
-                None => DictSettings {
-                    arch: arch.parse()?,
-                    seeds: (0..seeds).collect(),
-                    train: TrainConfig {
-                        epochs: epochs.unwrap_or(TrainConfig::default().epochs),
-                        ..TrainConfig::default()
-                    },
-                    fisher: FisherSettings::default(),
-                    search: FuseConfig::default(),
-                    skeleton: SEARCH_SKELETON,
-                    space: Default::default(),
-                },
             };
             let store = store_at(store, &dict.join("store"));
             if prepare {
