@@ -73,8 +73,8 @@ impl SpaceChoice {
 
     /// The dictionary task whose space this choice searches, from the distances to the
     /// target (closest first; the target itself is not among them) and the search seed.
-    /// `None` for the general space and files. Errors where the dictionary has too few other
-    /// tasks to make the choice.
+    /// `None` for the general space and files, and where there are too few tasks to choose
+    /// from (`random-other` needs a task other than the closest).
     pub fn space_task<'a>(&self, distances: &'a [Closeness], seed: u64) -> Option<&'a str> {
         let task = match self {
             Self::Closest => distances.first(),
@@ -195,7 +195,7 @@ pub fn search_target<B: AutodiffBackend>(
         return Err(PipelineError::Config {
             path: dict.dir().join("manifest.json"),
             problem: format!(
-                "the space `{choice}` needs at least two dictionary tasks besides the target"
+                "no dictionary task for the space `{choice}` (random-other needs one besides the target and the closest one)"
             ),
         });
     }
