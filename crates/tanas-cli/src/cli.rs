@@ -335,6 +335,10 @@ pub struct TrainArgs {
     /// Seed of initialisation and shuffling (default 0).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Seed of the shuffling alone (default: --seed): the same initial network, another data
+    /// order.
+    #[arg(long)]
+    pub order_seed: Option<u64>,
     /// Epoch budget (default 30).
     #[arg(long, value_parser = crate::limits::positive())]
     pub epochs: Option<usize>,

@@ -33,8 +33,15 @@ pub struct TrainConfig {
     /// Like `epochs`, a budget: a larger value continues a finished run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_steps: Option<usize>,
-    /// Seed of the weight initialisation and of the per-epoch shuffles (default 0).
+    /// Seed of the weight initialisation, and of the per-epoch shuffles unless `order_seed`
+    /// is given (default 0).
     pub seed: u64,
+    /// Seed of the per-epoch shuffles (the data order) alone (default: `seed`). Two runs
+    /// with one `seed` and different order seeds start from the same initial network and
+    /// see the data in different orders: the pair of paper 003's null hypothesis (the same
+    /// task, the same initial network, another data order).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_seed: Option<u64>,
     /// Batch size of the validation and test evaluations (default 512); it changes no
     /// result beyond floating-point rounding of the reported losses.
     pub eval_batch_size: usize,
@@ -54,6 +61,7 @@ impl Default for TrainConfig {
             patience: None,
             max_steps: None,
             seed: 0,
+            order_seed: None,
             eval_batch_size: 512,
             quiet: false,
         }
@@ -77,6 +85,11 @@ impl TrainConfig {
         self.max_steps.map_or(self.epochs, |s| {
             self.epochs.min(s.div_ceil(per_epoch).max(1))
         })
+    }
+
+    /// The seed of the data order: `order_seed`, or `seed`.
+    pub fn data_order_seed(&self) -> u64 {
+        self.order_seed.unwrap_or(self.seed)
     }
 
     /// Checks every value's range.
@@ -130,6 +143,11 @@ impl TrainConfig {
             ),
             ("patience", opt(stored.patience), opt(self.patience)),
             ("seed", stored.seed.to_string(), self.seed.to_string()),
+            (
+                "order_seed",
+                stored.data_order_seed().to_string(),
+                self.data_order_seed().to_string(),
+            ),
             (
                 "eval_batch_size",
                 stored.eval_batch_size.to_string(),

@@ -349,9 +349,10 @@ fn train_epoch<B: AutodiffBackend>(
     hidden: bool,
 ) -> Result<(ZooModel<B>, f64, f64)> {
     // Any random draw of the backend inside the epoch (none today: the zoo has no dropout)
-    // depends on (seed, epoch) only, so resumed epochs draw the same.
-    seeded::<B, _>(device, epoch_seed(cfg.seed, epoch), || ());
-    let order = epoch_order(split.len(), cfg.seed, epoch);
+    // depends on (order seed, epoch) only, so resumed epochs draw the same.
+    let seed = cfg.data_order_seed();
+    seeded::<B, _>(device, epoch_seed(seed, epoch), || ());
+    let order = epoch_order(split.len(), seed, epoch);
     let bar = progress_bar(split.len(), format!("epoch {epoch}/{}", cfg.epochs), hidden);
     let out = fit_epoch(
         model,

@@ -10,8 +10,8 @@ use tanas_core::SettingsMismatch;
 use tanas_cpu::Cpu;
 use tanas_data::TaskData;
 use tanas_train::{
-    EpochMetrics, RunStatus, StopReason, Tally, TrainConfig, TrainError, TrainOutcome, evaluate,
-    train,
+    EpochMetrics, RunStatus, StopReason, Tally, TrainConfig, TrainError, TrainOutcome, epoch_order,
+    evaluate, train,
 };
 use tanas_zoo::{Arch, ModelSpec, ZooModel};
 
@@ -442,4 +442,31 @@ fn an_empty_val_split_names_the_tasks_val_fraction() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("val_fraction = 0 leaves nothing"), "{e}");
+}
+
+/// The order seed moves the data order alone (the initial network is drawn from `seed` only):
+/// the same seed and order seed give the same bits, another order seed other weights after
+/// training, an order seed equal to the seed the default run; a resume must match it.
+#[test]
+fn the_order_seed_changes_the_data_order_and_nothing_else() {
+    let (a, b, c) = (tmp(), tmp(), tmp());
+    let ordered = |s| TrainConfig {
+        order_seed: Some(s),
+        ..cfg(1)
+    };
+    run(&ordered(7), a.path()).unwrap();
+    run(&ordered(7), b.path()).unwrap();
+    same_weights(a.path(), b.path());
+    run(&ordered(8), c.path()).unwrap();
+    assert_ne!(weights(a.path()), weights(c.path()));
+    // `order_seed` equal to `seed` is the default order.
+    let (d, e) = (tmp(), tmp());
+    run(&cfg(1), d.path()).unwrap();
+    run(&ordered(cfg(1).seed), e.path()).unwrap();
+    same_weights(d.path(), e.path());
+    // A run is resumed only with its own order seed.
+    let e = run(&ordered(9), a.path()).unwrap_err().to_string();
+    assert!(e.contains("order_seed"), "{e}");
+    assert_eq!(epoch_order(100, 7, 1), epoch_order(100, 7, 1));
+    assert_ne!(epoch_order(100, 7, 1), epoch_order(100, 8, 1));
 }
