@@ -700,6 +700,29 @@ fn train_fisher_distance_stages() {
         &[&d("own.safetensors"), &d("own.safetensors")],
     ));
     assert_eq!(same["distance"], 0.0);
+    // A device or a named pipe is refused at once, not read without end or waited on.
+    let e = error_line(&run_with(
+        "distance {} /dev/zero --json",
+        &[&d("own.safetensors")],
+    ));
+    assert!(
+        e.contains("/dev/zero") && e.contains("not a regular file"),
+        "{e}"
+    );
+    let fifo = d("pipe.toml");
+    if Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        let e = error_line(&run_with("task show --tasks {}", &[&fifo]));
+        assert!(
+            e.contains("pipe.toml") && e.contains("not a regular file"),
+            "{e}"
+        );
+        let e = error_line(&run_with("distance {} {}", &[&d("own.safetensors"), &fifo]));
+        assert!(e.contains("not a regular file"), "{e}");
+    }
     let v = json(&run_with(
         "distance {} {} --json",
         &[&d("cross.safetensors"), &d("own.safetensors")],

@@ -83,6 +83,45 @@ pub fn refuse_symlink(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// The largest settings file (TOML, JSON) tanas reads: 16 MiB.
+pub const TEXT_FILE_CAP: u64 = 16 << 20;
+
+/// Reads the regular file `path` whole, if it holds at most `cap` bytes: a named pipe, a
+/// device (`/dev/zero`) or a directory is an error at once instead of a read that blocks or
+/// never ends, and a file over the cap is an error instead of an unbounded allocation. The
+/// error is the OS's kind with a message that says which (the caller names the path).
+pub fn read_capped(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, m);
+    // Look before opening: opening a named pipe for reading blocks until a writer comes.
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(invalid("is not a regular file".into()));
+    }
+    let file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(invalid("is not a regular file".into()));
+    }
+    if meta.len() > cap {
+        return Err(invalid(format!(
+            "is {} bytes, more than the {cap} tanas reads",
+            meta.len()
+        )));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(cap + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > cap {
+        return Err(invalid(format!("grew past the {cap} bytes tanas reads")));
+    }
+    Ok(bytes)
+}
+
+/// [`read_capped`] at [`TEXT_FILE_CAP`], as UTF-8 text.
+pub fn read_text(path: &Path) -> std::io::Result<String> {
+    String::from_utf8(read_capped(path, TEXT_FILE_CAP)?)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
+}
+
 fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()

@@ -25,7 +25,7 @@ pub mod report;
 pub mod settings;
 pub mod store;
 
-pub use fsio::{FileError, WriteError, refuse_symlink, write_atomic};
+pub use fsio::{FileError, WriteError, read_capped, read_text, refuse_symlink, write_atomic};
 pub use hash::Fnv1a;
 pub use out_dir::{OutDirError, OutDirLock};
 pub use settings::{SettingsError, SettingsMismatch, one_line, read_toml};

@@ -39,7 +39,7 @@ pub struct SettingsMismatch {
 
 /// Reads the TOML file `path` as a `T`.
 pub fn read_toml<T: DeserializeOwned>(path: &Path) -> Result<T, SettingsError> {
-    let text = std::fs::read_to_string(path).map_err(|e| SettingsError {
+    let text = crate::read_text(path).map_err(|e| SettingsError {
         path: path.to_path_buf(),
         problem: e.to_string(),
     })?;

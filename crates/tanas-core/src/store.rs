@@ -165,7 +165,7 @@ impl Store {
     pub fn get<A: Artifact>(&self, stamp: &Stamp) -> Result<Option<StoreEntry>, StoreError> {
         let dir = self.root.join(A::KIND).join(&stamp.key);
         let path = dir.join(STAMP_FILE);
-        let text = match std::fs::read_to_string(&path) {
+        let text = match crate::read_text(&path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(StoreError::Io { path, source }),

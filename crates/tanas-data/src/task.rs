@@ -115,7 +115,7 @@ pub struct TaskFile {
 impl TaskFile {
     /// Reads and validates a task file.
     pub fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+        let text = tanas_core::read_text(path).map_err(|e| DataError::io(path, e))?;
         Self::parse(&text, path)
     }
 

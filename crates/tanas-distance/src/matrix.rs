@@ -343,7 +343,7 @@ impl DistanceMatrix {
     /// Reads a JSON file written by [`DistanceMatrix::write_json`].
     pub fn read_json(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| DistanceError::io(path, e))?;
+        let text = tanas_core::read_text(path).map_err(|e| DistanceError::io(path, e))?;
         Self::from_json(&text, path)
     }
 

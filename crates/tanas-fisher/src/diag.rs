@@ -31,6 +31,10 @@ use serde::{Deserialize, Serialize};
 /// The value of the `tanas_format` metadata key in files written by [`FisherDiag::save`].
 pub const FORMAT: &str = "tanas-fisher-diag/1";
 
+/// The largest Fisher file [`FisherDiag::load`] reads: 4 GiB (a DenseNet-161 diagonal is
+/// about 0.1 GiB).
+pub const FILE_CAP: u64 = 4 << 30;
+
 /// Metadata keys written by [`FisherDiag::save`] that are not [`FisherMeta`] fields.
 const KEY_FORMAT: &str = "format";
 const KEY_PRODUCER: &str = "producer";
@@ -438,7 +442,8 @@ impl FisherDiag {
     /// tensors). Every tensor must be `F32` with finite, non-negative values.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, FisherError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| FisherError::io(path, e))?;
+        let bytes =
+            tanas_core::read_capped(path, FILE_CAP).map_err(|e| FisherError::io(path, e))?;
         Self::from_safetensors(&bytes, path)
     }
 

@@ -200,7 +200,7 @@ impl TaskDictionary {
     /// Opens an existing dictionary.
     pub fn open(dir: &Path) -> Result<Self> {
         let path = dir.join("manifest.json");
-        let text = std::fs::read_to_string(&path).map_err(|source| PipelineError::Io {
+        let text = tanas_core::read_text(&path).map_err(|source| PipelineError::Io {
             path: path.clone(),
             source,
         })?;

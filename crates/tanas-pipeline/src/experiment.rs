@@ -126,7 +126,7 @@ fn default_metrics() -> Vec<TaskDistance> {
 impl Experiment {
     /// Reads and checks an experiment file.
     pub fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| PipelineError::Io {
+        let text = tanas_core::read_text(path).map_err(|source| PipelineError::Io {
             path: path.into(),
             source,
         })?;

@@ -144,7 +144,7 @@ impl SearchSpace {
 
     /// Reads a space from a JSON file; every error names the file.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| SearchError::io(path, e))?;
+        let text = tanas_core::read_text(path).map_err(|e| SearchError::io(path, e))?;
         SearchSpace::from_json(&text).map_err(|source| SearchError::SpaceFile {
             path: path.to_path_buf(),
             source,

@@ -41,7 +41,7 @@ pub fn with_cells(
 
 /// Reads a genotype JSON file.
 pub fn read_genotype(path: &Path) -> Result<Genotype> {
-    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+    let text = tanas_core::read_text(path).with_context(|| path.display().to_string())?;
     Genotype::from_json(&text).with_context(|| path.display().to_string())
 }
 
