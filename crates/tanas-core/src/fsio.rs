@@ -94,11 +94,7 @@ pub fn read_capped(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read as _;
     let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, m);
     // Look before opening: opening a named pipe for reading blocks until a writer comes.
-    if !std::fs::metadata(path)?.is_file() {
-        return Err(invalid("is not a regular file".into()));
-    }
-    let file = std::fs::File::open(path)?;
-    let meta = file.metadata()?;
+    let meta = std::fs::metadata(path)?;
     if !meta.is_file() {
         return Err(invalid("is not a regular file".into()));
     }
@@ -109,7 +105,10 @@ pub fn read_capped(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
         )));
     }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(cap + 1).read_to_end(&mut bytes)?;
+    // At most one byte past the cap, should the file grow after the look.
+    std::fs::File::open(path)?
+        .take(cap + 1)
+        .read_to_end(&mut bytes)?;
     if bytes.len() as u64 > cap {
         return Err(invalid(format!("grew past the {cap} bytes tanas reads")));
     }

@@ -67,19 +67,12 @@ impl OutDirLock {
             .open(&path)
             .map_err(io(&path))?;
         if !file.try_lock_exclusive().map_err(io(&path))? {
-            let mut text = String::new();
-            let pid = file
-                .read_to_string(&mut text)
-                .ok()
-                .and_then(|_| text.trim().parse().ok());
             return Err(OutDirError::InUse {
                 dir: dir.to_path_buf(),
-                pid,
+                pid: holder_pid(&mut file),
             });
         }
-        file.set_len(0).map_err(io(&path))?;
-        file.rewind().map_err(io(&path))?;
-        writeln!(file, "{}", std::process::id()).map_err(io(&path))?;
+        write_holder_pid(&mut file).map_err(io(&path))?;
         remove_stale_temps(dir).map_err(io(dir))?;
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -91,6 +84,21 @@ impl OutDirLock {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+}
+
+/// The pid the holder of the lock `file` wrote into it ([`write_holder_pid`]), if readable.
+pub(crate) fn holder_pid(file: &mut File) -> Option<u32> {
+    let mut text = String::new();
+    file.rewind().ok()?;
+    file.read_to_string(&mut text).ok()?;
+    text.trim().parse().ok()
+}
+
+/// Writes this process's pid into the lock `file` it now holds.
+pub(crate) fn write_holder_pid(file: &mut File) -> std::io::Result<()> {
+    file.set_len(0)?;
+    file.rewind()?;
+    writeln!(file, "{}", std::process::id())
 }
 
 /// Whether `name` is a temporary file of one of tanas's atomic writers whose process is gone:

@@ -304,7 +304,6 @@ const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
 /// While another process holds it, tries for [`LOCK_PATIENCE`], then calls `waiting` with
 /// the holder's pid (as the holder wrote it) and blocks until the lock is free.
 fn lock_key(file: &mut std::fs::File, waiting: impl FnOnce(Option<u32>)) -> std::io::Result<()> {
-    use std::io::{Read, Seek, Write};
     let start = std::time::Instant::now();
     let mut free = file.try_lock_exclusive()?;
     while !free && start.elapsed() < LOCK_PATIENCE {
@@ -312,18 +311,10 @@ fn lock_key(file: &mut std::fs::File, waiting: impl FnOnce(Option<u32>)) -> std:
         free = file.try_lock_exclusive()?;
     }
     if !free {
-        let mut text = String::new();
-        file.rewind()?;
-        let pid = file
-            .read_to_string(&mut text)
-            .ok()
-            .and_then(|_| text.trim().parse().ok());
-        waiting(pid);
+        waiting(crate::out_dir::holder_pid(file));
         file.lock_exclusive()?;
     }
-    file.set_len(0)?;
-    file.rewind()?;
-    writeln!(file, "{}", std::process::id())
+    crate::out_dir::write_holder_pid(file)
 }
 
 /// The leaves where `stored` and `requested` differ, as `path: stored -> requested` (a

@@ -195,7 +195,7 @@ pub(crate) fn fisher<B: AutodiffBackend>(
     let path = entry.dir.join(FISHER_FILE);
     let diag = FisherDiag::load(&path)?;
     // The file must be what its key says: a copied or damaged entry is refused, naming it.
-    let m = &diag.meta;
+    let (m, total) = (&diag.meta, diag.total());
     let problem = if (&m.arch, &m.net_task, &m.task, &m.split, m.samples)
         != (
             &meta.arch,
@@ -216,7 +216,7 @@ pub(crate) fn fisher<B: AutodiffBackend>(
             meta.task,
             meta.split
         ))
-    } else if diag.total() <= 0.0 || diag.total().is_nan() {
+    } else if total <= 0.0 || total.is_nan() {
         Some("is zero on every parameter".to_string())
     } else {
         None

@@ -20,6 +20,7 @@ use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 use tanas_core::Store;
 use tanas_data::{TaskData, TaskSpec};
+use tanas_distance::matrix::mean;
 use tanas_distance::{HeadRule, TaskDistance, distance};
 use tanas_search::{
     Algorithm, FuseConfig, SearchSpace, SpaceRule, StageRecord, TRACE_FILE, read_trace,
@@ -497,8 +498,8 @@ fn learn<B: AutodiffBackend>(
         space_size: learned.size(),
         test_accuracy: result.score.test_accuracy,
         balanced_accuracy: result.score.balanced_accuracy,
-        net_test_accuracy: mean(&accuracies),
-        net_balanced_accuracy: mean(&balanced),
+        net_test_accuracy: mean(&accuracies).unwrap_or(0.0),
+        net_balanced_accuracy: mean(&balanced).unwrap_or(0.0),
         networks,
     };
     Ok(Learned {
@@ -506,10 +507,6 @@ fn learn<B: AutodiffBackend>(
         space: learned,
         index,
     })
-}
-
-fn mean(v: &[f64]) -> f64 {
-    v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
 /// Search errors become pipeline errors (boxed).

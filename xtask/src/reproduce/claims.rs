@@ -283,7 +283,7 @@ fn same_dataset_closer(m: &Matrix, datasets: &[DatasetTasks]) -> Claim {
                 }
             }
         }
-        (mean(&same), mean(&cross))
+        (mean_std(&same).0, mean_std(&cross).0)
     };
     let closest_same = m
         .tasks
@@ -328,10 +328,6 @@ fn same_dataset_closer(m: &Matrix, datasets: &[DatasetTasks]) -> Claim {
             m.tasks.len()
         ),
     }
-}
-
-fn mean(v: &[f64]) -> f64 {
-    v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
 /// 002 §4: the closest task to MNIST's full-label task is the other dataset's full-label
