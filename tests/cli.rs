@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use tanas_core::report::{
-    BaselineSummary, DataInfo, DictionarySummary, MatrixSummary, NetSummary, SearchSummary,
-    TaskInfo,
+    BaselineSummary, DataInfo, DictionarySummary, GainMatrix, MatrixSummary, NetSummary,
+    NoiseFloor, SearchSummary, TaskInfo,
 };
 
 fn repo() -> PathBuf {
@@ -807,7 +807,8 @@ fn distance_matrix_experiment() {
         &exp,
         format!(
             "task_files = [{tasks:?}]\ntasks = [\"mnist-0\", \"mnist-1\"]\nseeds = [0, 1]\nmetrics = [\"ftd\", \"cosine\"]\n\
-             [train]\nepochs = 1\n[fisher]\nsamples = 48\nbatch_size = 16\n"
+             [train]\nepochs = 1\n[fisher]\nsamples = 48\nbatch_size = 16\n\
+             [transfer]\nsamples = [16]\nsteps = 4\nbatch_size = 8\ntest_samples = 32\n"
         ),
     )
     .unwrap();
@@ -850,17 +851,47 @@ fn distance_matrix_experiment() {
     assert_eq!(pad["head"], "pad");
     assert_ne!(pad["mean"][0][1], m["mean"][0][1]);
     assert_ne!(pad["mean"][1][0], m["mean"][1][0]);
-    // The noise floor: two networks of one task with different seeds, the pair (0, 1) once.
-    let noise: serde_json::Value = read(&out.join("distance/ftd-noise.json"));
-    for row in noise.as_array().unwrap() {
-        assert_eq!(row["pairs"], 1, "{row}");
-        let mean = row["mean"].as_f64().unwrap();
-        assert!(mean > 0.0 && mean <= 1.0, "{row}");
+    // The noise floor: seed 0's network against its twin (one floor seed by default); beside
+    // it two networks of one task with different seeds, the pair (0, 1) once.
+    let noise: Vec<NoiseFloor> = read(&out.join("distance/ftd-noise.json"));
+    for row in &noise {
+        assert_eq!((row.pairs, row.across_init_pairs), (1, 1), "{row:?}");
+        for d in [row.mean, row.across_init_mean] {
+            assert!(d > 0.0 && d <= 1.0, "{row:?}");
+        }
     }
+    // The twin differs from its network in the data order alone: the same seed, hence the
+    // same initial network.
+    let index: serde_json::Value = read(&out.join("index.json"));
+    let config = |key: &str| {
+        let id = index[key].as_str().unwrap();
+        let m: serde_json::Value = read(&out.join("store").join(id).join("metrics.json"));
+        m["config"].clone()
+    };
+    let (net, mut twin) = (
+        config("nets/mnist-0/seed-0"),
+        config("floor/mnist-0/seed-0"),
+    );
+    assert_eq!(twin["seed"], 0);
+    assert!(
+        net.get("order_seed").is_none() && twin["order_seed"] != 0,
+        "{twin}"
+    );
+    twin.as_object_mut().unwrap().remove("order_seed");
+    assert_eq!(net, twin);
+    // Transfer: each network's body fine-tuned on the other task, against the control.
+    let gain: GainMatrix = read(&out.join("distance/transfer-gain-n16.json"));
+    assert_eq!((gain.samples, gain.steps, gain.seeds.len()), (16, 4, 2));
+    for (seed, grid) in &gain.per_seed {
+        assert!(grid[0][0].is_none() && grid[1][1].is_none());
+        let fine_tuned = gain.fine_tuned[seed][0][1].unwrap();
+        let control = gain.control[seed][1];
+        assert_eq!(grid[0][1], Some(fine_tuned - control));
+    }
+    assert!(out.join("distance/transfer-gain-n16.png").is_file());
     // The Fisher probe is the dataset's probe split (held out from every task's train and val,
     // disjoint from the test split accuracies use).
     // Found through the run's index: its networks and Fishers are in the default store.
-    let index: serde_json::Value = read(&out.join("index.json"));
     let id = index["fisher/seed-0/mnist-0--on--mnist-1"]
         .as_str()
         .unwrap();

@@ -339,6 +339,10 @@ pub struct TrainArgs {
     /// order.
     #[arg(long)]
     pub order_seed: Option<u64>,
+    /// Fine-tune: start from these weights (PyTorch names, e.g. another task's
+    /// weights.safetensors), every tensor but the classification head's; the head is fresh.
+    #[arg(long, value_name = "WEIGHTS")]
+    pub init: Option<PathBuf>,
     /// Epoch budget (default 30).
     #[arg(long, value_parser = crate::limits::positive())]
     pub epochs: Option<usize>,

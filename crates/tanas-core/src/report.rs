@@ -8,6 +8,7 @@
 //! matrix file; tanas-pipeline's `tests/reports.rs` and `tests/cli.rs` read written files
 //! back through them.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -50,22 +51,76 @@ pub struct NetSummary {
     pub network: String,
 }
 
-/// The distance between two networks of one task trained with different seeds (different
-/// initial weights and data orders), each Fisher taken on the task's own data. The matrix's
-/// diagonal is 0 by construction, since it compares a network with itself. Two independently
-/// initialised networks hold their hidden units in different orders, which a
-/// parameter-indexed diagonal Fisher does not undo: this measures that misalignment as much
-/// as noise (docs/distances.md).
+/// The noise floor of a task's column: the distance between two networks of the task that
+/// start from the same initial network and see the data in different orders, each Fisher
+/// taken on the task's probe (paper 003, Proposition 1 / Theorem 1: the same task, the same
+/// initial network, another data order), over the floor seeds. Beside it, for comparison, the
+/// distance between networks of different seeds (different initial networks and data
+/// orders): two independently initialised networks hold their hidden units in different
+/// orders, which a parameter-indexed diagonal Fisher does not undo, so that number measures
+/// this misalignment as much as noise (docs/distances.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NoiseFloor {
     /// The task.
     pub task: String,
-    /// Mean over the pairs of different seeds (each unordered pair once).
+    /// Mean over the floor seeds of the distance between a network and its twin (the same
+    /// initial network, another data order).
     pub mean: f64,
-    /// Sample standard deviation over those pairs (0 for one pair).
+    /// Sample standard deviation over the floor seeds (0 for one).
     pub std: f64,
-    /// Number of seed pairs.
+    /// Number of floor pairs (one per floor seed).
     pub pairs: usize,
+    /// Mean over the pairs of different seeds (each unordered pair once).
+    pub across_init_mean: f64,
+    /// Sample standard deviation over those pairs (0 for one pair).
+    pub across_init_std: f64,
+    /// Number of such pairs.
+    pub across_init_pairs: usize,
+}
+
+/// The `format` value of gain-matrix files.
+pub const GAIN_FORMAT: &str = "tanas-transfer-gain/1";
+
+/// The row/column convention of gain-matrix files.
+pub const GAIN_CONVENTION: &str = "rows = source task a (the body of its network), columns = \
+target task b: g[a][b] = balanced test accuracy on b after fine-tuning a's network body under a \
+fresh head on n samples of b, minus the same recipe's from the shared initial network N";
+
+/// The transfer gains of one few-shot size over seeds (`transfer-gain-n<n>.json`): the
+/// layout of a distance matrix's file (`tasks`, `mean`, `std`, `per_seed`; rows = source,
+/// columns = target; `null` on the diagonal) with the accuracies it is computed from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GainMatrix {
+    /// [`GAIN_FORMAT`].
+    pub format: String,
+    /// [`GAIN_CONVENTION`].
+    pub convention: String,
+    /// The few-shot size n.
+    pub samples: usize,
+    /// Optimiser steps each fine-tuning trained (whole epochs over its `samples`).
+    pub steps: usize,
+    /// The step budget of the settings (`steps` is the first whole epoch that reaches it).
+    pub step_budget: usize,
+    /// Mini-batch size.
+    pub batch_size: usize,
+    /// Adam's learning rate.
+    pub lr: f64,
+    /// Test samples of every network (the first of the target's test split).
+    pub test_samples: usize,
+    /// The task ids: the row and the column order.
+    pub tasks: Vec<String>,
+    /// The seeds.
+    pub seeds: Vec<u64>,
+    /// Mean gain over seeds.
+    pub mean: Vec<Vec<Option<f64>>>,
+    /// Sample std of the gain over seeds.
+    pub std: Vec<Vec<Option<f64>>>,
+    /// The gains per seed.
+    pub per_seed: BTreeMap<u64, Vec<Vec<Option<f64>>>>,
+    /// Per seed, the fine-tuned networks' balanced test accuracies `[a][b]`.
+    pub fine_tuned: BTreeMap<u64, Vec<Vec<Option<f64>>>>,
+    /// Per seed, the controls' balanced test accuracies `[b]`.
+    pub control: BTreeMap<u64, Vec<f64>>,
 }
 
 /// `tanas data info --json`: where datasets are looked for and what was found.

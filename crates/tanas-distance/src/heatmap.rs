@@ -1,4 +1,4 @@
-//! Heatmaps of a [`DistanceMatrix`]: one figure, mean and std panels side by side, values
+//! Heatmaps of a [`DistanceMatrix`] (or any task-by-task [`Heatmap`]): one figure, mean and std panels side by side, values
 //! printed in the cells (3 decimals), rows = source task, columns = target task, written as SVG
 //! and PNG with plotters.
 //!
@@ -33,7 +33,7 @@ fn ensure_font() -> std::result::Result<(), String> {
     }
 }
 
-/// The paths [`DistanceMatrix::write_heatmaps`] wrote.
+/// The paths [`Heatmap::write`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeatmapFiles {
     /// `<stem>.svg`.
@@ -156,29 +156,18 @@ const AXIS_W: i32 = 26;
 const NOTE_H: i32 = 28;
 
 impl Layout {
-    fn new(m: &DistanceMatrix) -> std::result::Result<Self, String> {
+    fn new(fig: &Heatmap) -> std::result::Result<Self, String> {
         ensure_font()?;
-        let tasks = m.tasks().to_vec();
+        let tasks = fig.tasks.clone();
         let n = tasks.len() as i32;
         let cell = (640 / n.max(1)).clamp(48, 100);
         let value_size = (f64::from(cell) * 0.24).clamp(12.0, 21.0);
-        let k = m.num_seeds();
-        let seeds = if k == 1 {
-            "1 seed".to_string()
-        } else {
-            format!("{k} seeds")
-        };
-        let title = format!(
-            "{} task distance, {seeds}, heads: {}",
-            m.metric().label(),
-            m.head()
-        );
-        let note = "rows: source task a (network trained on a); columns: target task b \
-                    (its probe data); cell: d(F[a,b], F[b,b])"
-            .to_string();
+        let seeds = seeds_text(fig.seeds);
+        let title = fig.title.clone();
+        let note = fig.note.clone();
         let panels = [
-            Panel::new(format!("mean over {seeds}"), m.mean()),
-            Panel::new(format!("std over {seeds} (n - 1)"), m.std()),
+            Panel::new(format!("mean over {seeds}"), fig.mean.clone()),
+            Panel::new(format!("std over {seeds} (n - 1)"), fig.std.clone()),
         ];
 
         let mut label_w = 0;
@@ -384,9 +373,78 @@ fn draw<DB: DrawingBackend>(
     area.present().map_err(e)
 }
 
+/// "1 seed" / "k seeds".
+fn seeds_text(k: usize) -> String {
+    if k == 1 {
+        "1 seed".to_string()
+    } else {
+        format!("{k} seeds")
+    }
+}
+
+/// A heatmap figure of any square task-by-task grid over seeds (a distance matrix, a transfer
+/// gain matrix): its mean and std panels side by side, values printed in the cells.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Heatmap {
+    /// The figure's title.
+    pub title: String,
+    /// The line under the panels (what rows, columns and cells are).
+    pub note: String,
+    /// The task ids: the row and the column order.
+    pub tasks: Vec<String>,
+    /// The number of seeds the panels summarise.
+    pub seeds: usize,
+    /// The mean panel, `[row][column]`.
+    pub mean: Grid,
+    /// The std panel, `[row][column]`.
+    pub std: Grid,
+}
+
 impl DistanceMatrix {
-    /// The size in pixels (width, height) of the heatmap figure, the same for SVG and PNG.
+    /// The matrix's heatmap figure.
+    pub fn heatmap(&self) -> Heatmap {
+        Heatmap {
+            title: format!(
+                "{} task distance, {}, heads: {}",
+                self.metric().label(),
+                seeds_text(self.num_seeds()),
+                self.head()
+            ),
+            note: "rows: source task a (network trained on a); columns: target task b \
+                   (its probe data); cell: d(F[a,b], F[b,b])"
+                .to_string(),
+            tasks: self.tasks().to_vec(),
+            seeds: self.num_seeds(),
+            mean: self.mean(),
+            std: self.std(),
+        }
+    }
+
+    /// The size in pixels (width, height) of [`Self::heatmap`], the same for SVG and PNG.
     pub fn heatmap_size(&self) -> Result<(u32, u32)> {
+        self.heatmap().size()
+    }
+
+    /// [`Self::heatmap`] as an SVG document.
+    pub fn heatmap_svg(&self) -> Result<String> {
+        self.heatmap().svg()
+    }
+
+    /// [`Self::heatmap`] as PNG bytes (RGB, 8 bit).
+    pub fn heatmap_png(&self) -> Result<Vec<u8>> {
+        self.heatmap().png()
+    }
+
+    /// Writes [`Self::heatmap`] to `<dir>/<stem>.svg` and `<dir>/<stem>.png`
+    /// ([`Heatmap::write`]).
+    pub fn write_heatmaps(&self, dir: impl AsRef<Path>, stem: &str) -> Result<HeatmapFiles> {
+        self.heatmap().write(dir, stem)
+    }
+}
+
+impl Heatmap {
+    /// The size in pixels (width, height) of the figure, the same for SVG and PNG.
+    pub fn size(&self) -> Result<(u32, u32)> {
         let lay = Layout::new(self).map_err(|problem| DistanceError::Plot {
             path: PathBuf::from("<heatmap>"),
             problem,
@@ -394,16 +452,16 @@ impl DistanceMatrix {
         Ok((lay.width as u32, lay.height as u32))
     }
 
-    /// The heatmap figure as an SVG document.
-    pub fn heatmap_svg(&self) -> Result<String> {
+    /// The figure as an SVG document.
+    pub fn svg(&self) -> Result<String> {
         self.svg_string().map_err(|problem| DistanceError::Plot {
             path: PathBuf::from("<heatmap>"),
             problem,
         })
     }
 
-    /// The heatmap figure as PNG bytes (RGB, 8 bit).
-    pub fn heatmap_png(&self) -> Result<Vec<u8>> {
+    /// The figure as PNG bytes (RGB, 8 bit).
+    pub fn png(&self) -> Result<Vec<u8>> {
         self.png_bytes().map_err(|problem| DistanceError::Plot {
             path: PathBuf::from("<heatmap>"),
             problem,
@@ -441,7 +499,7 @@ impl DistanceMatrix {
 
     /// Writes `<dir>/<stem>.svg` and `<dir>/<stem>.png` (each atomically), creating `dir` if
     /// needed: one figure with the mean and std panels side by side.
-    pub fn write_heatmaps(&self, dir: impl AsRef<Path>, stem: &str) -> Result<HeatmapFiles> {
+    pub fn write(&self, dir: impl AsRef<Path>, stem: &str) -> Result<HeatmapFiles> {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir).map_err(|e| DistanceError::io(dir, e))?;
         let svg = dir.join(format!("{stem}.svg"));

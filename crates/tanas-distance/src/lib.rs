@@ -16,7 +16,7 @@ pub mod matrix;
 pub mod metric;
 
 pub use error::{DistanceError, Result};
-pub use heatmap::HeatmapFiles;
+pub use heatmap::{Heatmap, HeatmapFiles};
 pub use matrix::{CONVENTION, DistanceMatrix, Grid, MATRIX_FORMAT, MatrixFiles};
 pub use metric::{
     Comparison, DEFAULT_SIGMA2, HeadRule, TaskDistance, compare, compare_files, distance,

@@ -46,14 +46,14 @@ pub const FISHER_FILE: &str = "fisher.safetensors";
 /// The samples an artifact was made from: the task, the exact samples, and the size of the
 /// image sets they index (a subset of a dataset and the full one differ there).
 #[derive(Debug, Serialize)]
-struct DataKey<'a> {
+pub(crate) struct DataKey<'a> {
     task: &'a TaskSpec,
     fingerprint: String,
     images: Vec<usize>,
 }
 
 impl<'a> DataKey<'a> {
-    fn new(task: &'a TaskSpec, splits: &[&TaskSplit]) -> Self {
+    pub(crate) fn new(task: &'a TaskSpec, splits: &[&TaskSplit]) -> Self {
         DataKey {
             task,
             fingerprint: tanas_data::fingerprint(splits),

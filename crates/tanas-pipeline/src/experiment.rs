@@ -11,11 +11,16 @@
 //! [train]                                 # tanas_train::TrainConfig, seed excluded
 //! epochs = 3
 //!
+//! floor_seeds = 1                         # the noise floor's seeds (default 1; 0: none)
+//!
 //! [fisher]
 //! estimator = "exact"                     # exact | mc | batch
 //! split = "probe"                         # probe (default) | val | test (the papers')
 //! samples = 500                           # first N samples of the data task's split
 //! batch_size = 128
+//!
+//! [transfer]                              # optional: crate::transfer::TransferSettings
+//! samples = [100, 500]
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -28,6 +33,7 @@ use tanas_train::TrainConfig;
 use tanas_zoo::Arch;
 
 use crate::error::{PipelineError, Result};
+use crate::transfer::TransferSettings;
 
 /// Fisher settings of an experiment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,6 +112,15 @@ pub struct Experiment {
     /// Fisher settings.
     #[serde(default)]
     pub fisher: FisherSettings,
+    /// The noise floor's seeds: for the first `floor_seeds` seeds (default 1; 0 for none),
+    /// every task gets a second network from the same initial network in another data order
+    /// (paper 003, Proposition 1: the same task, the same initial network, another data
+    /// order), and the floor of task b is the distance between the two on b's probe.
+    #[serde(default = "default_floor_seeds")]
+    pub floor_seeds: usize,
+    /// The transfer measurement ([`TransferSettings`]; default: none).
+    #[serde(default)]
+    pub transfer: Option<TransferSettings>,
     /// Where the file was read from (not part of the TOML).
     #[serde(skip)]
     pub path: PathBuf,
@@ -113,6 +128,10 @@ pub struct Experiment {
 
 fn default_arch() -> Arch {
     Arch::SmallCnn
+}
+
+fn default_floor_seeds() -> usize {
+    1
 }
 
 fn default_seeds() -> Vec<u64> {
@@ -124,6 +143,11 @@ fn default_metrics() -> Vec<TaskDistance> {
 }
 
 impl Experiment {
+    /// The seeds whose networks get a noise-floor twin: the first `floor_seeds`.
+    pub fn floor_seeds(&self) -> &[u64] {
+        &self.seeds[..self.floor_seeds.min(self.seeds.len())]
+    }
+
     /// Reads and checks an experiment file.
     pub fn read(path: &Path) -> Result<Self> {
         let text = tanas_core::read_text(path).map_err(|source| PipelineError::Io {
@@ -167,6 +191,9 @@ impl Experiment {
             return Err(err("metrics is empty".into()));
         }
         no_train_seed(&exp.train).map_err(err)?;
+        if let Some(t) = &exp.transfer {
+            t.validate().map_err(err)?;
+        }
         if exp.fisher.samples == 0 || exp.fisher.batch_size == 0 {
             return Err(err(
                 "fisher.samples and fisher.batch_size must be at least 1".into(),
@@ -176,9 +203,15 @@ impl Experiment {
     }
 }
 
-/// A `[train]` table of an experiment or dictionary may not set `seed`: the networks' seeds
-/// are the `seeds` list, one network each.
+/// A `[train]` table of an experiment or dictionary may not set `seed` (the networks' seeds
+/// are the `seeds` list, one network each) nor `init`.
 pub(crate) fn no_train_seed(train: &TrainConfig) -> std::result::Result<(), String> {
+    if let Some(init) = &train.init {
+        return Err(format!(
+            "train.init = {:?}: the networks start from their seeds' initialisation (fine-tune with `tanas train --init`)",
+            init.display().to_string()
+        ));
+    }
     match train.seed {
         0 => Ok(()),
         s => Err(format!(

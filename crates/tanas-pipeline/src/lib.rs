@@ -7,7 +7,8 @@
 //! where every stage finds them by key: [`matrix`] trains the epsilon-networks of an experiment's tasks and seeds,
 //! takes every cross-task Fisher diagonal and writes the distance matrices; [`dictionary`]
 //! keeps the learned tasks with their spaces; [`tanas`] runs Algorithm 2 for a target;
-//! [`baseline`] trains hand-designed networks the same way for comparison.
+//! [`baseline`] trains hand-designed networks the same way for comparison; [`transfer`]
+//! measures how well each task's network transfers to every other task.
 
 pub mod artifacts;
 pub mod baseline;
@@ -17,6 +18,7 @@ pub mod experiment;
 pub mod matrix;
 pub mod tanas;
 mod tasks;
+pub mod transfer;
 
 pub use baseline::{BaselineReport, baseline_target};
 pub use dictionary::{Closeness, DictSettings, TaskDictionary};

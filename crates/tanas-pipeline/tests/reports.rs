@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tanas_core::report::{
-    BaselineSummary, DictionarySummary, NetSummary, NoiseFloor, SearchSummary,
+    BaselineSummary, DictionarySummary, GainMatrix, NetSummary, NoiseFloor, SearchSummary,
 };
 use tanas_pipeline::dictionary::Manifest;
 use tanas_pipeline::{BaselineReport, FinalReport};
@@ -68,9 +68,19 @@ fn matrix_records_and_the_dictionary_round_trip() {
     assert_eq!(nets.len(), 24, "8 tasks x 3 seeds");
     let noise: Vec<NoiseFloor> = same_bytes(&study().join("small-cnn/ftd-noise.json"));
     assert!(
-        noise.iter().all(|n| n.pairs == 3),
-        "3 seeds: 3 pairs, each once"
+        noise
+            .iter()
+            .all(|n| (n.pairs, n.across_init_pairs) == (1, 3)),
+        "one floor seed; 3 seeds: 3 pairs of different seeds, each once"
     );
+    for n in [100, 500] {
+        let gain: GainMatrix =
+            same_bytes(&study().join(format!("small-cnn/transfer-gain-n{n}.json")));
+        assert_eq!(
+            (gain.samples, gain.tasks.len(), gain.seeds.len()),
+            (n, 8, 3)
+        );
+    }
     let path = study().join("dictionary.json");
     let manifest: Manifest = same_bytes(&path);
     let seen: DictionarySummary = view(&path);

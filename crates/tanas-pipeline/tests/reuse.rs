@@ -35,7 +35,7 @@ fn experiment(dir: &Path, train: &str, fisher: &str) -> Experiment {
 fn experiment_of(dir: &Path, ids: &str, train: &str, fisher: &str) -> Experiment {
     let tasks = repo().join("configs/tasks/mnist.toml");
     let text = format!(
-        "task_files = [{tasks:?}]\ntasks = [{ids}]\nseeds = [0]\nmetrics = [\"ftd\"]\n\
+        "task_files = [{tasks:?}]\ntasks = [{ids}]\nseeds = [0]\nmetrics = [\"ftd\"]\nfloor_seeds = 0\n\
          [train]\nepochs = 1\nbatch_size = 64\n{train}\n[fisher]\n{fisher}\n"
     );
     Experiment::parse(&text, &dir.join("exp.toml")).unwrap()

@@ -75,6 +75,9 @@ pub struct SearchCommon {
     pub final_val_limit: Option<usize>,
     /// Mini-batch size of the final retraining (default: `batch_size`).
     pub final_batch_size: Option<usize>,
+    /// Adam's learning rate of the final retraining (default: `lr`, the candidates').
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub final_lr: Option<f64>,
     /// Anneal the final retraining's learning rate to 0 on a cosine, epoch by epoch
     /// (default true, as DARTS trains its final networks); false keeps it constant.
     pub final_cosine: bool,
@@ -103,6 +106,7 @@ impl Default for SearchCommon {
             final_train_limit: None,
             final_val_limit: None,
             final_batch_size: None,
+            final_lr: None,
             final_cosine: true,
             quiet: false,
             unknown: NoOtherFields,
@@ -118,7 +122,10 @@ impl SearchCommon {
             ("eval_batch_size", self.eval_batch_size),
             ("final_epochs", self.final_epochs),
         ])?;
-        positive(&[("lr", self.lr)])?;
+        positive(&[
+            ("lr", self.lr),
+            ("final_lr", self.final_lr.unwrap_or(self.lr)),
+        ])?;
         for (field, v) in [
             ("train_limit", self.train_limit),
             ("val_limit", self.val_limit),
@@ -140,7 +147,7 @@ impl SearchCommon {
         FinalConfig {
             epochs: self.final_epochs,
             with_val: self.final_with_val,
-            lr: self.lr,
+            lr: self.final_lr.unwrap_or(self.lr),
             batch_size: self.final_batch_size.unwrap_or(self.batch_size),
             eval_batch_size: self.eval_batch_size,
             seed: derive_seed(self.seed, &[tag]),

@@ -42,6 +42,13 @@ pub struct TrainConfig {
     /// task, the same initial network, another data order).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub order_seed: Option<u64>,
+    /// Weights to fine-tune from (a PyTorch weights file, e.g. another task's
+    /// `weights.safetensors`): every tensor of the network but its classification head
+    /// ([`Arch::head`](tanas_zoo::Arch::head)) is loaded from it, the head keeps its seeded
+    /// initialisation, whatever the file's head holds (default: none, the seeded
+    /// initialisation throughout).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init: Option<std::path::PathBuf>,
     /// Batch size of the validation and test evaluations (default 512); it changes no
     /// result beyond floating-point rounding of the reported losses.
     pub eval_batch_size: usize,
@@ -62,6 +69,7 @@ impl Default for TrainConfig {
             max_steps: None,
             seed: 0,
             order_seed: None,
+            init: None,
             eval_batch_size: 512,
             quiet: false,
         }
@@ -147,6 +155,11 @@ impl TrainConfig {
                 "order_seed",
                 stored.data_order_seed().to_string(),
                 self.data_order_seed().to_string(),
+            ),
+            (
+                "init",
+                opt(stored.init.as_ref().map(|p| p.display())),
+                opt(self.init.as_ref().map(|p| p.display())),
             ),
             (
                 "eval_batch_size",

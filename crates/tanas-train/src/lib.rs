@@ -51,6 +51,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod error;
 pub mod eval;
+pub mod fine_tune;
 pub mod metrics;
 pub mod train;
 
@@ -58,6 +59,7 @@ pub use bench::throughput;
 pub use config::{ADAM_EPSILON, TrainConfig};
 pub use error::{Result, TrainError};
 pub use eval::{Eval, Tally, evaluate, evaluate_with_progress};
+pub use fine_tune::fine_tune;
 pub use metrics::{EpochMetrics, RunInfo, StopReason, TrainMetrics};
 pub use train::{
     CHECKPOINT_DIR, METRICS_FILE, RunStatus, TrainOutcome, WEIGHTS_FILE, epoch_order, fit_epoch,

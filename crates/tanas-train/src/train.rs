@@ -35,7 +35,7 @@ pub const METRICS_FILE: &str = "metrics.json";
 pub const CHECKPOINT_DIR: &str = "checkpoint";
 
 /// The optimiser: burn's Adam with [`ADAM_EPSILON`].
-type Optim<B> = OptimizerAdaptor<Adam, ZooModel<B>, B>;
+pub(crate) type Optim<B> = OptimizerAdaptor<Adam, ZooModel<B>, B>;
 type OptimRecord<B> = <Optim<B> as Optimizer<ZooModel<B>, B>>::Record;
 type ModelRecord<B> = <ZooModel<B> as burn::module::Module<B>>::Record;
 
@@ -177,6 +177,9 @@ pub fn train<B: AutodiffBackend>(
 
     // Build (and initialise) the network from the seed; a resumed run then overwrites it.
     let mut model = seeded::<B, _>(device, cfg.seed, || ZooModel::<B>::new(spec, device))?;
+    if let (Some(init), None) = (&cfg.init, &state) {
+        model = tanas_zoo::load_pytorch_body(model, init, spec.arch.head())?;
+    }
     let num_params = model.num_params();
     let mut optim: Optim<B> = AdamConfig::new().with_epsilon(ADAM_EPSILON).init();
     let mut best: Option<ZooModel<B::InnerBackend>> = None;
@@ -339,7 +342,7 @@ pub fn train<B: AutodiffBackend>(
 
 /// One pass over the train split in the epoch's order; returns the model with the mean
 /// loss and accuracy of the epoch's forward passes.
-fn train_epoch<B: AutodiffBackend>(
+pub(crate) fn train_epoch<B: AutodiffBackend>(
     model: ZooModel<B>,
     optim: &mut Optim<B>,
     split: &TaskSplit,

@@ -11,7 +11,7 @@ use tanas_cpu::Cpu;
 use tanas_data::TaskData;
 use tanas_train::{
     EpochMetrics, RunStatus, StopReason, Tally, TrainConfig, TrainError, TrainOutcome, epoch_order,
-    evaluate, train,
+    evaluate, fine_tune, train,
 };
 use tanas_zoo::{Arch, ModelSpec, ZooModel};
 
@@ -469,4 +469,48 @@ fn the_order_seed_changes_the_data_order_and_nothing_else() {
     assert!(e.contains("order_seed"), "{e}");
     assert_eq!(epoch_order(100, 7, 1), epoch_order(100, 7, 1));
     assert_ne!(epoch_order(100, 7, 1), epoch_order(100, 8, 1));
+}
+
+/// The transfer measurement's paired control: fine-tuning from the initial network N itself
+/// (saved with another task's head size, loaded as `init`) reproduces the control, the same
+/// recipe from the seeded initialisation, bit for bit (a gain of exactly 0): the body of N
+/// does not depend on the head it was built with, and the fresh head is the control's. A
+/// trained network's body changes the result.
+#[test]
+fn fine_tuning_from_the_initial_network_is_its_own_control() {
+    let dir = tmp();
+    let dev = Default::default();
+    let seed = 3;
+    let n = tanas_train::seeded::<B, _>(&dev, seed, || {
+        ZooModel::<B>::new(&ModelSpec::new(Arch::SmallCnn, 10), &dev)
+    })
+    .unwrap();
+    let n_file = dir.path().join("n.safetensors");
+    tanas_zoo::save_pytorch(&n, &n_file).unwrap();
+    let recipe = TrainConfig {
+        seed,
+        max_steps: Some(16),
+        ..cfg(5)
+    };
+    let control = fine_tune::<B>(&spec(), small(), &recipe, &dev).unwrap();
+    let from = |init: &Path| TrainConfig {
+        init: Some(init.to_path_buf()),
+        ..recipe.clone()
+    };
+    let from_n = fine_tune::<B>(&spec(), small(), &from(&n_file), &dev).unwrap();
+    assert_eq!(control, from_n);
+    assert!(control.accuracy > 0.5, "{control:?}");
+
+    let trained = tmp();
+    run(&TrainConfig { seed: 5, ..cfg(1) }, trained.path()).unwrap();
+    let trained = trained.path().join("weights.safetensors");
+    let from_trained = fine_tune::<B>(&spec(), small(), &from(&trained), &dev).unwrap();
+    assert_ne!(control, from_trained);
+    // `train` starts from the same body, and resumes only with the same `init`.
+    let (cold, warm) = (tmp(), tmp());
+    run(&recipe, cold.path()).unwrap();
+    run(&from(&trained), warm.path()).unwrap();
+    assert_ne!(weights(cold.path()), weights(warm.path()));
+    let e = run(&recipe, warm.path()).unwrap_err().to_string();
+    assert!(e.contains("init"), "{e}");
 }

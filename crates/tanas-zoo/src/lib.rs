@@ -16,4 +16,4 @@ pub mod weights;
 pub use error::{ShapeMismatch, ZooError};
 pub use model::{ModelSpec, ZooModel};
 pub use tanas_core::arch::{self, Arch};
-pub use weights::{TensorInfo, load_pytorch, save_pytorch, tensor_infos};
+pub use weights::{TensorInfo, load_pytorch, load_pytorch_body, save_pytorch, tensor_infos};

@@ -124,19 +124,50 @@ fn flush_running_stats<B: Backend, M: Module<B>>(model: &M) {
 /// precisions are converted to `f32`. On any problem the model is dropped and the error
 /// names the file and lists the offending tensors.
 pub fn load_pytorch<B: Backend, M: Module<B>>(
-    mut model: M,
+    model: M,
     path: impl AsRef<Path>,
 ) -> Result<M, ZooError> {
-    let path = path.as_ref();
-    let file = read_snapshots(path)?;
-    let expected = tensor_infos(&model);
+    load_except(model, path.as_ref(), None)
+}
+
+/// Loads every tensor of `model` but those of its classification layer `head` (a
+/// top-level module name, [`Arch::head`](crate::Arch::head)) from a PyTorch weights file, as
+/// [`load_pytorch`] does: the body of another task's network under a fresh head, the start
+/// of a fine-tuning. The file's `head` tensors, whatever their shapes, are ignored; the
+/// model's keep their values.
+pub fn load_pytorch_body<B: Backend, M: Module<B>>(
+    model: M,
+    path: impl AsRef<Path>,
+    head: &str,
+) -> Result<M, ZooError> {
+    load_except(model, path.as_ref(), Some(head))
+}
+
+/// [`load_pytorch`], leaving out the tensors of the top-level module `skip`.
+fn load_except<B: Backend, M: Module<B>>(
+    mut model: M,
+    path: &Path,
+    skip: Option<&str>,
+) -> Result<M, ZooError> {
+    let skipped =
+        |name: &str| skip.is_some_and(|h| name.strip_prefix(h).is_some_and(|r| r.starts_with('.')));
+    let mut file = read_snapshots(path)?;
+    file.retain(|name, _| !skipped(name));
+    let expected: Vec<TensorInfo> = tensor_infos(&model)
+        .into_iter()
+        .filter(|t| !skipped(&t.name))
+        .collect();
     check_fit(path, &expected, &file)?;
     let snapshots = file
         .into_values()
         .filter(|s| !is_num_batches_tracked(&s.full_path()))
         .map(|s| to_f32(path, s))
         .collect::<Result<Vec<_>, _>>()?;
-    let result = apply_pytorch(&mut model, snapshots);
+    let mut result = apply_pytorch(&mut model, snapshots);
+    // burn's paths of what received nothing start with the model's enum variant.
+    result
+        .missing
+        .retain(|(name, _)| !skip.is_some_and(|h| name.split('.').take(2).any(|part| part == h)));
     check_applied(path, &result, expected.len())?;
     if let Some(name) = first_non_finite(&model) {
         return Err(ZooError::corrupt(

@@ -6,6 +6,7 @@ use tanas_core::report::{BaselineSummary, SearchSummary};
 use super::Method;
 use super::matrix::{Matrix, Ranked};
 use super::stats::{Verdict, greater, mean_std, paired_positive};
+use super::transfer::Agreement;
 
 /// One checked claim.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,6 +64,7 @@ pub fn check(
     ftd: Option<&Matrix>,
     logdet: Option<&Matrix>,
     datasets: &[DatasetTasks],
+    transfer: &[(usize, Agreement)],
     targets: &[TargetRuns],
 ) -> Vec<Claim> {
     let mut claims = Vec::new();
@@ -83,6 +85,9 @@ pub fn check(
             claims.extend(full_closest_across(m, datasets));
         }
     }
+    for (n, a) in transfer {
+        claims.push(ranks_transfer(*n, a));
+    }
     for t in targets {
         for c in &COMPARISONS {
             claims.push(beats(t, c));
@@ -90,6 +95,45 @@ pub fn check(
         claims.push(fewer_params(t));
     }
     claims
+}
+
+/// The significance level of the permutation test of [`ranks_transfer`] (one-sided).
+const ALPHA: f64 = 0.05;
+
+/// "FTD ranks transfer sources" with `n` samples of the target: held when the permutation
+/// test says the mean Spearman correlation between the distance and the negated gain is
+/// positive beyond chance, not held when it is not positive, not shown in between.
+fn ranks_transfer(n: usize, a: &Agreement) -> Claim {
+    let verdict = if a.rho <= 0.0 {
+        Verdict::NotHeld
+    } else if a.p < ALPHA {
+        Verdict::Held
+    } else {
+        Verdict::NotShown
+    };
+    Claim {
+        text: format!(
+            "FTD ranks transfer sources: the nearer a learned task, the more its network gains when fine-tuned on {n} samples of the target"
+        ),
+        source: "003 abstract, §V-B.5".into(),
+        metric: "ftd".into(),
+        verdict,
+        numbers: format!(
+            "mean Spearman {:+.3} between d[., b] and -g[., b] over {} columns x seeds, permutation p = {:.4} ({} at {:.0} %); the nearest source gains the most in {:.1} of {} (chance {:.2})",
+            a.rho,
+            a.trials,
+            a.p,
+            if a.p < ALPHA {
+                "significant"
+            } else {
+                "not significant"
+            },
+            ALPHA * 100.0,
+            a.hits,
+            a.trials,
+            a.chance
+        ),
+    }
 }
 
 /// A claim that one search method finds better networks than another on a target.
@@ -605,7 +649,7 @@ mod tests {
     #[test]
     fn distance_claims_hold_on_a_paper_like_matrix() {
         let m = paper_like(true);
-        let c = check(Some(&m), Some(&m), &datasets(), &[]);
+        let c = check(Some(&m), Some(&m), &datasets(), &[], &[]);
         assert_eq!(held(&c, "each other's closest"), [Some(true), Some(true)]);
         assert_eq!(
             held(&c, "is the closest to task 2"),
@@ -626,7 +670,7 @@ mod tests {
         for row in &mut m.std {
             row.iter_mut().for_each(|s| *s = 0.5);
         }
-        let c = check(Some(&m), Some(&m), &datasets(), &[]);
+        let c = check(Some(&m), Some(&m), &datasets(), &[], &[]);
         assert_eq!(held(&c, "is the closest to task 2")[0], Some(false));
         assert_eq!(held(&c, "another dataset's"), [Some(false)]);
         assert_eq!(held(&c, "std over seeds"), [Some(false)]);
@@ -646,7 +690,7 @@ mod tests {
             m.per_seed[s][0][2] = m0;
             m.per_seed[s][3][2] = m3;
         }
-        let c = check(Some(&m), None, &datasets(), &[]);
+        let c = check(Some(&m), None, &datasets(), &[], &[]);
         let claim = c
             .iter()
             .find(|x| x.text.contains("closest to task 2 (m2"))
@@ -655,7 +699,7 @@ mod tests {
         assert!(claim.numbers.contains("1 of 3 seeds"), "{}", claim.numbers);
         // Clear in every seed: held.
         let m = paper_like(false);
-        let c = check(Some(&m), None, &datasets(), &[]);
+        let c = check(Some(&m), None, &datasets(), &[], &[]);
         assert_eq!(
             held(&c, "is the closest to task 2"),
             [Some(true), Some(true)]
@@ -673,7 +717,7 @@ mod tests {
                 }
             }
         }
-        let c = check(Some(&m), None, &datasets(), &[]);
+        let c = check(Some(&m), None, &datasets(), &[], &[]);
         assert_eq!(verdicts(&c, "same dataset"), [Verdict::NotShown]);
     }
 
@@ -715,7 +759,7 @@ mod tests {
             ],
         };
         let run = |fa: f64, fp: usize, ra: f64| runs(&[fa], fp, &[ra]);
-        let claims_of = |t: TargetRuns| check(None, None, &datasets()[..1], &[t]);
+        let claims_of = |t: TargetRuns| check(None, None, &datasets()[..1], &[], &[t]);
         // One search seed per method: a higher accuracy is not shown to be better.
         let c = claims_of(run(0.945, 50_000, 0.9));
         assert_eq!(verdicts(&c, "beats random"), [Verdict::NotShown]);
@@ -786,12 +830,32 @@ mod tests {
             ],
             baselines: Vec::new(),
         };
-        let c = check(None, None, &datasets()[..1], &[t]);
+        let c = check(None, None, &datasets()[..1], &[], &[t]);
         assert_eq!(verdicts(&c, "beats the farthest"), [Verdict::Held]);
         assert_eq!(verdicts(&c, "beats a random other"), [Verdict::NotShown]);
         assert_eq!(verdicts(&c, "warm start from"), [Verdict::NotHeld]);
         // The general-space comparisons did not run.
         assert_eq!(verdicts(&c, "general space"), [Verdict::Unchecked]);
         assert_eq!(verdicts(&c, "beats random"), [Verdict::Unchecked]);
+    }
+
+    #[test]
+    fn ftd_ranks_transfer_follows_the_permutation_test() {
+        let a = |rho, p| Agreement {
+            rho,
+            p,
+            hits: 3.0,
+            trials: 8,
+            chance: 0.14,
+        };
+        let found = [(100, a(0.4, 0.01)), (500, a(0.2, 0.2)), (100, a(-0.1, 0.8))];
+        let c = check(None, None, &datasets(), &found, &[]);
+        let verdicts: Vec<Verdict> = c.iter().map(|c| c.verdict).collect();
+        assert_eq!(
+            verdicts,
+            [Verdict::Held, Verdict::NotShown, Verdict::NotHeld]
+        );
+        assert!(c[1].text.contains("500 samples"), "{}", c[1].text);
+        assert!(c[0].numbers.contains("p = 0.0100"), "{}", c[0].numbers);
     }
 }

@@ -22,6 +22,7 @@ mod profile;
 mod record;
 mod report;
 mod stats;
+mod transfer;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

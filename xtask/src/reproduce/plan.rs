@@ -381,7 +381,12 @@ fn prepare(t: &Tanas, out: &Path, stage: &Stage) -> Result<Prepared> {
             let run = dirs.matrix(arch).join("run");
             let dest = dirs.report.join(arch);
             let mut names = vec!["nets.json".to_string()];
-            for metric in ["ftd", "logdet"] {
+            for n in study.transfer_samples() {
+                for ext in ["json", "svg", "png"] {
+                    names.push(format!("distance/transfer-gain-n{n}.{ext}"));
+                }
+            }
+            for metric in study.metrics() {
                 for ext in ["json", "csv", "svg", "png"] {
                     names.push(format!("distance/{metric}.{ext}"));
                 }

@@ -49,6 +49,12 @@ pub struct Study {
     pub baselines_note: Option<String>,
     /// How the FTD matches heads of different sizes (`exclude` or `pad`).
     pub head: String,
+    /// The noise floor's seeds (the experiment's `floor_seeds`; default all).
+    #[serde(default)]
+    pub floor_seeds: Option<usize>,
+    /// The transfer measurement (the experiment's `[transfer]` table; default: none).
+    #[serde(default)]
+    pub transfer: Option<toml::Table>,
 }
 
 /// A profile: its studies and the estimated seconds of each kind of stage on the reference
@@ -142,12 +148,23 @@ impl Study {
             .map(|f| format!("{:?}", root.join(f).display().to_string()))
             .collect();
         format!(
-            "# Written by `cargo xtask reproduce`.\ntask_files = [{}]\narch = \"{arch}\"\nseeds = {}\nmetrics = [\"ftd\", \"logdet\"]\nhead = \"{}\"\n\n{}\n{}",
+            "# Written by `cargo xtask reproduce`.\ntask_files = [{}]\narch = \"{arch}\"\nseeds = {}\nmetrics = [{}]\nhead = \"{}\"\n{}\n{}\n{}{}",
             files.join(", "),
             self.seeds_toml(),
+            self.metrics()
+                .iter()
+                .map(|m| format!("{m:?}"))
+                .collect::<Vec<_>>()
+                .join(", "),
             self.head,
+            self.floor_seeds
+                .map_or(String::new(), |k| format!("floor_seeds = {k}\n")),
             self.train_toml(),
             self.fisher_toml(),
+            self.transfer.as_ref().map_or(String::new(), |t| format!(
+                "\n[transfer]\n{}",
+                toml::to_string(t).unwrap_or_default()
+            )),
         )
     }
 
@@ -169,6 +186,28 @@ impl Study {
     /// The `[search]` table's lines.
     pub fn search_toml(&self) -> String {
         toml::to_string(&self.search).unwrap_or_default()
+    }
+
+    /// The distances of the matrices: FTD and log-det, and the cosine where the study
+    /// measures transfer (a third predictor of it).
+    pub fn metrics(&self) -> Vec<&'static str> {
+        let mut m = vec!["ftd", "logdet"];
+        if self.transfer.is_some() {
+            m.push("cosine");
+        }
+        m
+    }
+
+    /// The few-shot sizes of the transfer measurement (empty without one).
+    pub fn transfer_samples(&self) -> Vec<usize> {
+        self.transfer
+            .as_ref()
+            .and_then(|t| t.get("samples")?.as_array().cloned())
+            .map_or_else(Vec::new, |a| {
+                a.iter()
+                    .filter_map(|v| usize::try_from(v.as_integer()?).ok())
+                    .collect()
+            })
     }
 
     /// The head rule the matrix also writes, for comparison.

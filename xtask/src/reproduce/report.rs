@@ -6,7 +6,8 @@ use std::path::Path;
 use anyhow::Result;
 use tanas_core::cell::Op;
 use tanas_core::report::{
-    DataInfo, DictionarySummary, NetSummary, NoiseFloor, SearchSummary, SplitInfo, TaskInfo,
+    DataInfo, DictionarySummary, GainMatrix, NetSummary, NoiseFloor, SearchSummary, SplitInfo,
+    TaskInfo,
 };
 
 use super::claims::{self, Claim, DatasetTasks, TargetRuns, accuracy, per_seed};
@@ -14,6 +15,7 @@ use super::matrix::Matrix;
 use super::profile::{Profile, Study};
 use super::record::RunRecord;
 use super::stats::{Verdict, mean_std};
+use super::transfer::{Agreement, Grids, ROUNDS, agreement, same_dataset};
 use super::{Dirs, Method, baseline_name, hms, read_json};
 
 /// A row of a paper's search table: method, test accuracy (%), parameters (M), GPU days.
@@ -168,6 +170,7 @@ fn study_section(s: &mut String, study: &Study, dirs: &Dirs, tasks: &[TaskInfo])
             .map_or(String::new(), |n| format!("\n\n{n}")),
     );
     let mut first: Option<(Matrix, Matrix)> = None;
+    let mut transfer = Vec::new();
     for arch in &study.archs {
         let dir = dirs.report.join(arch);
         let Ok(nets) = read_json::<Vec<NetSummary>>(&dir.join("nets.json")) else {
@@ -200,7 +203,19 @@ fn study_section(s: &mut String, study: &Study, dirs: &Dirs, tasks: &[TaskInfo])
         {
             let other =
                 Matrix::read(&dir.join(format!("ftd-head-{}.json", study.other_head()))).ok();
-            closest_table(s, &ftd, other.as_ref(), study, &datasets);
+            let noise =
+                read_json::<Vec<NoiseFloor>>(&dir.join("ftd-noise.json")).unwrap_or_default();
+            closest_table(s, &ftd, other.as_ref(), &noise, study, &datasets);
+            let cosine = Matrix::read(&dir.join("cosine.json")).ok();
+            transfer = transfer_section(
+                s,
+                study,
+                arch,
+                &dir,
+                [&ftd, &logdet],
+                cosine.as_ref(),
+                &datasets,
+            )?;
             first = Some((ftd, logdet));
         }
     }
@@ -219,6 +234,7 @@ fn study_section(s: &mut String, study: &Study, dirs: &Dirs, tasks: &[TaskInfo])
         first.as_ref().map(|p| &p.0),
         first.as_ref().map(|p| &p.1),
         &datasets,
+        &transfer,
         &runs,
     );
     claims_table(s, &claims);
@@ -315,31 +331,39 @@ fn matrix_table(s: &mut String, m: &Matrix) {
     }
 }
 
-/// The same-task row under a matrix: two networks of one task (different seeds), each
-/// Fisher on the task's own data.
+/// The noise floor under a matrix: per column, two networks of the column's task from the
+/// same initial network in different data orders; and, for comparison, two networks of
+/// different seeds.
 fn noise_row(s: &mut String, m: &Matrix, noise: &[NoiseFloor]) {
-    let floor = |t: &str| noise.iter().find(|n| n.task == t).map(|n| (n.mean, n.std));
-    let cells: Vec<String> = m
-        .tasks
-        .iter()
-        .map(|t| floor(t).map_or("-".into(), |(mean, sd)| format!("{mean:.3} ± {sd:.3}")))
-        .collect();
-    // Targets whose closest task is nearer than two networks of the target itself.
-    let below = m
-        .tasks
-        .iter()
-        .filter(|t| {
-            let closest = m.ranked(t, |_| true).first().map(|r| r.mean);
-            matches!((closest, floor(t)), (Some(c), Some((f, _))) if c < f)
-        })
-        .count();
+    let of = |t: &str| noise.iter().find(|n| n.task == t);
+    let row = |f: fn(&NoiseFloor) -> (f64, f64, usize)| -> Vec<String> {
+        m.tasks
+            .iter()
+            .map(|t| {
+                of(t)
+                    .map(f)
+                    .filter(|v| v.2 > 0)
+                    .map_or("-".into(), |(mean, sd, n)| match n {
+                        1 => format!("{mean:.3}"),
+                        _ => format!("{mean:.3} ± {sd:.3}"),
+                    })
+            })
+            .collect()
+    };
+    let floor = row(|n| (n.mean, n.std, n.pairs));
+    let across = row(|n| (n.across_init_mean, n.across_init_std, n.across_init_pairs));
+    let pairs = noise.first().map_or(0, |n| n.pairs);
     let _ = writeln!(
         s,
-        "\nThe same task, another seed: the distance between two networks of the column's task trained with different seeds (different initial weights and data orders), each Fisher on that task's data (mean ± std over the seed pairs, each pair once). The diagonal above is 0 because it compares a network with itself; the other entries compare networks of different tasks trained with the same seed, which start from the same initial weights up to the head. A diagonal Fisher is indexed by parameter and two independently initialised networks hold their hidden units in different orders, so this row measures that misalignment as much as noise: it is not paper 003's null (the same initial network, another data order), and a closest task nearer than it ({below} of {} targets) says only that networks from one initialisation are closer than networks from two.\n\n| | {} |\n|---|{}\n| **same task, another seed** | {} |",
-        m.tasks.len(),
+        "\nThe noise floor (paper 003, Proposition 1: the same task, the same initial network, another data order): per column, the distance between the column's network and a second network of that task from the same initial network trained in another data order, each Fisher on the task's probe ({}). For comparison, two networks of the task from different seeds (different initial networks and data orders; each pair of seeds once): a diagonal Fisher is indexed by parameter and independently initialised networks hold their hidden units in different orders, so that row measures this misalignment as much as noise. The matrix compares networks of different tasks from one seed, which start from the same initial network up to the head.\n\n| | {} |\n|---|{}\n| **floor: same initial network, another data order** | {} |\n| same task, another seed | {} |",
+        match pairs {
+            1 => "one seed".to_string(),
+            k => format!("mean ± std over {k} seeds"),
+        },
         m.tasks.join(" | "),
         "---|".repeat(m.tasks.len()),
-        cells.join(" | ")
+        floor.join(" | "),
+        across.join(" | ")
     );
 }
 
@@ -347,13 +371,14 @@ fn closest_table(
     s: &mut String,
     m: &Matrix,
     other: Option<&Matrix>,
+    noise: &[NoiseFloor],
     study: &Study,
     datasets: &[DatasetTasks],
 ) {
     let other_name = study.other_head();
     let _ = writeln!(
         s,
-        "\n### Closest task to each target ({})\n\nUnder the study's head rule (`{}`: {}) and, for comparison, under `{other_name}`. Seeds: in how many seeds the closest task (by the mean) is the closest; margin: the runner-up's mean distance minus the closest's.\n\n| target | closest of all tasks | seeds | runner-up | margin | closest of its dataset | closest of all tasks, head `{other_name}` |\n|---|---|---|---|---|---|---|",
+        "\n### Closest task to each target ({})\n\nUnder the study's head rule (`{}`: {}) and, for comparison, under `{other_name}`. Seeds: in how many seeds the closest task (by the mean) is the closest; margin: the runner-up's mean distance minus the closest's; floor: the target's noise floor (its network against its twin from the same initial network in another data order), and the closest task's distance and the margin in floor units (a closest task at 1 floor or more is no nearer than a retrained copy of the target; a margin well below 1 floor is within what retraining alone moves).\n\n| target | closest of all tasks | seeds | runner-up | margin | floor | closest, in floors | margin, in floors | closest of its dataset | closest of all tasks, head `{other_name}` |\n|---|---|---|---|---|---|---|---|---|---|",
         m.metric,
         study.head,
         if study.head == "exclude" {
@@ -376,20 +401,155 @@ fn closest_table(
                 let (k, n) = m.seeds_closest(t, &c.task, |_| true);
                 format!("{k} of {n}")
             });
-            let margin = match (all.first(), all.get(1)) {
-                (Some(a), Some(b)) => format!("{:.3}", b.mean - a.mean),
+            let gap = match (all.first(), all.get(1)) {
+                (Some(a), Some(b)) => Some(b.mean - a.mean),
+                _ => None,
+            };
+            let margin = gap.map_or("-".into(), |g| format!("{g:.3}"));
+            let floor = noise
+                .iter()
+                .find(|n| n.task == *t && n.pairs > 0 && n.mean > 0.0)
+                .map(|n| n.mean);
+            let in_floors = |v: Option<f64>| match (v, floor) {
+                (Some(v), Some(f)) => format!("{:.2}", v / f),
                 _ => "-".into(),
             };
             let _ = writeln!(
                 s,
-                "| {t} | {} | {seeds} | {} | {margin} | {} | {} |",
+                "| {t} | {} | {seeds} | {} | {margin} | {} | {} | {} | {} | {} |",
                 show(all.first()),
                 show(all.get(1)),
+                floor.map_or("-".into(), |f| format!("{f:.3}")),
+                in_floors(all.first().map(|c| c.mean)),
+                in_floors(gap),
                 show(same.first()),
                 show(other_all.first())
             );
         }
     }
+}
+
+/// A grid of optional values as NaN-filled rows.
+fn nan_grid(g: &[Vec<Option<f64>>]) -> Vec<Vec<f64>> {
+    g.iter()
+        .map(|r| r.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+        .collect()
+}
+
+/// The transfer gain matrices of a study's first architecture and how well each distance
+/// predicts them; returns the FTD's agreement per few-shot size (for the claims).
+fn transfer_section(
+    s: &mut String,
+    study: &Study,
+    arch: &str,
+    dir: &Path,
+    [ftd, logdet]: [&Matrix; 2],
+    cosine: Option<&Matrix>,
+    datasets: &[DatasetTasks],
+) -> Result<Vec<(usize, Agreement)>> {
+    let mut gains = Vec::new();
+    for n in study.transfer_samples() {
+        if let Ok(g) = read_json::<GainMatrix>(&dir.join(format!("transfer-gain-n{n}.json"))) {
+            gains.push(g);
+        }
+    }
+    let Some(first) = gains.first() else {
+        return Ok(Vec::new());
+    };
+    let _ = writeln!(
+        s,
+        "\n### Transfer ({arch})\n\nDoes the distance predict transfer? For every source `a`, target `b` and seed, the body of `a`'s epsilon-network under a fresh head is fine-tuned on the first n samples of `b`'s train split ({} optimiser steps or the whole epochs that reach them: {}; Adam, lr {}, batch {}) and tested once, with its last weights, on the first {} samples of `b`'s test split; the paired control is the same recipe from the seed's initial network, from which every epsilon-network of that seed started. Gain g[a][b]: the fine-tuned network's balanced test accuracy minus the control's (mean ± std over {} seeds; rows: source, columns: target).",
+        first.step_budget,
+        gains
+            .iter()
+            .map(|g| format!("{} steps at n = {}", g.steps, g.samples))
+            .collect::<Vec<_>>()
+            .join(", "),
+        first.lr,
+        first.batch_size,
+        first.test_samples,
+        first.seeds.len(),
+    );
+    for g in &gains {
+        let n = g.samples;
+        let _ = writeln!(
+            s,
+            "\n#### Transfer gain, n = {n} ({arch})\n\nRaw: [`transfer-gain-n{n}.json`]({study}/{arch}/transfer-gain-n{n}.json) (per seed, with the fine-tuned and control accuracies).\n\n![transfer gain, n = {n}, {arch}]({study}/{arch}/transfer-gain-n{n}.png)\n",
+            study = study.name
+        );
+        let _ = writeln!(s, "| a \\ b | {} |", g.tasks.join(" | "));
+        let _ = writeln!(s, "|---|{}", "---|".repeat(g.tasks.len()));
+        for (a, task) in g.tasks.iter().enumerate() {
+            let cells: Vec<String> = (0..g.tasks.len())
+                .map(|b| match (g.mean[a][b], g.std[a][b]) {
+                    (Some(m), Some(sd)) => format!("{m:+.3} ± {sd:.3}"),
+                    _ => "-".into(),
+                })
+                .collect();
+            let _ = writeln!(s, "| **{task}** | {} |", cells.join(" | "));
+        }
+        let controls: Vec<String> = g
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(b, _)| {
+                let v: Vec<f64> = g.control.values().map(|c| c[b]).collect();
+                let (m, sd) = mean_std(&v);
+                format!("{m:.3} ± {sd:.3}")
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "| control (balanced accuracy) | {} |",
+            controls.join(" | ")
+        );
+    }
+    let dataset_of = |t: &str| {
+        datasets
+            .iter()
+            .find(|d| d.tasks.iter().any(|x| x == t))
+            .map(|d| d.dataset.clone())
+    };
+    let mut predictors: Vec<(&str, Grids)> = vec![
+        ("FTD", ftd.per_seed.clone()),
+        ("log-det", logdet.per_seed.clone()),
+    ];
+    if let Some(c) = cosine {
+        predictors.push(("1 - cosine of the Fishers", c.per_seed.clone()));
+    }
+    predictors.push((
+        "same dataset (0) or not (1)",
+        same_dataset(&first.tasks, dataset_of, first.seeds.len()),
+    ));
+    let _ = writeln!(
+        s,
+        "\n#### Does the distance predict transfer? ({arch})\n\nPer target column and seed, the Spearman correlation between the sources' distances d[., b] and their negated gains -g[., b] (1: the nearer a source, the more it gains), averaged over the columns and seeds; p: one-sided permutation p-value of that mean ({ROUNDS} rounds, the sources shuffled within each column and seed); top-1: the columns x seeds whose nearest source is the one that gains the most (a tie shares the hit), against a random choice's rate.\n\n| predictor | n | mean Spearman | p | top-1 hits | hit rate | chance |\n|---|---|---|---|---|---|---|"
+    );
+    let mut ftd_agreement = Vec::new();
+    for g in &gains {
+        let per_seed: Grids = g.per_seed.values().map(|grid| nan_grid(grid)).collect();
+        for (name, pred) in &predictors {
+            let Some(a) = agreement(pred, &per_seed, ROUNDS) else {
+                let _ = writeln!(s, "| {name} | {} | - | - | - | - | - |", g.samples);
+                continue;
+            };
+            let _ = writeln!(
+                s,
+                "| {name} | {} | {:+.3} | {:.4} | {:.1} of {} | {:.2} | {:.2} |",
+                g.samples,
+                a.rho,
+                a.p,
+                a.hits,
+                a.trials,
+                a.hits / a.trials as f64,
+                a.chance
+            );
+            if *name == "FTD" {
+                ftd_agreement.push((g.samples, a));
+            }
+        }
+    }
+    Ok(ftd_agreement)
 }
 
 fn dictionary_table(s: &mut String, study: &str, dict: &DictionarySummary) {

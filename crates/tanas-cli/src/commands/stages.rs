@@ -44,6 +44,7 @@ pub fn train(args: TrainArgs, dirs: &DataDirs, device: DeviceArg) -> Result<()> 
     cfg.lr = args.lr.unwrap_or(cfg.lr);
     cfg.seed = args.seed.unwrap_or(cfg.seed);
     cfg.order_seed = args.order_seed.or(cfg.order_seed);
+    cfg.init = args.init.or(cfg.init);
     cfg.target_accuracy = args.target_accuracy.or(cfg.target_accuracy);
     cfg.patience = args.patience.or(cfg.patience);
     cfg.max_steps = args.max_steps.or(cfg.max_steps);
