@@ -900,25 +900,32 @@ fn distance_matrix_experiment() {
     let header: serde_json::Value = serde_json::from_slice(&fisher[8..8 + len]).unwrap();
     assert_eq!(header["__metadata__"]["split"], "probe", "{header}");
     assert_eq!(header["__metadata__"]["samples"], "48", "{header}");
-    // A store entry whose file is another entry's (copied over it) is refused on reuse,
-    // naming the file, instead of giving another distance.
+    // A store entry whose file is another entry's (copied over it) is not reused: its stamp's
+    // hash finds it, and it is rebuilt with a warning naming it, instead of giving another
+    // distance.
     let other = index["fisher/seed-0/mnist-1--on--mnist-0"]
         .as_str()
         .unwrap();
     let victim = out.join("store").join(id).join("fisher.safetensors");
+    let original = std::fs::read(&victim).unwrap();
     std::fs::copy(
         out.join("store").join(other).join("fisher.safetensors"),
         &victim,
     )
     .unwrap();
-    let e = error_line(&run_with(
-        "-q distance matrix --experiment {} --out {}",
+    let again = run_with(
+        "distance matrix --experiment {} --out {}",
         &[exp.to_str().unwrap(), out.to_str().unwrap()],
-    ));
-    assert!(
-        e.contains(victim.to_str().unwrap()) && e.contains("foreign"),
-        "{e}"
     );
+    let log = String::from_utf8_lossy(&again.stderr);
+    assert!(again.status.success(), "{log}");
+    assert!(
+        log.contains(victim.to_str().unwrap()) && log.contains("rebuilt"),
+        "{log}"
+    );
+    assert_eq!(std::fs::read(&victim).unwrap(), original);
+    let rerun: serde_json::Value = read(&out.join("distance/ftd.json"));
+    assert_eq!(rerun["mean"], m["mean"]);
     // Bad experiment file: one error line naming it.
     std::fs::write(&exp, "task_files = []\n").unwrap();
     let e = error_line(&run_with(
@@ -1252,4 +1259,77 @@ fn bad_search_input_gives_one_error_line() {
         ],
     ));
     assert!(e.contains("space.json"), "{e}");
+}
+
+/// Issue 28: `tanas check` reads a settings file as its command does, so that a typo or a
+/// value beyond the command line's bounds is named before anything runs (`cargo xtask
+/// reproduce` checks every file it writes from a profile this way).
+#[test]
+fn check_names_the_file_and_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let tasks = repo().join("configs/tasks/mnist.toml");
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let dict = "arch = \"small-cnn\"\nseeds = [0]\n";
+    let ok = run_with("check dict-settings {}", &[&file("ok.toml", dict)]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&ok.stdout).contains("dictionary settings: small-cnn, 1 seeds")
+    );
+    let exp = format!("task_files = [{tasks:?}]\nseeds = [0]\n");
+    for (kind, name, text, needle) in [
+        (
+            "dict-settings",
+            "typo.toml",
+            format!("{dict}[search]\ncandidate = 3\n"),
+            "candidate",
+        ),
+        (
+            "dict-settings",
+            "layers.toml",
+            format!("{dict}skeleton = {{ channels = 4, layers = 100000 }}\n"),
+            "skeleton layers = 100000",
+        ),
+        (
+            "dict-settings",
+            "seeds.toml",
+            "arch = \"small-cnn\"\nseeds = [0, 0]\n".into(),
+            "listed twice",
+        ),
+        (
+            "experiment",
+            "epochs.toml",
+            format!("{exp}[train]\nepochs = 1000000000\n"),
+            "epochs",
+        ),
+        (
+            "experiment",
+            "head.toml",
+            format!("head = \"exlude\"\n{exp}"),
+            "exlude",
+        ),
+        (
+            "experiment",
+            "transfer.toml",
+            format!("{exp}[transfer]\nsample = [100]\n"),
+            "sample",
+        ),
+        (
+            "experiment",
+            "floor.toml",
+            format!("floor_seeds = 100000\n{exp}"),
+            "floor_seeds",
+        ),
+    ] {
+        let path = file(name, &text);
+        let e = error_line(&run_with(&format!("check {kind} {{}}"), &[&path]));
+        assert!(e.contains(&path) && e.contains(needle), "{name}: {e}");
+    }
 }

@@ -42,6 +42,20 @@ impl Tanas {
         cmd
     }
 
+    /// `tanas check KIND FILE`: the file read as its command reads it; the error line
+    /// otherwise.
+    pub fn check(&self, kind: &str, file: &std::path::Path) -> Result<()> {
+        let args: Vec<OsString> = vec!["check".into(), kind.into(), file.into()];
+        let out = self
+            .command(&args)
+            .output()
+            .with_context(|| format!("cannot run {}", self.bin.display()))?;
+        if !out.status.success() {
+            bail!("{}", String::from_utf8_lossy(&out.stderr).trim());
+        }
+        Ok(())
+    }
+
     /// Runs a query and parses its JSON output.
     pub fn json<T: serde::de::DeserializeOwned>(&self, args: &[&str]) -> Result<T> {
         let args: Vec<OsString> = args.iter().map(OsString::from).collect();

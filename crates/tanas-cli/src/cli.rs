@@ -82,6 +82,30 @@ pub enum Command {
     /// Train a hand-designed network on a target exactly like a searched network's final
     /// step (the dictionary's settings) and test it once: the baseline of the search tables.
     Baseline(BaselineArgs),
+    /// Check a settings file as the command that reads it does, running nothing: one error
+    /// line naming the file and the problem, or a line saying it is valid.
+    Check(CheckArgs),
+}
+
+/// `tanas check`
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// What the file is for.
+    #[arg(value_enum)]
+    pub kind: CheckKind,
+    /// The file.
+    pub file: PathBuf,
+}
+
+/// The settings files `tanas check` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CheckKind {
+    /// A distance-matrix experiment (`tanas distance matrix --experiment`).
+    Experiment,
+    /// Dictionary settings (`tanas dict add --settings`).
+    DictSettings,
+    /// A TA-NAS experiment (`tanas run`).
+    Run,
 }
 
 /// `tanas dict ...`

@@ -1,6 +1,7 @@
 //! The bounds of every numeric command-line argument, checked by the parser before anything
 //! is read or allocated: a zero batch size or sample count, or a network too large to build in
 //! memory, is a one-line usage error instead of a silent `max(1)` or an aborted allocation.
+//! The numbers are `tanas_core::limits`', which the file readers check too.
 //!
 //! | argument | range |
 //! |---|---|
@@ -8,26 +9,20 @@
 //! | `--num-classes` | 1 to [`MAX_CLASSES`] |
 //! | `--channels` (cell networks) | 1 to [`MAX_CHANNELS`] |
 //! | `--layers` (cell networks) | 1 to [`MAX_LAYERS`] |
-//! | `--epochs`, `--steps`, `--seeds`, `--mc-samples`, `--samples`, `--limit` | 1 to [`MAX_COUNT`] |
+//! | `--seeds` | 1 to [`MAX_SEEDS`] |
+//! | `--epochs`, `--steps`, `--mc-samples`, `--samples`, `--limit` | 1 to [`MAX_COUNT`] |
 //! | `--lr`, `--sigma2` | finite and > 0 |
 //! | `--target-accuracy` | in (0, 1] |
 
 use clap::builder::{RangedU64ValueParser, TypedValueParser};
 
-/// Largest mini-batch.
-pub const MAX_BATCH_SIZE: u64 = 65_536;
-/// Largest number of network outputs.
-pub const MAX_CLASSES: u64 = 10_000;
-/// Largest initial channel count C of a cell network (DARTS uses 16 to 36).
-pub const MAX_CHANNELS: u64 = 256;
-/// Largest number of cells L of a cell network (DARTS uses 8 to 20).
-pub const MAX_LAYERS: u64 = 100;
-/// Largest epoch, step, seed, sample or label-draw count.
-pub const MAX_COUNT: u64 = 100_000_000;
+pub use tanas_core::limits::{
+    MAX_BATCH_SIZE, MAX_CHANNELS, MAX_CLASSES, MAX_COUNT, MAX_LAYERS, MAX_SEEDS,
+};
 
 /// A count in `1..=max`.
-fn count(max: u64) -> RangedU64ValueParser<usize> {
-    RangedU64ValueParser::new().range(1..=max)
+fn count(max: usize) -> RangedU64ValueParser<usize> {
+    RangedU64ValueParser::new().range(1..=max as u64)
 }
 
 /// `--batch-size`.
@@ -57,7 +52,7 @@ pub fn positive() -> RangedU64ValueParser<usize> {
 
 /// `--seeds` (seeds `0..N`).
 pub fn seeds() -> RangedU64ValueParser<u64> {
-    RangedU64ValueParser::new().range(1..=MAX_COUNT)
+    RangedU64ValueParser::new().range(1..=MAX_SEEDS as u64)
 }
 
 /// `--lr`, `--sigma2`: a finite number above zero.

@@ -4,6 +4,7 @@
 //! - [`cell`]: DARTS-style cell genotypes, the operations table and the skeleton (pure data).
 //! - [`fsio`]: the atomic file writer (temporary file, sync, rename; ordinary permissions).
 //! - [`hash`]: the one content hash (FNV-1a 64).
+//! - [`limits`]: the bounds of every count and size, for flags and files alike.
 //! - [`out_dir`]: an output directory is written by one command at a time (an exclusive
 //!   advisory lock), and the temporary files an interrupted writer left there are removed when
 //!   the next writer starts.
@@ -20,6 +21,7 @@ pub mod fsio;
 pub mod fuzz;
 pub mod hash;
 pub mod id;
+pub mod limits;
 pub mod out_dir;
 pub mod report;
 pub mod settings;

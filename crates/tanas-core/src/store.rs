@@ -10,9 +10,15 @@
 //! <root>/<kind>/<key>.lock        held while it is built (one builder per key; removed
 //!                                 once the artifact is in place)
 //! ```
-//! `stamp.json` says what the artifact is: kind, format, key, settings and inputs. Names a
-//! person reads (task, seed, architecture) are never the identity: stages list them in their
-//! own output directories, next to the store path of each artifact.
+//! `stamp.json` says what the artifact is: kind, format, key, settings and inputs, and the size
+//! and FNV-1a hash of every file the build wrote. Names a person reads (task, seed,
+//! architecture) are never the identity: stages list them in their own output directories,
+//! next to the store path of each artifact.
+//!
+//! An artifact is verified whenever it is found: a file of another size or content than its
+//! stamp records, or a directory without a readable stamp, is a damaged entry. Where the
+//! recipe is at hand ([`Store::get_or_build`]) it is rebuilt under the key's lock with a
+//! warning naming the file; found by id ([`Store::entry`]) it is an error naming it.
 //!
 //! [`Store::get_or_build`] returns a finished artifact at once; otherwise it takes the key's
 //! lock (waiting for another process building the same key, then finding its result),
@@ -20,7 +26,9 @@
 //! writes the stamp and renames the directory into place, so a finished artifact is never
 //! seen half-written.
 
+use std::collections::BTreeMap;
 use std::fs::OpenOptions;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use fs4::fs_std::FileExt;
@@ -54,6 +62,103 @@ pub struct Stamp {
     pub settings: Value,
     /// The keys of the artifacts it was made from (`kind/key`).
     pub inputs: Vec<String>,
+    /// Every file the build wrote (path relative to the artifact's directory, `/`
+    /// separated): its size and hash, checked whenever the artifact is found. Empty in stamps
+    /// written before they were recorded, whose files are trusted.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub files: BTreeMap<String, FileSum>,
+}
+
+/// The size and FNV-1a hash of one file of an artifact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSum {
+    /// Bytes.
+    pub size: u64,
+    /// FNV-1a of the bytes (16 hex digits).
+    pub fnv1a: String,
+}
+
+impl FileSum {
+    /// The sum of the file at `path` (read in chunks).
+    pub fn of(path: &Path) -> std::io::Result<Self> {
+        let mut file = std::fs::File::open(path)?;
+        let mut h = Fnv1a::new();
+        let mut size = 0u64;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            h = h.bytes(&buf[..n]);
+            size += n as u64;
+        }
+        Ok(FileSum {
+            size,
+            fnv1a: h.hex(),
+        })
+    }
+}
+
+/// The sums of every regular file under `dir` but its stamp and temporary files.
+fn file_sums(dir: &Path) -> std::io::Result<BTreeMap<String, FileSum>> {
+    let mut sums = BTreeMap::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        for entry in std::fs::read_dir(dir.join(&rel))? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let rel = rel.join(&name);
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                stack.push(rel);
+            } else if kind.is_file()
+                && rel != Path::new(STAMP_FILE)
+                && !name.starts_with(crate::fsio::TEMP_PREFIX)
+            {
+                let key = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                sums.insert(key, FileSum::of(&dir.join(&rel))?);
+            }
+        }
+    }
+    Ok(sums)
+}
+
+/// What is wrong with the files of the finished artifact in `dir`, if anything: a file its
+/// stamp lists is missing, or has another size or content.
+fn damage(dir: &Path, stamp: &Stamp) -> Option<String> {
+    for (rel, sum) in &stamp.files {
+        let path = dir.join(rel);
+        let problem = match std::fs::symlink_metadata(&path) {
+            Err(e) => e.to_string(),
+            Ok(m) if !m.is_file() => "not a regular file".to_string(),
+            Ok(m) if m.len() != sum.size => {
+                format!("{} bytes, written with {}", m.len(), sum.size)
+            }
+            Ok(_) => match FileSum::of(&path) {
+                Err(e) => e.to_string(),
+                Ok(found) if found != *sum => "its content changed since it was written".into(),
+                Ok(_) => continue,
+            },
+        };
+        return Some(format!("{}: {problem}", path.display()));
+    }
+    None
+}
+
+/// What a lookup of a key finds.
+enum Lookup {
+    /// A finished, intact artifact.
+    Finished(StoreEntry),
+    /// Nothing.
+    Missing,
+    /// A directory that is not an intact artifact: why.
+    Damaged(String),
 }
 
 impl Stamp {
@@ -83,7 +188,16 @@ impl Stamp {
             key: h.hex(),
             settings,
             inputs,
+            files: BTreeMap::new(),
         })
+    }
+
+    /// The stamp without its file sums: what says how the artifact was made.
+    fn recipe(&self) -> Stamp {
+        Stamp {
+            files: BTreeMap::new(),
+            ..self.clone()
+        }
     }
 }
 
@@ -161,22 +275,46 @@ impl Store {
         &self.root
     }
 
-    /// The finished artifact of `stamp`, if there is one.
+    /// The finished artifact of `stamp`, if there is one; a damaged one (see the module
+    /// docs) is an error naming what is wrong.
     pub fn get<A: Artifact>(&self, stamp: &Stamp) -> Result<Option<StoreEntry>, StoreError> {
+        match self.lookup::<A>(stamp)? {
+            Lookup::Finished(entry) => Ok(Some(entry)),
+            Lookup::Missing => Ok(None),
+            Lookup::Damaged(problem) => Err(StoreError::Stamp {
+                path: self.root.join(A::KIND).join(&stamp.key),
+                problem: format!("{problem}; remove the directory to rebuild it"),
+            }),
+        }
+    }
+
+    /// What the store holds under `stamp`'s key.
+    fn lookup<A: Artifact>(&self, stamp: &Stamp) -> Result<Lookup, StoreError> {
         let dir = self.root.join(A::KIND).join(&stamp.key);
         let path = dir.join(STAMP_FILE);
         let text = match crate::read_text(&path) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(if std::fs::symlink_metadata(&dir).is_ok() {
+                    Lookup::Damaged(format!("{}: missing", path.display()))
+                } else {
+                    Lookup::Missing
+                });
+            }
             Err(source) => return Err(StoreError::Io { path, source }),
         };
-        let stored: Stamp = serde_json::from_str(&text).map_err(|e| StoreError::Stamp {
-            path: path.clone(),
-            problem: format!("not a stamp ({e})"),
-        })?;
-        if stored != *stamp {
+        let stored: Stamp = match serde_json::from_str(&text) {
+            Ok(s) => s,
+            Err(e) => {
+                return Ok(Lookup::Damaged(format!(
+                    "{}: not a stamp ({e})",
+                    path.display()
+                )));
+            }
+        };
+        if stored.recipe() != *stamp {
             let fields = differing_fields(
-                &serde_json::to_value(&stored).unwrap_or(Value::Null),
+                &serde_json::to_value(stored.recipe()).unwrap_or(Value::Null),
                 &serde_json::to_value(stamp).unwrap_or(Value::Null),
             );
             return Err(StoreError::Stamp {
@@ -184,11 +322,14 @@ impl Store {
                 problem: format!("made with other settings: {}", fields.join("; ")),
             });
         }
-        Ok(Some(StoreEntry {
-            kind: A::KIND.into(),
-            key: stamp.key.clone(),
-            dir,
-        }))
+        Ok(match damage(&dir, &stored) {
+            Some(problem) => Lookup::Damaged(problem),
+            None => Lookup::Finished(StoreEntry {
+                kind: A::KIND.into(),
+                key: stamp.key.clone(),
+                dir,
+            }),
+        })
     }
 
     /// The finished artifact whose [`StoreEntry::id`] is `id` (as a stage recorded it).
@@ -202,6 +343,20 @@ impl Store {
                     && key.bytes().all(|c| c.is_ascii_hexdigit())
                     && stamp.is_file() =>
             {
+                let text = crate::read_text(&stamp).map_err(|source| StoreError::Io {
+                    path: stamp.clone(),
+                    source,
+                })?;
+                let stored: Stamp = serde_json::from_str(&text).map_err(|e| StoreError::Stamp {
+                    path: stamp.clone(),
+                    problem: format!("not a stamp ({e})"),
+                })?;
+                if let Some(problem) = damage(&dir, &stored) {
+                    return Err(StoreError::Stamp {
+                        path: dir,
+                        problem: format!("{problem}; a damaged store entry"),
+                    });
+                }
                 Ok(StoreEntry {
                     kind: kind.into(),
                     key: key.into(),
@@ -223,8 +378,8 @@ impl Store {
         inputs: &[&StoreEntry],
         build: impl FnOnce(&Path) -> Result<(), E>,
     ) -> Result<StoreEntry, E> {
-        let stamp = Stamp::new::<A>(settings, inputs)?;
-        if let Some(found) = self.get::<A>(&stamp)? {
+        let mut stamp = Stamp::new::<A>(settings, inputs)?;
+        if let Lookup::Finished(found) = self.lookup::<A>(&stamp)? {
             return Ok(found);
         }
         let kind_dir = self.root.join(A::KIND);
@@ -253,20 +408,28 @@ impl Store {
         })
         .map_err(io(&lock_path))?;
         // Another process may have built it while this one waited for the lock.
-        if let Some(found) = self.get::<A>(&stamp)? {
-            return Ok(found);
+        let dir = kind_dir.join(&stamp.key);
+        match self.lookup::<A>(&stamp)? {
+            Lookup::Finished(found) => return Ok(found),
+            Lookup::Missing => {}
+            Lookup::Damaged(problem) => {
+                tracing::warn!("{problem}: a damaged store entry, rebuilt");
+                crate::refuse_symlink(&dir)
+                    .and_then(|()| std::fs::remove_dir_all(&dir))
+                    .map_err(io(&dir))?;
+            }
         }
         let partial = kind_dir.join(format!("{}.partial", stamp.key));
         crate::refuse_symlink(&partial).map_err(io(&partial))?;
         std::fs::create_dir_all(&partial).map_err(io(&partial))?;
         crate::out_dir::remove_stale_temps(&partial).map_err(io(&partial))?;
         build(&partial)?;
+        stamp.files = file_sums(&partial).map_err(io(&partial))?;
         let text = serde_json::to_string_pretty(&stamp).map_err(|e| StoreError::Settings {
             kind: A::KIND,
             problem: e.to_string(),
         })?;
         write_atomic(&partial.join(STAMP_FILE), text.as_bytes()).map_err(StoreError::from)?;
-        let dir = kind_dir.join(&stamp.key);
         std::fs::rename(&partial, &dir).map_err(io(&dir))?;
         // Every holder of the lock looks for the finished artifact first, so a process still
         // waiting on this file, or one locking a new file of the same name, finds it.
@@ -448,6 +611,68 @@ mod tests {
         assert_eq!(store.entry(&entry.id())?, entry);
         assert!(store.entry("network/0123").is_err());
         assert!(store.entry("../x").is_err());
+        Ok(())
+    }
+
+    /// Issue 28: a finished entry whose file was truncated or replaced, or whose stamp was
+    /// deleted, is never used as it is: found by its recipe it is rebuilt; found by id it is
+    /// an error naming the file.
+    #[test]
+    fn a_damaged_entry_is_rebuilt_or_refused_never_used() -> R<()> {
+        let root = tempfile::tempdir().map_err(|e| StoreError::Io {
+            path: PathBuf::new(),
+            source: e,
+        })?;
+        let store = Store::new(root.path());
+        let settings = json!({"task": "mnist-0"});
+        let build = |dir: &Path| -> R<()> {
+            write_atomic(&dir.join("weights"), b"trained weights")?;
+            write_atomic(&dir.join("checkpoint/state.json"), b"{}")?;
+            Ok(())
+        };
+        let entry = store.get_or_build::<Net, StoreError>(&settings, &[], build)?;
+        let stamp: Stamp = serde_json::from_str(
+            &std::fs::read_to_string(entry.dir.join(STAMP_FILE)).unwrap_or_default(),
+        )
+        .map_err(|e| StoreError::Stamp {
+            path: PathBuf::new(),
+            problem: e.to_string(),
+        })?;
+        assert_eq!(
+            stamp.files.keys().collect::<Vec<_>>(),
+            ["checkpoint/state.json", "weights"]
+        );
+        let weights = entry.dir.join("weights");
+        let damage_with = |bytes: &[u8]| std::fs::write(&weights, bytes).ok();
+        for bad in [&b"trained"[..], b"trained weighTs"] {
+            damage_with(bad);
+            let e = store.entry(&entry.id()).unwrap_err().to_string();
+            assert!(e.contains(&weights.display().to_string()), "{e}");
+            let e = store
+                .get::<Net>(&Stamp::new::<Net>(&settings, &[])?)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("weights"), "{e}");
+            let mut builds = 0;
+            let again = store.get_or_build::<Net, StoreError>(&settings, &[], |dir| {
+                builds += 1;
+                build(dir)
+            })?;
+            assert_eq!((builds, &again), (1, &entry));
+            assert_eq!(
+                std::fs::read(&weights).ok(),
+                Some(b"trained weights".to_vec())
+            );
+        }
+        // A deleted stamp: rebuilt, where a rename onto the old directory used to fail.
+        std::fs::remove_file(entry.dir.join(STAMP_FILE)).ok();
+        let mut builds = 0;
+        store.get_or_build::<Net, StoreError>(&settings, &[], |dir| {
+            builds += 1;
+            build(dir)
+        })?;
+        assert_eq!(builds, 1);
+        assert!(store.entry(&entry.id()).is_ok());
         Ok(())
     }
 

@@ -31,7 +31,7 @@ use tanas_zoo::cell::{CellSkeleton, Genotype, Op};
 
 use crate::artifacts::{NetOf, fisher, load_net, network, search};
 use crate::error::{PipelineError, Result};
-use crate::experiment::{FisherSettings, no_train_seed};
+use crate::experiment::{FisherSettings, check_networks};
 use crate::matrix::{write_file, write_json};
 
 /// Format tag of `manifest.json` (2: networks in the artifact store).
@@ -73,11 +73,21 @@ impl DictSettings {
     /// `[search]` may name only what they change).
     pub fn read(path: &Path) -> Result<Self> {
         let settings: Self = tanas_core::read_toml(path)?;
-        no_train_seed(&settings.train).map_err(|problem| PipelineError::Config {
-            path: path.into(),
-            problem,
-        })?;
+        settings
+            .validate()
+            .map_err(|problem| PipelineError::Config {
+                path: path.into(),
+                problem,
+            })?;
         Ok(settings)
+    }
+
+    /// Checks every value with the command line's bounds: the networks' settings, the
+    /// search's and the skeleton.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        check_networks(&self.seeds, &self.train, &self.fisher)?;
+        self.search.validate().map_err(|e| e.to_string())?;
+        self.skeleton.validate().map_err(|e| e.to_string())
     }
 }
 

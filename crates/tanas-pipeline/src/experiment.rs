@@ -26,6 +26,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use tanas_core::limits::{self, MAX_SEEDS};
 use tanas_data::Split;
 use tanas_distance::{HeadRule, TaskDistance};
 use tanas_fisher::{Estimator, FisherConfig};
@@ -184,23 +185,54 @@ impl Experiment {
         if exp.task_files.is_empty() {
             return Err(err("task_files is empty".into()));
         }
-        if exp.seeds.is_empty() {
-            return Err(err("seeds is empty".into()));
-        }
         if exp.metrics.is_empty() {
             return Err(err("metrics is empty".into()));
         }
-        no_train_seed(&exp.train).map_err(err)?;
+        check_networks(&exp.seeds, &exp.train, &exp.fisher).map_err(err)?;
+        if exp.floor_seeds > MAX_SEEDS {
+            return Err(err(format!(
+                "floor_seeds = {}: must be at most {MAX_SEEDS}",
+                exp.floor_seeds
+            )));
+        }
         if let Some(t) = &exp.transfer {
             t.validate().map_err(err)?;
         }
-        if exp.fisher.samples == 0 || exp.fisher.batch_size == 0 {
-            return Err(err(
-                "fisher.samples and fisher.batch_size must be at least 1".into(),
-            ));
-        }
         Ok(exp)
     }
+}
+
+/// The settings of a set of epsilon-networks and their Fishers (an experiment's, a
+/// dictionary's), checked at load with the command line's bounds (`tanas_core::limits`):
+/// at least one seed and at most [`MAX_SEEDS`], each once; a valid `[train]` table without
+/// `seed` or `init`; Fisher counts from 1.
+pub(crate) fn check_networks(
+    seeds: &[u64],
+    train: &TrainConfig,
+    fisher: &FisherSettings,
+) -> std::result::Result<(), String> {
+    limits::count("the number of seeds", seeds.len(), MAX_SEEDS)?;
+    if let Some((i, s)) = seeds
+        .iter()
+        .enumerate()
+        .find(|(i, s)| seeds[..*i].contains(s))
+    {
+        return Err(format!("seeds: {s} is listed twice (entry {})", i + 1));
+    }
+    no_train_seed(train)?;
+    train.validate().map_err(|e| e.to_string())?;
+    limits::counts(
+        &[
+            ("fisher.samples", fisher.samples),
+            ("fisher.mc_samples", fisher.mc_samples),
+        ],
+        limits::MAX_COUNT,
+    )?;
+    limits::count(
+        "fisher.batch_size",
+        fisher.batch_size,
+        limits::MAX_BATCH_SIZE,
+    )
 }
 
 /// A `[train]` table of an experiment or dictionary may not set `seed` (the networks' seeds

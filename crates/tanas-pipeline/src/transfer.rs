@@ -16,7 +16,7 @@ use std::path::Path;
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 use tanas_core::report::{GAIN_CONVENTION, GAIN_FORMAT, GainMatrix};
-use tanas_core::{Artifact, Store, StoreEntry};
+use tanas_core::{Artifact, Store, StoreEntry, limits};
 use tanas_data::TaskData;
 use tanas_distance::Grid;
 use tanas_distance::matrix::{mean, sample_std};
@@ -69,22 +69,25 @@ impl Default for TransferSettings {
 impl TransferSettings {
     /// Checks every value's range.
     pub fn validate(&self) -> std::result::Result<(), String> {
-        if self.samples.is_empty() || self.samples.contains(&0) {
-            return Err("transfer.samples must list sizes of at least 1".into());
+        if self.samples.is_empty() {
+            return Err("transfer.samples is empty".into());
         }
-        if self.steps == 0 || self.batch_size == 0 || self.test_samples == 0 {
-            return Err(
-                "transfer.steps, transfer.batch_size and transfer.test_samples must be at least 1"
-                    .into(),
-            );
+        for &n in &self.samples {
+            limits::count("transfer.samples", n, limits::MAX_COUNT)?;
         }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(format!(
-                "transfer.lr must be a positive number, got {}",
-                self.lr
-            ));
-        }
-        Ok(())
+        limits::counts(
+            &[
+                ("transfer.steps", self.steps),
+                ("transfer.test_samples", self.test_samples),
+            ],
+            limits::MAX_COUNT,
+        )?;
+        limits::count(
+            "transfer.batch_size",
+            self.batch_size,
+            limits::MAX_BATCH_SIZE,
+        )?;
+        limits::positive_real("transfer.lr", self.lr)
     }
 
     /// The optimiser steps of a fine-tuning on `n` samples: whole epochs, the first that

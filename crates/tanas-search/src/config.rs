@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use tanas_core::limits::{MAX_BATCH_SIZE, MAX_COUNT};
 
 use crate::error::{Result, SearchError};
 use crate::fit::derive_seed;
@@ -126,19 +127,18 @@ impl SearchCommon {
             ("lr", self.lr),
             ("final_lr", self.final_lr.unwrap_or(self.lr)),
         ])?;
-        for (field, v) in [
+        let given: Vec<(&'static str, usize)> = [
             ("train_limit", self.train_limit),
             ("val_limit", self.val_limit),
             ("test_limit", self.test_limit),
             ("final_train_limit", self.final_train_limit),
             ("final_val_limit", self.final_val_limit),
             ("final_batch_size", self.final_batch_size),
-        ] {
-            if v == Some(0) {
-                return Err(SearchError::config(field, "must be at least 1 when given"));
-            }
-        }
-        Ok(())
+        ]
+        .into_iter()
+        .filter_map(|(field, v)| Some((field, v?)))
+        .collect();
+        at_least_1(&given)
     }
 
     /// The final step's settings, seeded from [`seed`](Self::seed) on the path `tag` (one per
@@ -302,12 +302,23 @@ impl RandomSearchConfig {
     }
 }
 
-/// Every listed count must be at least 1.
+/// Every listed count must be from 1 to [`MAX_COUNT`] (batch sizes: [`MAX_BATCH_SIZE`]),
+/// the bounds of the command line's flags.
 fn at_least_1(fields: &[(&'static str, usize)]) -> Result<()> {
-    match fields.iter().find(|(_, v)| *v == 0) {
-        Some((field, _)) => Err(SearchError::config(field, "must be at least 1")),
-        None => Ok(()),
+    for &(field, v) in fields {
+        let max = if field.ends_with("batch_size") {
+            MAX_BATCH_SIZE
+        } else {
+            MAX_COUNT
+        };
+        if !(1..=max).contains(&v) {
+            return Err(SearchError::config(
+                field,
+                format!("must be from 1 to {max}, got {v}"),
+            ));
+        }
     }
+    Ok(())
 }
 
 /// Every listed number must be finite and above 0.

@@ -103,8 +103,19 @@ impl Checkpoint {
             });
         }
         let bytes = std::fs::read(&path).map_err(|e| TrainError::io(&path, e))?;
-        Recorder::<B>::load(&recorder(), bytes, device)
-            .map_err(|e| TrainError::record(&path, format!("{e:?}")))
+        // burn's message carries a hint about its 0.14 format change on further lines, which
+        // misleads here: the file is ours, written by this version, and damaged.
+        Recorder::<B>::load(&recorder(), bytes, device).map_err(|e| {
+            let cause = format!("{e:?}");
+            let cause = cause.split(['\n', '\\']).next().unwrap_or_default();
+            TrainError::record(
+                &path,
+                format!(
+                    "damaged or truncated ({cause}); remove {} to train the run from scratch",
+                    self.dir.display()
+                ),
+            )
+        })
     }
 
     /// Removes record and temporary files that `keep` does not name.

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use tanas_core::limits::{MAX_BATCH_SIZE, MAX_COUNT};
+
 use crate::error::{Result, TrainError};
 
 /// Adam's epsilon. burn's default is `1e-5`; PyTorch's (and so the papers') is `1e-8`.
@@ -103,23 +105,26 @@ impl TrainConfig {
     /// Checks every value's range.
     pub fn validate(&self) -> Result<()> {
         let invalid = |field, problem: String| Err(TrainError::InvalidConfig { field, problem });
-        if self.epochs == 0 {
-            return invalid("epochs", "must be at least 1".into());
-        }
-        if self.batch_size == 0 {
-            return invalid("batch_size", "must be at least 1".into());
-        }
-        if self.eval_batch_size == 0 {
-            return invalid("eval_batch_size", "must be at least 1".into());
+        // The command line's bounds (tanas_core::limits), for settings files too.
+        for (field, v, max) in [
+            ("epochs", Some(self.epochs), MAX_COUNT),
+            ("batch_size", Some(self.batch_size), MAX_BATCH_SIZE),
+            (
+                "eval_batch_size",
+                Some(self.eval_batch_size),
+                MAX_BATCH_SIZE,
+            ),
+            ("patience", self.patience, MAX_COUNT),
+            ("max_steps", self.max_steps, MAX_COUNT),
+        ] {
+            if let Some(v) = v
+                && !(1..=max).contains(&v)
+            {
+                return invalid(field, format!("must be from 1 to {max}, got {v}"));
+            }
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return invalid("lr", format!("must be a positive number, got {}", self.lr));
-        }
-        if self.patience == Some(0) {
-            return invalid("patience", "must be at least 1".into());
-        }
-        if self.max_steps == Some(0) {
-            return invalid("max_steps", "must be at least 1".into());
         }
         match self.target_accuracy {
             Some(a) if !(0.0..=1.0).contains(&a) => {

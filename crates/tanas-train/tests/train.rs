@@ -257,6 +257,29 @@ fn resumed_runs_equal_an_uninterrupted_run() {
         assert_eq!(out.metrics.test, reference.metrics.test);
         assert_eq!(out.metrics.best_epoch, reference.metrics.best_epoch);
     }
+    // A damaged checkpoint record is named as such (issue 28: not burn's hint about its
+    // 0.14 format change), with what to do.
+    let damaged = tmp();
+    run(&cfg(1), damaged.path()).unwrap();
+    std::fs::remove_file(damaged.path().join("metrics.json")).unwrap();
+    let ckpt = damaged.path().join("checkpoint");
+    for entry in std::fs::read_dir(&ckpt).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("model-")
+        {
+            let bytes = std::fs::read(&path).unwrap();
+            std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        }
+    }
+    let e = run(&cfg(2), damaged.path()).unwrap_err().to_string();
+    assert!(
+        e.contains("damaged or truncated") && !e.contains("0.14") && !e.contains('\n'),
+        "{e}"
+    );
     // A run cannot be shortened.
     let short = run(&cfg(1), whole.path()).unwrap_err();
     assert!(

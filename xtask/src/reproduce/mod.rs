@@ -67,6 +67,10 @@ pub struct ReproduceArgs {
     /// build copied to a GPU machine).
     #[arg(long)]
     tanas: Option<PathBuf>,
+    /// A study whose datasets are missing is an error (default: it is skipped with a
+    /// warning that names it).
+    #[arg(long)]
+    strict: bool,
 }
 
 /// Runs the reproduction.
@@ -97,7 +101,25 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
     let mut tasks = Vec::new();
     let mut studies = Vec::new();
     let mut skipped = Vec::new();
+    let profile_err = |study: &Study, problem: String| {
+        anyhow::anyhow!(
+            "{}: study `{}`: {problem}",
+            profile.path.display(),
+            study.name
+        )
+    };
     for study in &profile.studies {
+        if let Some(d) = study
+            .datasets
+            .iter()
+            .find(|d| !data.datasets.iter().any(|k| &k.name == *d))
+        {
+            let known: Vec<&str> = data.datasets.iter().map(|k| k.name.as_str()).collect();
+            return Err(profile_err(
+                study,
+                format!("datasets: unknown dataset {d:?} ({})", known.join(", ")),
+            ));
+        }
         let missing: Vec<&str> = study
             .datasets
             .iter()
@@ -115,6 +137,9 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
+            if args.strict {
+                return Err(profile_err(study, format!("{line} (--strict)")));
+            }
             eprintln!("{line}");
             skipped.push(line);
             continue;
@@ -127,6 +152,16 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
                 tasks.push(task);
             }
         }
+        if let Some(t) = study
+            .targets
+            .iter()
+            .find(|t| !ids.iter().any(|(id, _)| id == *t))
+        {
+            return Err(profile_err(
+                study,
+                format!("targets: {t:?} is not a task of the study's task files"),
+            ));
+        }
         studies.push((study, ids));
     }
     write_json(&out.join("tasks.json"), &tasks)?;
@@ -136,6 +171,23 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         .flat_map(|(study, ids)| plan::plan(study, ids, &profile))
         .collect();
     let plan::Graph { jobs, publish } = plan::graph(stages, &t, &out, &profile.resources)?;
+    // The settings files written from the profile, read as their stages will read them:
+    // a typo in a [search] or transfer table is named now, not when its stage runs.
+    for (study, _) in &studies {
+        let dirs = Dirs::of(&out, &study.name);
+        let mut files: Vec<(&str, PathBuf)> = study
+            .archs
+            .iter()
+            .map(|arch| ("experiment", dirs.matrix(arch).join("experiment.toml")))
+            .collect();
+        files.push(("dict-settings", dirs.work.join("dict-settings.toml")));
+        for (kind, file) in files {
+            if file.is_file() {
+                t.check(kind, &file)
+                    .map_err(|e| profile_err(study, format!("{e:#}")))?;
+            }
+        }
+    }
     if args.plan {
         let graph =
             tanas_jobs::to_json(&jobs, json!({"profile": profile.name, "device": t.device}));

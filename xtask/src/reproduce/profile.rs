@@ -65,6 +65,9 @@ pub struct Profile {
     /// The file's stem (`quick`, `paper`).
     #[serde(skip)]
     pub name: String,
+    /// The file it was read from.
+    #[serde(skip)]
+    pub path: PathBuf,
     /// What it is, one line.
     pub summary: String,
     /// The studies, in order.
@@ -119,18 +122,10 @@ impl Profile {
             );
         }
         let mut profile: Profile = tanas_core::read_toml(&path)?;
-        if profile.studies.iter().any(|s| s.archs.is_empty()) {
-            bail!("{}: a study without archs", path.display());
+        if let Err(problem) = profile.validate(root) {
+            bail!("{}: {problem}", path.display());
         }
-        // Study names become folders of the report: plain names, each once.
-        for (i, study) in profile.studies.iter().enumerate() {
-            if let Err(p) = tanas_core::id::check_id(&study.name) {
-                bail!("{}: study name {:?} {p}", path.display(), study.name);
-            }
-            if profile.studies[..i].iter().any(|s| s.name == study.name) {
-                bail!("{}: study `{}` is named twice", path.display(), study.name);
-            }
-        }
+        profile.path = path.clone();
         profile.name = path
             .file_stem()
             .map_or_else(|| name.to_string(), |s| s.to_string_lossy().into_owned());
@@ -138,7 +133,133 @@ impl Profile {
     }
 }
 
+impl Profile {
+    /// Checks every value the file gives, with the bounds the stages use
+    /// (`tanas_core::limits`), so that a mistake is named with the profile's field before
+    /// any stage runs.
+    fn validate(&self, root: &Path) -> std::result::Result<(), String> {
+        let r = &self.resources;
+        if r.cpus == 0 || r.mem_mib == 0 || !(r.time_s.is_finite() && r.time_s > 0.0) {
+            return Err(format!(
+                "resources: cpus ({}) and mem_mib ({}) must be at least 1, time_s ({}) a finite number above 0",
+                r.cpus, r.mem_mib, r.time_s
+            ));
+        }
+        let e = &self.estimate;
+        for (field, v) in [
+            ("matrix", e.matrix),
+            ("dict_task", e.dict_task),
+            ("search", e.search),
+            ("baseline_per_mparam", e.baseline_per_mparam),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(format!(
+                    "estimate.{field} = {v}: must be a finite number >= 0"
+                ));
+            }
+        }
+        if self.studies.is_empty() {
+            return Err("no [[studies]]".into());
+        }
+        for (i, study) in self.studies.iter().enumerate() {
+            // Study names become folders of the report: plain names, each once.
+            if let Err(p) = tanas_core::id::check_id(&study.name) {
+                return Err(format!("study name {:?} {p}", study.name));
+            }
+            if self.studies[..i].iter().any(|s| s.name == study.name) {
+                return Err(format!("study `{}` is named twice", study.name));
+            }
+            study
+                .validate(root)
+                .map_err(|p| format!("study `{}`: {p}", study.name))?;
+        }
+        Ok(())
+    }
+}
+
 impl Study {
+    /// Checks the study's own values (its search and transfer tables are checked by the
+    /// `tanas` readers of the files written from them, before any stage runs).
+    fn validate(&self, root: &Path) -> std::result::Result<(), String> {
+        use tanas_core::limits::{MAX_COUNT, MAX_SEEDS, count, counts};
+        let seeds = usize::try_from(self.seeds).unwrap_or(usize::MAX);
+        let search_seeds = usize::try_from(self.search_seeds).unwrap_or(usize::MAX);
+        counts(
+            &[("seeds", seeds), ("search_seeds", search_seeds)],
+            MAX_SEEDS,
+        )?;
+        counts(
+            &[
+                ("epochs", self.epochs),
+                ("patience", self.patience),
+                ("fisher_samples", self.fisher_samples),
+            ],
+            MAX_COUNT,
+        )?;
+        if let Some(m) = self.max_steps {
+            count("max_steps", m, MAX_COUNT)?;
+        }
+        if let Some(f) = self.floor_seeds
+            && f > seeds
+        {
+            return Err(format!("floor_seeds = {f}: more than the {seeds} seeds"));
+        }
+        tanas_core::cell::CellSkeleton::new(self.skeleton.0, self.skeleton.1)
+            .validate()
+            .map_err(|e| e.to_string())?;
+        if !matches!(self.head.as_str(), "exclude" | "pad") {
+            return Err(format!(
+                "head = {:?}: must be \"exclude\" or \"pad\"",
+                self.head
+            ));
+        }
+        for (field, list) in [
+            ("task_files", &self.task_files),
+            ("datasets", &self.datasets),
+            ("archs", &self.archs),
+            ("targets", &self.targets),
+        ] {
+            if list.is_empty() {
+                return Err(format!("{field} is empty"));
+            }
+        }
+        for f in &self.task_files {
+            if !root.join(f).is_file() {
+                return Err(format!("task_files: {f}: no such file"));
+            }
+        }
+        let arch = |a: &str| -> std::result::Result<(), String> {
+            a.parse::<tanas_core::arch::Arch>()
+                .map(drop)
+                .map_err(|e| e.to_string())
+        };
+        for a in &self.archs {
+            arch(a).map_err(|e| format!("archs: {e}"))?;
+        }
+        for b in &self.baselines {
+            match b.split_once(':') {
+                Some(("cellnet", genotype)) => {
+                    let file = root
+                        .join("configs/genotypes")
+                        .join(format!("{genotype}.json"));
+                    if !file.is_file() {
+                        return Err(format!(
+                            "baselines: {b:?}: no genotype file {}",
+                            file.display()
+                        ));
+                    }
+                }
+                Some(_) => {
+                    return Err(format!(
+                        "baselines: {b:?}: only `cellnet:<genotype>` takes a genotype"
+                    ));
+                }
+                None => arch(b).map_err(|e| format!("baselines: {e}"))?,
+            }
+        }
+        Ok(())
+    }
+
     /// The distance-matrix experiment of `arch` (`tanas distance matrix`), with the task
     /// files as absolute paths under `root`.
     pub fn experiment_toml(&self, arch: &str, root: &Path) -> String {
@@ -291,6 +412,71 @@ mod tests {
                 Profile::named(path.to_str().unwrap(), &root()).unwrap_err()
             );
             assert!(e.contains(name) && e.contains(needle), "{e}");
+        }
+    }
+
+    /// Issue 28: every value of a profile is checked at load, with the stages' bounds,
+    /// naming the profile file, the study and the field.
+    #[test]
+    fn profile_mistakes_are_named_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let quick = std::fs::read_to_string(root().join("configs/profiles/quick.toml")).unwrap();
+        for (i, (from, to, needle)) in [
+            ("cpus = 2", "cpus = 0", "resources: cpus (0)"),
+            ("time_s = 600.0", "time_s = -1.0", "time_s (-1)"),
+            ("matrix = 620.0", "matrix = nan", "estimate.matrix = NaN"),
+            ("seeds = 3", "seeds = 0", "study `mnist-fashion`: seeds = 0"),
+            (
+                "seeds = 3",
+                "seeds = 1000000000",
+                "seeds = 1000000000: must be from 1",
+            ),
+            ("epochs = 15", "epochs = 1000000000", "epochs = 1000000000"),
+            (
+                "head = \"exclude\"",
+                "head = \"exlude\"",
+                "head = \"exlude\"",
+            ),
+            (
+                "skeleton = [4, 3]",
+                "skeleton = [0, 0]",
+                "skeleton channels = 0",
+            ),
+            (
+                "skeleton = [4, 3]",
+                "skeleton = [4, 100000]",
+                "skeleton layers = 100000",
+            ),
+            (
+                "archs = [\"small-cnn\"]",
+                "archs = [\"small-cnnn\"]",
+                "archs: ",
+            ),
+            (
+                "\"cellnet:conv_3x3\"",
+                "\"cellnet:conv_33\"",
+                "baselines: \"cellnet:conv_33\"",
+            ),
+            ("floor_seeds = 1", "floor_seeds = 9", "floor_seeds = 9"),
+            ("targets = [", "targets = [] #", "targets is empty"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            assert!(quick.contains(from), "{from}");
+            let path = dir.path().join(format!("bad-{i}.toml"));
+            std::fs::write(&path, quick.replacen(from, to, 1)).unwrap();
+            let e = format!(
+                "{:#}",
+                Profile::named(path.to_str().unwrap(), &root()).unwrap_err()
+            );
+            assert!(
+                e.starts_with(&path.display().to_string()) && e.contains(needle),
+                "{to}: {e}"
+            );
+        }
+        for name in ["quick", "paper", "smoke"] {
+            Profile::named(name, &root()).unwrap();
         }
     }
 

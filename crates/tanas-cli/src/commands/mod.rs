@@ -49,5 +49,31 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Search(args) => tanas::search(args, &dirs, store, cli.global.device),
         Command::Run(args) => tanas::run(args, &dirs, &cli.global),
         Command::Baseline(args) => tanas::baseline(args, &dirs, store, cli.global.device),
+        Command::Check(args) => check(&args),
     }
+}
+
+/// `tanas check`: the file read by the reader of the command it is for.
+fn check(args: &crate::cli::CheckArgs) -> anyhow::Result<()> {
+    use crate::cli::CheckKind;
+    let what = match args.kind {
+        CheckKind::Experiment => {
+            let exp = tanas_pipeline::Experiment::read(&args.file)?;
+            format!(
+                "a distance-matrix experiment: {} seeds, {} metrics",
+                exp.seeds.len(),
+                exp.metrics.len()
+            )
+        }
+        CheckKind::DictSettings => {
+            let s = tanas_pipeline::DictSettings::read(&args.file)?;
+            format!("dictionary settings: {}, {} seeds", s.arch, s.seeds.len())
+        }
+        CheckKind::Run => {
+            tanas_pipeline::TanasExperiment::read(&args.file)?;
+            "a TA-NAS experiment".to_string()
+        }
+    };
+    crate::output::outln!("{}: {what}", args.file.display());
+    Ok(())
 }

@@ -43,16 +43,9 @@ impl CellSkeleton {
 
     /// Checks that the skeleton can build a network.
     pub fn validate(&self) -> Result<(), CellError> {
-        if self.channels == 0 {
-            return Err(CellError::Config(
-                "skeleton channels must be at least 1".into(),
-            ));
-        }
-        if self.layers == 0 {
-            return Err(CellError::Config(
-                "skeleton layers must be at least 1".into(),
-            ));
-        }
-        Ok(())
+        use crate::limits::{MAX_CHANNELS, MAX_LAYERS, count};
+        count("skeleton channels", self.channels, MAX_CHANNELS)
+            .and_then(|()| count("skeleton layers", self.layers, MAX_LAYERS))
+            .map_err(CellError::Config)
     }
 }
