@@ -1201,6 +1201,54 @@ fn tanas_run_dictionary_and_search() {
         &[d, settings.to_str().unwrap()],
     ));
     assert!(e.contains("settings.toml") && e.contains("epoch"), "{e}");
+
+    // Issue 28: a dictionary add (which locks the dictionary and sweeps temporary files)
+    // while a search (a new seed: it builds) writes into the dictionary's store: both
+    // finish, and the search's stored artifact is intact (a rerun into another directory
+    // finds it: the same answer, the same recorded seconds).
+    let search = |out: &Path| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tanas"));
+        cmd.args([
+            "-q",
+            "search",
+            "--dict",
+            d,
+            "--tasks",
+            "configs/tasks/mnist.toml",
+            "--task",
+            "mnist-1",
+            "--space",
+            "general",
+            "--seed",
+            "2",
+            "--json",
+            "--out",
+        ])
+        .arg(out)
+        .current_dir(repo())
+        .env_remove("TANAS_DATA_DIR")
+        .env_remove("TANAS_STORE");
+        cmd
+    };
+    let running = search(&dir.path().join("beside-add"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let added = run_with(
+        "-q dict add --dict {} --tasks configs/tasks/mnist.toml --task mnist-2",
+        &[d],
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let beside = json(&running.wait_with_output().unwrap());
+    let again = json(&search(&dir.path().join("again")).output().unwrap());
+    for field in ["genotype", "test_accuracy", "search_seconds"] {
+        assert_eq!(beside[field], again[field], "{field}");
+    }
 }
 
 #[test]

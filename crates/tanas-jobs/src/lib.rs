@@ -15,10 +15,13 @@
 pub mod local;
 pub mod slurm;
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -133,13 +136,41 @@ impl Job {
             hash = hash.bytes(arg.as_encoded_bytes()).u64(0);
             let path = cwd.join(arg);
             if path.is_file() {
-                let bytes = std::fs::read(&path)
-                    .with_context(|| format!("{}: cannot read", path.display()))?;
-                hash = hash.bytes(&bytes);
+                hash = hash.bytes(file_hash(&path)?.as_bytes());
             }
         }
         Ok(hash.hex())
     }
+}
+
+/// Files at least this large are hashed once per process (per size and modification time).
+const REMEMBERED: u64 = 1 << 20;
+
+/// The content hash of the file at `path`. Every job of a graph names the same `tanas`
+/// binary (tens of megabytes), which was hashed once per job: a large file is hashed once per
+/// process for the same size and modification time; a small one (a config file, which may be
+/// rewritten within a clock tick) every time.
+fn file_hash(path: &Path) -> Result<String> {
+    type Seen = HashMap<PathBuf, (u64, Option<SystemTime>, String)>;
+    static SEEN: Mutex<Option<Seen>> = Mutex::new(None);
+    let read = |e: std::io::Error| {
+        anyhow::Error::from(e).context(format!("{}: cannot read", path.display()))
+    };
+    let meta = std::fs::metadata(path).map_err(read)?;
+    if meta.len() < REMEMBERED {
+        return Ok(tanas_core::store::FileSum::of(path).map_err(read)?.fnv1a);
+    }
+    let stamp = (meta.len(), meta.modified().ok());
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    let seen = seen.get_or_insert_with(HashMap::new);
+    if let Some((len, modified, hash)) = seen.get(path)
+        && (*len, *modified) == stamp
+    {
+        return Ok(hash.clone());
+    }
+    let sum = tanas_core::store::FileSum::of(path).map_err(read)?;
+    seen.insert(path.to_path_buf(), (stamp.0, stamp.1, sum.fnv1a.clone()));
+    Ok(sum.fnv1a)
 }
 
 /// The job graph as JSON: per node its id, label, key, the exact command and directory it

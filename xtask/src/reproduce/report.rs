@@ -15,7 +15,7 @@ use super::matrix::Matrix;
 use super::profile::{Profile, Study};
 use super::record::RunRecord;
 use super::stats::{Verdict, mean_std};
-use super::transfer::{Agreement, Grids, ROUNDS, agreement, same_dataset};
+use super::transfer::{Agreement, Grids, ROUNDS, agreement, same_dataset, within_dataset};
 use super::{Dirs, Method, baseline_name, hms, read_json};
 
 /// A row of a paper's search table: method, test accuracy (%), parameters (M), GPU days.
@@ -517,13 +517,23 @@ fn transfer_section(
     if let Some(c) = cosine {
         predictors.push(("1 - cosine of the Fishers", c.per_seed.clone()));
     }
+    let within: Vec<(String, Grids)> = predictors
+        .iter()
+        .map(|(name, g)| {
+            (
+                format!("{name}, within the target's dataset"),
+                within_dataset(g, &first.tasks, dataset_of),
+            )
+        })
+        .collect();
     predictors.push((
         "same dataset (0) or not (1)",
         same_dataset(&first.tasks, dataset_of, first.seeds.len()),
     ));
+    predictors.extend(within.iter().map(|(n, g)| (n.as_str(), g.clone())));
     let _ = writeln!(
         s,
-        "\n#### Does the distance predict transfer? ({arch})\n\nPer target column and seed, the Spearman correlation between the sources' distances d[., b] and their negated gains -g[., b] (1: the nearer a source, the more it gains), averaged over the columns and seeds; p: one-sided permutation p-value of that mean ({ROUNDS} rounds, the sources shuffled within each column and seed); top-1: the columns x seeds whose nearest source is the one that gains the most (a tie shares the hit), against a random choice's rate.\n\n| predictor | n | mean Spearman | p | top-1 hits | hit rate | chance |\n|---|---|---|---|---|---|---|"
+        "\n#### Does the distance predict transfer? ({arch})\n\nPer target column and seed, the Spearman correlation between the sources' distances d[., b] and their negated gains -g[., b] (1: the nearer a source, the more it gains), averaged over the columns and seeds; p: one-sided permutation p-value of that mean ({ROUNDS} rounds, the sources shuffled within each column and seed); top-1: the columns x seeds whose nearest source is the one that gains the most (a tie shares the hit), against a random choice's rate. Within the target's dataset: the same over the sources of the target's own dataset only, which the same-dataset predictor cannot rank (does the distance rank sources beyond telling the datasets apart?).\n\n| predictor | n | mean Spearman | p | top-1 hits | hit rate | chance |\n|---|---|---|---|---|---|---|"
     );
     let mut ftd_agreement = Vec::new();
     for g in &gains {

@@ -161,6 +161,33 @@ pub fn same_dataset(
     vec![grid; seeds]
 }
 
+/// `grids` with the pairs of different datasets left out (NaN): a predictor's ranking of the
+/// sources that share the target's dataset, beyond telling the datasets apart.
+pub fn within_dataset(
+    grids: &Grids,
+    tasks: &[String],
+    dataset_of: impl Fn(&str) -> Option<String>,
+) -> Grids {
+    let ds: Vec<Option<String>> = tasks.iter().map(|t| dataset_of(t)).collect();
+    grids
+        .iter()
+        .map(|g| {
+            g.iter()
+                .enumerate()
+                .map(|(a, row)| {
+                    row.iter()
+                        .enumerate()
+                        .map(|(b, &v)| match (&ds[a], &ds[b]) {
+                            (Some(x), Some(y)) if x == y => v,
+                            _ => f64::NAN,
+                        })
+                        .collect()
+                })
+                .collect()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,6 +253,18 @@ mod tests {
         );
         let a = agreement(&sd, &g, 200).unwrap();
         assert!(a.hits > 0.0 && a.hits < 12.0, "{a:?}");
+        // Within one dataset the same-dataset predictor is constant: nothing to rank.
+        let of = |t: &str| {
+            Some(if t < "t3" {
+                "x".to_string()
+            } else {
+                "y".into()
+            })
+        };
+        assert!(agreement(&within_dataset(&sd, &tasks, of), &g, 200).is_none());
+        // The perfect predictor stays perfect over the 2 sources of each column's dataset.
+        let w = agreement(&within_dataset(&p, &tasks, of), &g, 200).unwrap();
+        assert!((w.rho - 1.0).abs() < 1e-12 && w.chance == 0.5, "{w:?}");
     }
 
     #[test]
