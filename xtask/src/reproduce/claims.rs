@@ -64,7 +64,7 @@ pub fn check(
     ftd: Option<&Matrix>,
     logdet: Option<&Matrix>,
     datasets: &[DatasetTasks],
-    transfer: &[(usize, Agreement)],
+    transfer: &[TransferRanking],
     targets: &[TargetRuns],
 ) -> Vec<Claim> {
     let mut claims = Vec::new();
@@ -85,8 +85,8 @@ pub fn check(
             claims.extend(full_closest_across(m, datasets));
         }
     }
-    for (n, a) in transfer {
-        claims.push(ranks_transfer(*n, a));
+    for r in transfer {
+        claims.push(ranks_transfer(r));
     }
     for t in targets {
         for c in &COMPARISONS {
@@ -100,10 +100,24 @@ pub fn check(
 /// The significance level of the permutation test of [`ranks_transfer`] (one-sided).
 const ALPHA: f64 = 0.05;
 
-/// "FTD ranks transfer sources" with `n` samples of the target: held when the permutation
-/// test says the mean Spearman correlation between the distance and the negated gain is
-/// positive beyond chance, not held when it is not positive, not shown in between.
-fn ranks_transfer(n: usize, a: &Agreement) -> Claim {
+/// How well FTD ranks transfer sources for targets of `samples` samples: over all sources,
+/// or over the sources of the target's own dataset only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransferRanking {
+    /// The few-shot size n.
+    pub samples: usize,
+    /// Over the sources of the target's dataset only.
+    pub within_dataset: bool,
+    /// The agreement of FTD with the gains.
+    pub agreement: Agreement,
+}
+
+/// "FTD ranks transfer sources" with `n` samples of the target (over every source, or within
+/// the target's dataset): held when the permutation test says the mean Spearman correlation
+/// between the distance and the negated gain is positive beyond chance, not held when it is
+/// not positive, not shown in between.
+fn ranks_transfer(r: &TransferRanking) -> Claim {
+    let (n, a) = (r.samples, &r.agreement);
     let verdict = if a.rho <= 0.0 {
         Verdict::NotHeld
     } else if a.p < ALPHA {
@@ -113,7 +127,12 @@ fn ranks_transfer(n: usize, a: &Agreement) -> Claim {
     };
     Claim {
         text: format!(
-            "FTD ranks transfer sources: the nearer a learned task, the more its network gains when fine-tuned on {n} samples of the target"
+            "FTD ranks transfer sources{}: the nearer a learned task, the more its network gains when fine-tuned on {n} samples of the target",
+            if r.within_dataset {
+                " within the target's dataset (beyond telling the datasets apart)"
+            } else {
+                ""
+            }
         ),
         source: "003 abstract, §V-B.5".into(),
         metric: "ftd".into(),
@@ -848,7 +867,16 @@ mod tests {
             trials: 8,
             chance: 0.14,
         };
-        let found = [(100, a(0.4, 0.01)), (500, a(0.2, 0.2)), (100, a(-0.1, 0.8))];
+        let r = |samples, within_dataset, agreement| TransferRanking {
+            samples,
+            within_dataset,
+            agreement,
+        };
+        let found = [
+            r(100, false, a(0.4, 0.01)),
+            r(500, false, a(0.2, 0.2)),
+            r(100, true, a(-0.1, 0.8)),
+        ];
         let c = check(None, None, &datasets(), &found, &[]);
         let verdicts: Vec<Verdict> = c.iter().map(|c| c.verdict).collect();
         assert_eq!(
@@ -856,6 +884,11 @@ mod tests {
             [Verdict::Held, Verdict::NotShown, Verdict::NotHeld]
         );
         assert!(c[1].text.contains("500 samples"), "{}", c[1].text);
+        assert!(
+            c[2].text.contains("within the target's dataset"),
+            "{}",
+            c[2].text
+        );
         assert!(c[0].numbers.contains("p = 0.0100"), "{}", c[0].numbers);
     }
 }

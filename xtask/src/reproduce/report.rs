@@ -10,12 +10,12 @@ use tanas_core::report::{
     TaskInfo,
 };
 
-use super::claims::{self, Claim, DatasetTasks, TargetRuns, accuracy, per_seed};
+use super::claims::{self, Claim, DatasetTasks, TargetRuns, TransferRanking, accuracy, per_seed};
 use super::matrix::Matrix;
 use super::profile::{Profile, Study};
 use super::record::RunRecord;
 use super::stats::{Verdict, mean_std};
-use super::transfer::{Agreement, Grids, ROUNDS, agreement, same_dataset, within_dataset};
+use super::transfer::{Grids, ROUNDS, agreement, same_dataset, within_dataset};
 use super::{Dirs, Method, baseline_name, hms, read_json};
 
 /// A row of a paper's search table: method, test accuracy (%), parameters (M), GPU days.
@@ -446,7 +446,7 @@ fn transfer_section(
     [ftd, logdet]: [&Matrix; 2],
     cosine: Option<&Matrix>,
     datasets: &[DatasetTasks],
-) -> Result<Vec<(usize, Agreement)>> {
+) -> Result<Vec<TransferRanking>> {
     let mut gains = Vec::new();
     for n in study.transfer_samples() {
         if let Ok(g) = read_json::<GainMatrix>(&dir.join(format!("transfer-gain-n{n}.json"))) {
@@ -554,8 +554,12 @@ fn transfer_section(
                 a.hits / a.trials as f64,
                 a.chance
             );
-            if *name == "FTD" {
-                ftd_agreement.push((g.samples, a));
+            if name.starts_with("FTD") {
+                ftd_agreement.push(TransferRanking {
+                    samples: g.samples,
+                    within_dataset: *name != "FTD",
+                    agreement: a,
+                });
             }
         }
     }
