@@ -13,7 +13,7 @@ use tanas_zoo::{ModelSpec, ZooModel};
 use crate::config::{ADAM_EPSILON, TrainConfig};
 use crate::error::{Result, TrainError};
 use crate::eval::{Eval, Tally, evaluate};
-use crate::train::{seeded, train_epoch};
+use crate::train::{check_inputs, seeded, train_epoch};
 
 /// Trains `spec` on `data`'s train split with `cfg` (Adam, `cfg.epoch_budget` epochs in
 /// `cfg`'s data order; its `init` weights, if any, are loaded under the seeded head exactly
@@ -26,21 +26,7 @@ pub fn fine_tune<B: AutodiffBackend>(
     cfg: &TrainConfig,
     device: &B::Device,
 ) -> Result<Eval> {
-    cfg.validate()?;
-    let task = data.spec.id.clone();
-    if spec.num_classes != data.num_labels {
-        return Err(TrainError::LabelMismatch {
-            task,
-            labels: data.num_labels,
-            classes: spec.num_classes,
-        });
-    }
-    for split in [Split::Train, Split::Test] {
-        if data.split(split).is_empty() {
-            let hint = String::new();
-            return Err(TrainError::EmptySplit { task, split, hint });
-        }
-    }
+    check_inputs(spec, data, cfg, &[Split::Train, Split::Test])?;
     let mut model = seeded::<B, _>(device, cfg.seed, || ZooModel::<B>::new(spec, device))?;
     if let Some(init) = &cfg.init {
         model = tanas_zoo::load_pytorch_body(model, init, spec.arch.head())?;

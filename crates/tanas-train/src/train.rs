@@ -79,31 +79,7 @@ pub fn train<B: AutodiffBackend>(
     out: &Path,
     device: &B::Device,
 ) -> Result<TrainOutcome> {
-    cfg.validate()?;
-    let task = data.spec.id.clone();
-    if spec.num_classes != data.num_labels {
-        return Err(TrainError::LabelMismatch {
-            task,
-            labels: data.num_labels,
-            classes: spec.num_classes,
-        });
-    }
-    for split in [Split::Train, Split::Val, Split::Test] {
-        if data.split(split).is_empty() {
-            let fraction = data.spec.val_fraction;
-            let hint = match split {
-                Split::Val if fraction == 0.0 => {
-                    " (val_fraction = 0 leaves nothing for model selection)".to_string()
-                }
-                Split::Val => format!(
-                    " (val_fraction = {fraction} of the task's {} training images rounds to no sample: too few images per label, or too small a val_fraction)",
-                    data.train.len()
-                ),
-                _ => String::new(),
-            };
-            return Err(TrainError::EmptySplit { task, split, hint });
-        }
-    }
+    check_inputs(spec, data, cfg, &[Split::Train, Split::Val, Split::Test])?;
     let run = RunInfo::new(spec, data);
     let epochs = cfg.epoch_budget(data.train.len());
     // What is stored: the settings of the run, not how it is displayed.
@@ -338,6 +314,42 @@ pub fn train<B: AutodiffBackend>(
         metrics,
         status,
     })
+}
+
+/// Checks a run's inputs before anything is built: `cfg`'s values, the network's outputs
+/// against the task's labels, and that each of `splits` has samples.
+pub(crate) fn check_inputs(
+    spec: &ModelSpec,
+    data: &TaskData,
+    cfg: &TrainConfig,
+    splits: &[Split],
+) -> Result<()> {
+    cfg.validate()?;
+    let task = data.spec.id.clone();
+    if spec.num_classes != data.num_labels {
+        return Err(TrainError::LabelMismatch {
+            task,
+            labels: data.num_labels,
+            classes: spec.num_classes,
+        });
+    }
+    for &split in splits {
+        if data.split(split).is_empty() {
+            let fraction = data.spec.val_fraction;
+            let hint = match split {
+                Split::Val if fraction == 0.0 => {
+                    " (val_fraction = 0 leaves nothing for model selection)".to_string()
+                }
+                Split::Val => format!(
+                    " (val_fraction = {fraction} of the task's {} training images rounds to no sample: too few images per label, or too small a val_fraction)",
+                    data.train.len()
+                ),
+                _ => String::new(),
+            };
+            return Err(TrainError::EmptySplit { task, split, hint });
+        }
+    }
+    Ok(())
 }
 
 /// One pass over the train split in the epoch's order; returns the model with the mean

@@ -47,7 +47,7 @@ pub use tanas_jobs::hms;
 #[derive(Debug, clap::Args)]
 pub struct ReproduceArgs {
     /// The experiment profile: a file of configs/profiles/ by name (`quick`: CPU, embedded
-    /// data, ~25 min; `paper`) or the path of a profile file.
+    /// data, ~33 min with `--executor local --jobs 2`; `paper`) or the path of a profile file.
     #[arg(long, default_value = "quick")]
     profile: String,
     /// Where tensors live (`cpu`, `cuda`, `cuda:N`); passed to every `tanas` stage.
