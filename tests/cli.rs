@@ -465,6 +465,35 @@ fn a_full_disk_is_named() {
     assert!(e.contains(out.to_str().unwrap()), "{e}");
 }
 
+/// `tanas train --init`: another task's network (10 outputs) fine-tuned under a fresh 2-label
+/// head; weights that are not a network's body are one error line naming the file.
+#[test]
+fn train_init_fine_tunes_another_tasks_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let (source, tuned) = (dir.path().join("source"), dir.path().join("tuned"));
+    let trained = json(&run_with(
+        "-q train --tasks configs/tasks/mnist.toml --task mnist-3 --epochs 1 --json --out {}",
+        &[source.to_str().unwrap()],
+    ));
+    assert_eq!(trained["num_labels"], 10);
+    let weights = source.join("weights.safetensors");
+    let m = json(&run_with(
+        "-q train --tasks configs/tasks/mnist.toml --task mnist-0 --epochs 1 --json --init {} --out {}",
+        &[weights.to_str().unwrap(), tuned.to_str().unwrap()],
+    ));
+    assert_eq!(m["num_labels"], 2);
+    assert_eq!(m["config"]["init"], weights.to_str().unwrap());
+    assert!(
+        m["test"]["balanced_accuracy"].as_f64().unwrap() > 0.6,
+        "{m}"
+    );
+    let e = error_line(&run_with(
+        "-q train --tasks configs/tasks/mnist.toml --task mnist-0 --epochs 1 --init configs/tasks/mnist.toml --out {}",
+        &[dir.path().join("bad").to_str().unwrap()],
+    ));
+    assert!(e.contains("mnist.toml"), "{e}");
+}
+
 /// A symbolic link planted where tanas writes its own files is refused, naming it; the file
 /// it points at is left as it was.
 #[cfg(unix)]
@@ -1190,6 +1219,24 @@ fn tanas_run_dictionary_and_search() {
     ));
     assert!(
         e.contains("manifest.json") && e.contains("../../escape"),
+        "{e}"
+    );
+    // A manifest entry naming another task's network is refused when it is used (issue 28),
+    // by what the network's own metrics say, before its weights are loaded.
+    let mut manifest: serde_json::Value = read(&dict.join("manifest.json"));
+    manifest["tasks"][0]["networks"] = manifest["tasks"][1]["networks"].clone();
+    let swapped = dir.path().join("swapped");
+    std::fs::create_dir(&swapped).unwrap();
+    std::fs::write(swapped.join("manifest.json"), manifest.to_string()).unwrap();
+    let e = error_line(&run_with(
+        "-q dict closest --dict {} --store {} --tasks configs/tasks/mnist.toml --task mnist-1",
+        &[
+            swapped.to_str().unwrap(),
+            dict.join("store").to_str().unwrap(),
+        ],
+    ));
+    assert!(
+        e.contains("manifest.json") && e.contains("is a network of `mnist-3`"),
         "{e}"
     );
 

@@ -403,6 +403,27 @@ impl TaskDictionary {
                     problem: format!("task `{}` has no network of seed {seed}", entry.spec.id),
                 })?;
                 let stored = self.store.entry(id)?;
+                // The manifest names the network; it must be this task's, of this seed.
+                let metrics = stored.dir.join(tanas_train::METRICS_FILE);
+                let made: Option<tanas_train::TrainMetrics> =
+                    tanas_train::checkpoint::read_json(&metrics).map_err(|e| {
+                        PipelineError::Train {
+                            task: entry.spec.id.clone(),
+                            seed,
+                            source: Box::new(e),
+                        }
+                    })?;
+                if let Some(m) =
+                    made.filter(|m| (m.task.as_str(), m.seed) != (&entry.spec.id, seed))
+                {
+                    return Err(PipelineError::Config {
+                        path: self.dir.join("manifest.json"),
+                        problem: format!(
+                            "task `{}`: its network of seed {seed} ({id}) is a network of `{}` with seed {}",
+                            entry.spec.id, m.task, m.seed
+                        ),
+                    });
+                }
                 let weights = stored.dir.join(tanas_train::WEIGHTS_FILE);
                 let model = load_net::<B>(s.arch, entry.num_labels, &weights, device)?;
                 let a = NetOf {
