@@ -5,7 +5,9 @@
 Compares `artifacts/store/` and the report's JSON (every study directory), or everything a
 `tanas run` made but the executors' own files (`slurm/`, `jobs/`), file by file: the same
 files; JSON and JSON-lines equal once the wall-clock fields are dropped (keys ending in
-`seconds`, `images_per_second`); burn's checkpoint records (`*.mpk`) the same size (they
+`seconds`, `images_per_second`; and a store stamp's `files`, the sizes and hashes of files
+that carry such fields, which are compared themselves); burn's checkpoint records (`*.mpk`)
+the same size (they
 carry random parameter ids; the weights themselves are compared in `weights.safetensors`);
 every other file byte for byte. Prints the first differences and exits 1 if there are any.
 """
@@ -46,7 +48,10 @@ def load(path):
     with open(path, 'rb') as f:
         data = f.read()
     if path.endswith('.json'):
-        return timeless(json.loads(data))
+        value = timeless(json.loads(data))
+        if os.path.basename(path) == 'stamp.json' and isinstance(value, dict):
+            value.pop('files', None)
+        return value
     if path.endswith('.jsonl'):
         return [timeless(json.loads(line)) for line in data.splitlines() if line.strip()]
     if path.endswith('.mpk'):
