@@ -42,34 +42,31 @@ impl Tanas {
         cmd
     }
 
-    /// `tanas check KIND FILE`: the file read as its command reads it; the error line
-    /// otherwise.
-    pub fn check(&self, kind: &str, file: &std::path::Path) -> Result<()> {
-        let args: Vec<OsString> = vec!["check".into(), kind.into(), file.into()];
+    /// Runs `tanas` with `args`; its output if it succeeded, else its error line.
+    fn output(&self, args: &[OsString]) -> Result<std::process::Output> {
         let out = self
-            .command(&args)
+            .command(args)
             .output()
             .with_context(|| format!("cannot run {}", self.bin.display()))?;
         if !out.status.success() {
             bail!("{}", String::from_utf8_lossy(&out.stderr).trim());
         }
-        Ok(())
+        Ok(out)
+    }
+
+    /// `tanas check KIND FILE`: the file read as its command reads it; the error line
+    /// otherwise.
+    pub fn check(&self, kind: &str, file: &std::path::Path) -> Result<()> {
+        self.output(&["check".into(), kind.into(), file.into()])
+            .map(drop)
     }
 
     /// Runs a query and parses its JSON output.
     pub fn json<T: serde::de::DeserializeOwned>(&self, args: &[&str]) -> Result<T> {
         let args: Vec<OsString> = args.iter().map(OsString::from).collect();
         let out = self
-            .command(&args)
-            .output()
-            .with_context(|| format!("cannot run {}", self.bin.display()))?;
-        if !out.status.success() {
-            bail!(
-                "tanas {}: {}",
-                show(&args),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
+            .output(&args)
+            .map_err(|e| anyhow::anyhow!("tanas {}: {e}", show(&args)))?;
         serde_json::from_slice(&out.stdout)
             .with_context(|| format!("tanas {}: output is not JSON", show(&args)))
     }

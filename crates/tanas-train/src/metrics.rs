@@ -181,7 +181,5 @@ pub struct TrainMetrics {
 /// The hash [`TrainMetrics::weights_hash`] holds: FNV-1a of the file's bytes, 16 hex digits
 /// (`None` when it cannot be read).
 pub fn weights_hash(path: &std::path::Path) -> Option<String> {
-    std::fs::read(path)
-        .ok()
-        .map(|b| tanas_core::Fnv1a::new().bytes(&b).hex())
+    tanas_core::store::FileSum::of(path).ok().map(|s| s.fnv1a)
 }

@@ -25,6 +25,13 @@ pub struct Matrix {
     pub per_seed: Vec<Vec<Vec<f64>>>,
 }
 
+/// A grid of optional values (a JSON file's `null`s) as NaN-filled rows.
+pub fn nan_grid(g: &[Vec<Option<f64>>]) -> Vec<Vec<f64>> {
+    g.iter()
+        .map(|r| r.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+        .collect()
+}
+
 /// One source task's distance to a target.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ranked {
@@ -53,15 +60,7 @@ impl Matrix {
             mean: f.mean,
             std: f.std,
             seeds: f.seeds.len(),
-            per_seed: f
-                .per_seed
-                .into_values()
-                .map(|g| {
-                    g.into_iter()
-                        .map(|r| r.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
-                        .collect()
-                })
-                .collect(),
+            per_seed: f.per_seed.values().map(|g| nan_grid(g)).collect(),
         };
         let n = m.tasks.len();
         if m.mean.len() != n

@@ -11,7 +11,7 @@ use tanas_core::report::{
 };
 
 use super::claims::{self, Claim, DatasetTasks, TargetRuns, TransferRanking, accuracy, per_seed};
-use super::matrix::Matrix;
+use super::matrix::{Matrix, nan_grid};
 use super::profile::{Profile, Study};
 use super::record::RunRecord;
 use super::stats::{Verdict, mean_std};
@@ -321,12 +321,17 @@ fn nets_table(s: &mut String, arch: &str, nets: &[NetSummary], tasks: &[TaskInfo
 }
 
 fn matrix_table(s: &mut String, m: &Matrix) {
-    let _ = writeln!(s, "| a \\ b | {} |", m.tasks.join(" | "));
-    let _ = writeln!(s, "|---|{}", "---|".repeat(m.tasks.len()));
-    for (a, task) in m.tasks.iter().enumerate() {
-        let cells: Vec<String> = (0..m.tasks.len())
-            .map(|b| format!("{:.3} ± {:.3}", m.mean[a][b], m.std[a][b]))
-            .collect();
+    grid_table(s, &m.tasks, |a, b| {
+        format!("{:.3} ± {:.3}", m.mean[a][b], m.std[a][b])
+    });
+}
+
+/// A `[source][target]` table over `tasks`: rows `a`, columns `b`, each cell `cell(a, b)`.
+fn grid_table(s: &mut String, tasks: &[String], cell: impl Fn(usize, usize) -> String) {
+    let _ = writeln!(s, "| a \\ b | {} |", tasks.join(" | "));
+    let _ = writeln!(s, "|---|{}", "---|".repeat(tasks.len()));
+    for (a, task) in tasks.iter().enumerate() {
+        let cells: Vec<String> = (0..tasks.len()).map(|b| cell(a, b)).collect();
         let _ = writeln!(s, "| **{task}** | {} |", cells.join(" | "));
     }
 }
@@ -429,13 +434,6 @@ fn closest_table(
     }
 }
 
-/// A grid of optional values as NaN-filled rows.
-fn nan_grid(g: &[Vec<Option<f64>>]) -> Vec<Vec<f64>> {
-    g.iter()
-        .map(|r| r.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
-        .collect()
-}
-
 /// The transfer gain matrices of a study's first architecture and how well each distance
 /// predicts them; returns the FTD's agreement per few-shot size (for the claims).
 fn transfer_section(
@@ -477,17 +475,10 @@ fn transfer_section(
             "\n#### Transfer gain, n = {n} ({arch})\n\nRaw: [`transfer-gain-n{n}.json`]({study}/{arch}/transfer-gain-n{n}.json) (per seed, with the fine-tuned and control accuracies).\n\n![transfer gain, n = {n}, {arch}]({study}/{arch}/transfer-gain-n{n}.png)\n",
             study = study.name
         );
-        let _ = writeln!(s, "| a \\ b | {} |", g.tasks.join(" | "));
-        let _ = writeln!(s, "|---|{}", "---|".repeat(g.tasks.len()));
-        for (a, task) in g.tasks.iter().enumerate() {
-            let cells: Vec<String> = (0..g.tasks.len())
-                .map(|b| match (g.mean[a][b], g.std[a][b]) {
-                    (Some(m), Some(sd)) => format!("{m:+.3} ± {sd:.3}"),
-                    _ => "-".into(),
-                })
-                .collect();
-            let _ = writeln!(s, "| **{task}** | {} |", cells.join(" | "));
-        }
+        grid_table(s, &g.tasks, |a, b| match (g.mean[a][b], g.std[a][b]) {
+            (Some(m), Some(sd)) => format!("{m:+.3} ± {sd:.3}"),
+            _ => "-".into(),
+        });
         let controls: Vec<String> = g
             .tasks
             .iter()
@@ -510,27 +501,24 @@ fn transfer_section(
             .find(|d| d.tasks.iter().any(|x| x == t))
             .map(|d| d.dataset.clone())
     };
-    let mut predictors: Vec<(&str, Grids)> = vec![
-        ("FTD", ftd.per_seed.clone()),
-        ("log-det", logdet.per_seed.clone()),
-    ];
-    if let Some(c) = cosine {
-        predictors.push(("1 - cosine of the Fishers", c.per_seed.clone()));
-    }
-    let within: Vec<(String, Grids)> = predictors
+    let distances: Vec<(&str, &Matrix)> = [("FTD", ftd), ("log-det", logdet)]
+        .into_iter()
+        .chain(cosine.map(|c| ("1 - cosine of the Fishers", c)))
+        .collect();
+    let mut predictors: Vec<(String, Grids)> = distances
         .iter()
-        .map(|(name, g)| {
-            (
-                format!("{name}, within the target's dataset"),
-                within_dataset(g, &first.tasks, dataset_of),
-            )
-        })
+        .map(|(name, m)| (name.to_string(), m.per_seed.clone()))
         .collect();
     predictors.push((
-        "same dataset (0) or not (1)",
+        "same dataset (0) or not (1)".into(),
         same_dataset(&first.tasks, dataset_of, first.seeds.len()),
     ));
-    predictors.extend(within.iter().map(|(n, g)| (n.as_str(), g.clone())));
+    predictors.extend(distances.iter().map(|(name, m)| {
+        (
+            format!("{name}, within the target's dataset"),
+            within_dataset(&m.per_seed, &first.tasks, dataset_of),
+        )
+    }));
     let _ = writeln!(
         s,
         "\n#### Does the distance predict transfer? ({arch})\n\nPer target column and seed, the Spearman correlation between the sources' distances d[., b] and their negated gains -g[., b] (1: the nearer a source, the more it gains), averaged over the columns and seeds; p: one-sided permutation p-value of that mean ({ROUNDS} rounds, the sources shuffled within each column and seed); top-1: the columns x seeds whose nearest source is the one that gains the most (a tie shares the hit), against a random choice's rate. Within the target's dataset: the same over the sources of the target's own dataset only, which the same-dataset predictor cannot rank (does the distance rank sources beyond telling the datasets apart?).\n\n| predictor | n | mean Spearman | p | top-1 hits | hit rate | chance |\n|---|---|---|---|---|---|---|"
