@@ -447,9 +447,27 @@ fn transfer_section(
 ) -> Result<Vec<TransferRanking>> {
     let mut gains = Vec::new();
     for n in study.transfer_samples() {
-        if let Ok(g) = read_json::<GainMatrix>(&dir.join(format!("transfer-gain-n{n}.json"))) {
-            gains.push(g);
+        let path = dir.join(format!("transfer-gain-n{n}.json"));
+        let Ok(g) = read_json::<GainMatrix>(&path) else {
+            continue;
+        };
+        // Indexed below by the distance matrices' tasks: the same tasks, square grids.
+        let k = ftd.tasks.len();
+        let square =
+            |grid: &[Vec<Option<f64>>]| grid.len() == k && grid.iter().all(|r| r.len() == k);
+        if g.tasks != ftd.tasks
+            || !square(&g.mean)
+            || !square(&g.std)
+            || !g.per_seed.values().all(|grid| square(grid))
+            || !g.control.values().all(|c| c.len() == k)
+        {
+            anyhow::bail!(
+                "{}: not a gain matrix over the distance matrix's tasks ({})",
+                path.display(),
+                ftd.tasks.join(", ")
+            );
         }
+        gains.push(g);
     }
     let Some(first) = gains.first() else {
         return Ok(Vec::new());
@@ -772,5 +790,65 @@ fn timings_section(s: &mut String, run: &RunRecord) {
             "| {} | {:.1} | {:.1} |",
             st.stage, st.first_seconds, st.seconds
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::matrix::tests::matrix;
+    use super::*;
+
+    /// A gain file whose tasks or grids do not match the distance matrices is an error naming
+    /// it, not an out-of-bounds index.
+    #[test]
+    fn a_gain_file_over_other_tasks_is_refused() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let quick = super::super::profile::Profile::named("quick", &root).unwrap();
+        let study = &quick.studies[0];
+        let m = matrix(
+            &["a", "b", "c"],
+            vec![
+                vec![0.0, 0.5, 0.7],
+                vec![0.5, 0.0, 0.6],
+                vec![0.4, 0.8, 0.0],
+            ],
+            0.01,
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let n = study.transfer_samples()[0];
+        let path = dir.path().join(format!("transfer-gain-n{n}.json"));
+        let grid = serde_json::json!([[null, 0.1, 0.3], [0.2, null, 0.1], [0.3, 0.2, null]]);
+        let write = |tasks: serde_json::Value, control: serde_json::Value| {
+            let g = serde_json::json!({
+                "format": "tanas-transfer-gain/1", "convention": "", "samples": n,
+                "steps": 4, "step_budget": 4, "batch_size": 8, "lr": 1e-3, "test_samples": 8,
+                "tasks": tasks, "seeds": [0],
+                "mean": grid, "std": grid, "per_seed": {"0": grid}, "fine_tuned": {"0": grid},
+                "control": {"0": control},
+            });
+            std::fs::write(&path, g.to_string()).unwrap();
+        };
+        let section = || {
+            let mut s = String::new();
+            transfer_section(&mut s, study, "small-cnn", dir.path(), [&m, &m], None, &[])
+                .map(|r| r.len())
+        };
+        write(
+            serde_json::json!(["a", "b", "c"]),
+            serde_json::json!([0.5, 0.5, 0.5]),
+        );
+        // No datasets given: FTD over all sources only (nothing to rank within a dataset).
+        assert_eq!(section().unwrap(), 1);
+        for (tasks, control) in [
+            (
+                serde_json::json!(["b", "a", "c"]),
+                serde_json::json!([0.5, 0.5, 0.5]),
+            ),
+            (serde_json::json!(["a", "b", "c"]), serde_json::json!([0.5])),
+        ] {
+            write(tasks, control);
+            let e = section().unwrap_err().to_string();
+            assert!(e.contains(&path.display().to_string()), "{e}");
+        }
     }
 }
