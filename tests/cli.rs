@@ -20,6 +20,7 @@ fn tanas(args: &[&str]) -> Output {
         .env_remove("TANAS_DATA_DIR")
         .env_remove("TANAS_STORE")
         .env_remove("RUST_LOG")
+        .env("TANAS_CACHE_DIR", "off")
         .output()
         .expect("run tanas")
 }
@@ -1427,4 +1428,123 @@ fn check_names_the_file_and_the_field() {
         let e = error_line(&run_with(&format!("check {kind} {{}}"), &[&path]));
         assert!(e.contains(&path) && e.contains(needle), "{name}: {e}");
     }
+}
+
+/// A user's own data: an image folder declared in a task file, listed and checked by `data
+/// info` / `data check`, trained on at a 48-pixel input side and given a Fisher; the decoded
+/// set is kept in the cache and found again; a bad image is named by `data check`.
+#[test]
+fn own_image_folder_trains_and_takes_a_fisher() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("shapes");
+    // Two classes that a network tells apart: bright squares of varying size and dark ones.
+    for i in 0..60u32 {
+        let (class, level) = if i % 2 == 0 {
+            ("bright", 230)
+        } else {
+            ("dark", 25)
+        };
+        let side = 40 + i % 13;
+        let img = image::GrayImage::from_fn(side, side, |x, y| {
+            image::Luma([if (x + y + i) % 7 == 0 { 128 } else { level }])
+        });
+        let path = root.join(class).join(format!("{i:03}.png"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        img.save(&path).unwrap();
+    }
+    let tasks = dir.path().join("tasks.toml");
+    std::fs::write(
+        &tasks,
+        "[[dataset]]\nname = \"shapes\"\nformat = \"image-folder\"\npath = \"shapes\"\ninput_side = 48\n\n[[task]]\nid = \"shapes-bright\"\ndataset = \"shapes\"\nkind = \"indicator\"\nclasses = [\"bright\"]\n",
+    )
+    .unwrap();
+    let cache = dir.path().join("cache");
+    let tanas_cached = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tanas"))
+            .args(args)
+            .current_dir(repo())
+            .env("TANAS_CACHE_DIR", &cache)
+            .env_remove("TANAS_DATA_DIR")
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run tanas")
+    };
+    let t = tasks.to_str().unwrap();
+    let info: DataInfo =
+        serde_json::from_value(json(&tanas_cached(&["data", "info", t, "--json"]))).unwrap();
+    let shapes = info.datasets.iter().find(|d| d.name == "shapes").unwrap();
+    assert_eq!(shapes.classes, ["bright", "dark"]);
+    let (train, test) = (
+        shapes.train.as_ref().unwrap(),
+        shapes.test.as_ref().unwrap(),
+    );
+    assert_eq!(
+        (train.per_class.clone(), test.per_class.clone()),
+        (vec![24, 24], vec![6, 6])
+    );
+    assert_eq!(shapes.sizes.values().sum::<usize>(), 60);
+    assert!(shapes.sizes.contains_key("40x40"), "{:?}", shapes.sizes);
+    assert_eq!(
+        std::fs::read_dir(cache.join("dataset")).unwrap().count(),
+        1,
+        "decoded once, kept"
+    );
+
+    let net = dir.path().join("net");
+    let trained = tanas_cached(&[
+        "train",
+        "--tasks",
+        t,
+        "--task",
+        "shapes-bright",
+        "--epochs",
+        "8",
+        "--batch-size",
+        "8",
+        "--json",
+        "--out",
+        net.to_str().unwrap(),
+    ]);
+    // Logs to a pipe are plain text.
+    let log = String::from_utf8_lossy(&trained.stderr);
+    assert!(
+        log.contains("epoch finished") && !log.contains('\x1b'),
+        "{log}"
+    );
+    let m = json(&trained);
+    assert_eq!(m["num_labels"], 2);
+    assert!(m["test"]["accuracy"].as_f64().unwrap() >= 0.9, "{m}");
+    let fisher = dir.path().join("f.safetensors");
+    let v = json(&tanas_cached(&[
+        "fisher",
+        "small-cnn",
+        "--num-classes",
+        "2",
+        "--run",
+        net.to_str().unwrap(),
+        "--tasks",
+        t,
+        "--task",
+        "shapes-bright",
+        "--limit",
+        "16",
+        "--out",
+        fisher.to_str().unwrap(),
+        "--json",
+    ]));
+    assert!(v["total"].as_f64().unwrap() > 0.0, "{v}");
+
+    // A damaged image: `data check` names it and fails; `data info` reports the dataset invalid.
+    std::fs::write(root.join("dark/bad.png"), b"\x89PNG\r\n\x1a\nnot really").unwrap();
+    let e = error_line(&tanas_cached(&["data", "check", t]));
+    assert!(e.contains("bad.png") && e.contains("shapes"), "{e}");
+    let out = tanas_cached(&["data", "check", t, "--json"]);
+    let listed: DataInfo = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed.datasets.len(), 1, "only the declared dataset");
+    assert_eq!(listed.datasets[0].unreadable.len(), 1);
+    let e = error_line(&tanas_cached(&["task", "show", "--tasks", t]));
+    assert!(
+        e.contains("bad.png") && e.contains("unreadable image"),
+        "{e}"
+    );
 }

@@ -1,3 +1,5 @@
+//! `cargo xtask bench data` is [`crate::bench_data`].
+//!
 //! `cargo xtask bench fisher | train [--devices cpu,flex] [--torch PYTHON]`: runs
 //! `tanas bench` once per network and per device (one process each, so the peak memory of a
 //! row is that network's; dev profile: burn optimised, see Cargo.toml) and, with `--torch`,
@@ -26,7 +28,8 @@ const DEFAULT_SKELETONS: [(usize, usize); 2] = [(16, 8), (8, 5)];
 /// Options of `cargo xtask bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// What to measure: `fisher` or `train`.
+    /// What to measure: `fisher`, `train` or `data` (loading an image folder, against
+    /// torchvision).
     what: String,
     /// Devices of the tanas side (`cpu`, `flex`, `cuda[:N]`), comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "cpu", alias = "device")]
@@ -221,8 +224,21 @@ fn common_args(what: &str, flags: &NetFlags) -> Vec<String> {
 /// Runs the benchmark.
 pub fn run(args: &BenchArgs) -> Result<()> {
     let what = args.what.as_str();
-    if !matches!(what, "fisher" | "train") {
-        bail!("unknown benchmark `{what}` (fisher, train)");
+    if !matches!(what, "fisher" | "train" | "data") {
+        bail!("unknown benchmark `{what}` (fisher, train, data)");
+    }
+    if what == "data" {
+        let root = workspace_root();
+        let bin = match &args.tanas {
+            Some(bin) => bin.clone(),
+            None => build_tanas(&root, false)?,
+        };
+        return crate::bench_data::run(
+            &bin,
+            &root,
+            args.torch.as_deref(),
+            args.rounds.unwrap_or(3).max(1),
+        );
     }
     let mut flags = args.nets.clone();
     if !args.extra.is_empty() {

@@ -100,10 +100,20 @@ pub fn workspace_root() -> PathBuf {
 pub fn build_tanas(root: &Path, cuda: bool) -> Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--quiet", "-p", "tanas-cli"]);
+    cmd.args(["build", "-p", "tanas-cli"]);
     if cuda {
         cmd.args(["--release", "--features", "cuda"]);
     }
+    // Cargo's own progress follows: the first build compiles burn (about 10 minutes on a
+    // 2-core machine); later ones take seconds.
+    eprintln!(
+        "building the tanas binary (cargo build -p tanas-cli{}; the first build takes about 10 minutes on 2 cores)",
+        if cuda {
+            " --release --features cuda"
+        } else {
+            ""
+        }
+    );
     let status = cmd.current_dir(root).status().context("cannot run cargo")?;
     if !status.success() {
         bail!("building the tanas binary failed");

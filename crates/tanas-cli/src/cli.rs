@@ -31,6 +31,11 @@ pub struct Global {
         value_delimiter = ':'
     )]
     pub data_dirs: Vec<PathBuf>,
+    /// Where datasets declared in task files (`[[dataset]]`) are kept once decoded, found
+    /// again by their files' names, sizes and times (default: `$XDG_CACHE_HOME/tanas` or
+    /// `~/.cache/tanas`; `off`: decode every time).
+    #[arg(long = "cache-dir", global = true, env = "TANAS_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
     /// The artifact store: where networks, Fishers and searches are kept, found by a key of
     /// how they were made, and shared by every stage that uses the same store (default:
     /// `<dict>/store` for commands with a dictionary, `<out>/dict/store` for `run`,
@@ -501,9 +506,21 @@ pub enum DistanceCommand {
 /// `tanas data ...`
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {
-    /// Every known dataset: where it was found, split sizes, per-class counts, or why it is
-    /// missing or invalid.
+    /// Every built-in dataset and every one declared in FILES: where it was found, split
+    /// sizes, per-class counts, image sizes, unreadable files, or why it is missing or
+    /// invalid.
     Info {
+        /// Task or dataset files whose `[[dataset]]` tables are listed too.
+        files: Vec<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reads every file of the datasets declared in FILES (the built-ins without FILES),
+    /// bypassing the cache, and names every unreadable one; fails if there is any.
+    Check {
+        /// Task or dataset files whose `[[dataset]]` tables are checked.
+        files: Vec<PathBuf>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,

@@ -158,6 +158,29 @@ pub struct DatasetInfo {
     /// Why it could not be found or read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// For a declared dataset: the file that declares it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared_in: Option<PathBuf>,
+    /// For a declared dataset: its class names, by label.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<String>,
+    /// For a declared dataset: the image sizes seen in its files (`"WxH"`, `" rgb"` for
+    /// colour) and how many images had each.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sizes: BTreeMap<String, usize>,
+    /// For a declared dataset: every image that could not be read, with why (left out
+    /// under `on_error = "skip"`; for `data check`, every one found).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// An image file (or CSV row) that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unreadable {
+    /// The file (`file:line` for a CSV row).
+    pub file: PathBuf,
+    /// Why.
+    pub problem: String,
 }
 
 /// Size and class balance of one split of a dataset.

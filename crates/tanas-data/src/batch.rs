@@ -1,7 +1,9 @@
-//! Network input: every image becomes a `3 x 32 x 32` f32 tensor in [0, 1], batched for burn.
+//! Network input: every image becomes a `3 x S x S` f32 tensor in [0, 1], batched for burn,
+//! where `S` is the larger of 32 and the dataset's image side ([`input_side`]).
 //!
-//! 28x28 grey images are zero-padded by 2 pixels on each side and copied to the three
-//! channels (the papers' convention, so one network fits every dataset); CIFAR images are
+//! Images smaller than 32x32 (28x28 MNIST-like) are zero-padded to 32 around the centre and
+//! grey images are copied to the three channels (the papers' convention, so one network fits
+//! every dataset); CIFAR images and declared datasets at their `input_side` (at least 32) are
 //! used as they are.
 
 use burn::data::dataloader::batcher::Batcher;
@@ -11,33 +13,37 @@ use burn::prelude::*;
 use crate::image_set::ImageSet;
 use crate::split::TaskSplit;
 
-/// Side of the network input.
+/// The smallest side of the network input (and the side of every built-in dataset's input).
 pub const INPUT_SIDE: usize = 32;
 /// Channels of the network input.
 pub const INPUT_CHANNELS: usize = 3;
-/// Values per network input (`3 * 32 * 32`).
+/// Values per network input of the smallest side (`3 * 32 * 32`).
 pub const INPUT_LEN: usize = INPUT_CHANNELS * INPUT_SIDE * INPUT_SIDE;
 
-/// Converts image `index` of `set` to the `3 x 32 x 32` network input (values in [0, 1]).
+/// The side of the network input for images of `set`: the larger of [`INPUT_SIDE`] and the
+/// images' height and width.
+pub fn input_side(set: &ImageSet) -> usize {
+    INPUT_SIDE.max(set.height).max(set.width)
+}
+
+/// Converts image `index` of `set` to the `3 x S x S` network input (values in [0, 1]),
+/// `S = input_side(set)`.
 ///
-/// Images smaller than 32x32 are centred with zero padding; single-channel images are copied
-/// to all three channels. Larger images or other channel counts are not supported by any
-/// reader and give an all-zero input in release builds (a debug assertion catches them).
+/// Smaller images are centred with zero padding; single-channel images are copied to all
+/// three channels. Other channel counts are not made by any reader and give an all-zero
+/// input in release builds (a debug assertion catches them).
 pub fn to_input(set: &ImageSet, index: usize) -> Vec<f32> {
-    debug_assert!(set.height <= INPUT_SIDE && set.width <= INPUT_SIDE);
     debug_assert!(set.channels == 1 || set.channels == INPUT_CHANNELS);
-    let mut out = vec![0.0; INPUT_LEN];
-    let (top, left) = (
-        (INPUT_SIDE - set.height.min(INPUT_SIDE)) / 2,
-        (INPUT_SIDE - set.width.min(INPUT_SIDE)) / 2,
-    );
+    let side = input_side(set);
+    let mut out = vec![0.0; INPUT_CHANNELS * side * side];
+    let (top, left) = ((side - set.height) / 2, (side - set.width) / 2);
     let image = set.image(index);
     for c in 0..INPUT_CHANNELS {
         let src_c = if set.channels == 1 { 0 } else { c };
-        for y in 0..set.height.min(INPUT_SIDE) {
-            for x in 0..set.width.min(INPUT_SIDE) {
+        for y in 0..set.height {
+            for x in 0..set.width {
                 let v = image[(src_c * set.height + y) * set.width + x];
-                out[(c * INPUT_SIDE + top + y) * INPUT_SIDE + left + x] = f32::from(v) / 255.0;
+                out[(c * side + top + y) * side + left + x] = f32::from(v) / 255.0;
             }
         }
     }
@@ -47,8 +53,10 @@ pub fn to_input(set: &ImageSet, index: usize) -> Vec<f32> {
 /// One sample of a task: network input and task label.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskItem {
-    /// `3 * 32 * 32` values in [0, 1], channel-major.
+    /// `3 * S * S` values in [0, 1], channel-major.
     pub image: Vec<f32>,
+    /// The side `S` of the image.
+    pub side: usize,
     /// The task label.
     pub label: usize,
 }
@@ -58,6 +66,7 @@ impl Dataset<TaskItem> for TaskSplit {
         let &i = self.indices().get(index)?;
         Some(TaskItem {
             image: to_input(self.images(), i),
+            side: input_side(self.images()),
             label: self.labels()[index],
         })
     }
@@ -70,28 +79,30 @@ impl Dataset<TaskItem> for TaskSplit {
 /// A batch of task samples.
 #[derive(Debug, Clone)]
 pub struct TaskBatch<B: Backend> {
-    /// Images `[N, 3, 32, 32]`.
+    /// Images `[N, 3, S, S]`.
     pub images: Tensor<B, 4>,
     /// Task labels `[N]`.
     pub labels: Tensor<B, 1, Int>,
 }
 
-/// Stacks [`TaskItem`]s into a [`TaskBatch`].
+/// Stacks [`TaskItem`]s (of one side) into a [`TaskBatch`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TaskBatcher;
 
 impl<B: Backend> Batcher<B, TaskItem, TaskBatch<B>> for TaskBatcher {
     fn batch(&self, items: Vec<TaskItem>, device: &B::Device) -> TaskBatch<B> {
         let n = items.len();
-        let mut pixels = Vec::with_capacity(n * INPUT_LEN);
+        let side = items.first().map_or(INPUT_SIDE, |i| i.side);
+        let mut pixels = Vec::with_capacity(n * INPUT_CHANNELS * side * side);
         let mut labels = Vec::with_capacity(n);
         for item in items {
+            assert_eq!(item.side, side, "a batch mixes input sides");
             pixels.extend_from_slice(&item.image);
             labels.push(item.label as i64);
         }
         TaskBatch {
             images: Tensor::from_data(
-                TensorData::new(pixels, [n, INPUT_CHANNELS, INPUT_SIDE, INPUT_SIDE]),
+                TensorData::new(pixels, [n, INPUT_CHANNELS, side, side]),
                 device,
             ),
             labels: Tensor::from_data(TensorData::new(labels, [n]), device),

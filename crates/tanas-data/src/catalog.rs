@@ -192,6 +192,11 @@ impl DatasetName {
         Self::Cifar100,
     ];
 
+    /// The built-in dataset of this name, if there is one.
+    pub fn from_str_opt(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.as_str() == name)
+    }
+
     /// The name used on the command line, in task files and as directory name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -286,10 +291,8 @@ impl FromStr for DatasetName {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataDirs {
     dirs: Vec<PathBuf>,
+    cache: Option<PathBuf>,
 }
-
-/// Environment variable holding extra data directories (a `PATH`-style list).
-pub const DATA_DIR_ENV: &str = "TANAS_DATA_DIR";
 
 impl DataDirs {
     /// The given directories first, then the default ones.
@@ -301,24 +304,40 @@ impl DataDirs {
                 dirs.push(d);
             }
         }
-        Self { dirs }
+        Self { dirs, cache: None }
     }
 
-    /// Exactly these directories, nothing added.
+    /// Exactly these directories, nothing added, no cache.
     pub fn only(dirs: impl IntoIterator<Item = PathBuf>) -> Self {
         Self {
             dirs: dirs.into_iter().collect(),
+            cache: None,
         }
     }
 
-    /// The given directories, else those of `TANAS_DATA_DIR`, then the defaults.
-    pub fn from_args_or_env(explicit: Vec<PathBuf>) -> Self {
-        if !explicit.is_empty() {
-            return Self::new(explicit);
-        }
-        let from_env =
-            std::env::var_os(DATA_DIR_ENV).map(|v| std::env::split_paths(&v).collect::<Vec<_>>());
-        Self::new(from_env.unwrap_or_default())
+    /// The user's cache directory for decoded declared datasets: `$XDG_CACHE_HOME/tanas`,
+    /// else `$HOME/.cache/tanas`; `None` without either.
+    pub fn default_cache() -> Option<PathBuf> {
+        std::env::var_os("XDG_CACHE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .filter(|v| !v.is_empty())
+                    .map(|h| PathBuf::from(h).join(".cache"))
+            })
+            .map(|d| d.join("tanas"))
+    }
+
+    /// These directories with decoded declared datasets kept in (and read from) `cache`.
+    pub fn with_cache(mut self, cache: Option<PathBuf>) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// Where decoded declared datasets are kept, if anywhere.
+    pub fn cache(&self) -> Option<&Path> {
+        self.cache.as_deref()
     }
 
     /// The repository's `data/` directory with the embedded datasets.
@@ -374,14 +393,21 @@ fn resolve(dir: &Path, file: &str) -> Option<PathBuf> {
 /// Both splits of a dataset, read from one directory.
 #[derive(Debug, Clone)]
 pub struct Dataset {
-    /// Which dataset.
-    pub name: DatasetName,
+    /// Its name: a built-in's ([`DatasetName::as_str`]) or a declared one's.
+    pub name: String,
     /// Where it was read from.
     pub dir: PathBuf,
-    /// The training split.
-    pub train: ImageSet,
+    /// Names of the (fine) classes, indexed by label.
+    pub classes: Vec<String>,
+    /// Names of the coarse classes, where the dataset has them (CIFAR-100).
+    pub coarse_classes: Option<Vec<String>>,
+    /// What identifies a declared dataset's content (FNV-1a of its decoded images and
+    /// labels); `None` for the built-ins, whose files are fixed.
+    pub digest: Option<String>,
+    /// The training split (shared by every task of the dataset).
+    pub train: std::sync::Arc<ImageSet>,
     /// The test split.
-    pub test: ImageSet,
+    pub test: std::sync::Arc<ImageSet>,
 }
 
 impl Dataset {
@@ -390,12 +416,24 @@ impl Dataset {
         let layout = name.layout();
         let train = read_split(name, dir, layout.train)?;
         let test = read_split(name, dir, layout.test)?;
+        let owned = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         Ok(Self {
-            name,
+            name: name.to_string(),
             dir: dir.to_path_buf(),
-            train,
-            test,
+            classes: owned(name.class_names()),
+            coarse_classes: name.coarse_class_names().map(owned),
+            digest: None,
+            train: train.into(),
+            test: test.into(),
         })
+    }
+
+    /// The class names of the given label kind, if the dataset has them.
+    pub fn class_names(&self, kind: crate::task::LabelKind) -> Option<&[String]> {
+        match kind {
+            crate::task::LabelKind::Fine => Some(&self.classes),
+            crate::task::LabelKind::Coarse => self.coarse_classes.as_deref(),
+        }
     }
 }
 

@@ -41,6 +41,9 @@ pub enum DataError {
         /// The directories searched, comma separated.
         searched: String,
     },
+    /// The decoded-set cache could not be read or written.
+    #[error("decoded-set cache: {0}")]
+    Cache(#[from] tanas_core::StoreError),
     /// A task spec is invalid.
     #[error("{}: task `{task}`: {problem}", path.display())]
     Task {

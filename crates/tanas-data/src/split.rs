@@ -153,6 +153,9 @@ pub struct TaskData {
     /// The Fisher probe: the dataset's probe images ([`probe_mask`]) of the task's classes,
     /// relabelled, in file order, at the dataset's label frequencies (like the test split).
     pub probe: TaskSplit,
+    /// What identifies a declared dataset's content ([`Dataset::digest`]); `None` for the
+    /// built-ins.
+    pub dataset_digest: Option<String>,
     /// Per task label, its share of the dataset's training images before balancing: the
     /// label frequencies of the data the task meets (its test split's are not read), which
     /// the test decisions use ([`prior_shift`]).
@@ -164,7 +167,7 @@ impl TaskData {
     pub fn load(tasks: &std::path::Path, id: &str, dirs: &crate::DataDirs) -> Result<Self> {
         let file = crate::TaskFile::read(tasks)?;
         let spec = file.get(id)?;
-        Self::build(spec, &dirs.load(spec.dataset)?)
+        Self::build(spec, &file.load_dataset(spec, dirs)?)
     }
 
     /// Task `id` of the repository's `configs/tasks/mnist.toml` on the embedded data
@@ -199,11 +202,21 @@ impl TaskData {
                 ),
             ));
         }
+        let names = dataset.class_names(spec.label_kind).ok_or_else(|| {
+            task_error(
+                dataset,
+                spec,
+                format!(
+                    "dataset {} has no {:?} labels",
+                    dataset.name, spec.label_kind
+                ),
+            )
+        })?;
         let relabel = spec
-            .relabelling()
+            .relabelling_over(names)
             .map_err(|p| task_error(dataset, spec, p))?;
-        let train_set = Arc::new(dataset.train.clone());
-        let test_set = Arc::new(dataset.test.clone());
+        let train_set = dataset.train.clone();
+        let test_set = dataset.test.clone();
         let pool =
             relabelled(&train_set, spec, &relabel).map_err(|p| task_error(dataset, spec, p))?;
         let test =
@@ -253,6 +266,7 @@ impl TaskData {
             val: TaskSplit::new(train_set.clone(), val),
             test: TaskSplit::new(test_set, test),
             probe: TaskSplit::new(train_set, probe),
+            dataset_digest: dataset.digest.clone(),
             dataset_prior,
         })
     }
@@ -395,10 +409,17 @@ mod tests {
             }
         };
         Dataset {
-            name: DatasetName::Mnist,
+            name: "mnist".into(),
             dir: "synthetic".into(),
-            train: set(&|c| 20 + 3 * c as usize),
-            test: set(&|c| 5 + c as usize),
+            classes: DatasetName::Mnist
+                .class_names()
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            coarse_classes: None,
+            digest: None,
+            train: set(&|c| 20 + 3 * c as usize).into(),
+            test: set(&|c| 5 + c as usize).into(),
         }
     }
 
@@ -586,7 +607,7 @@ mod tests {
     fn wrong_dataset_or_empty_label_is_an_error() {
         let ds = dataset();
         let mut s = spec("kind = \"full\"");
-        s.dataset = DatasetName::Cifar10;
+        s.dataset = "cifar10".into();
         assert!(
             TaskData::build(&s, &ds)
                 .unwrap_err()
@@ -594,7 +615,10 @@ mod tests {
                 .contains("defined on cifar10")
         );
         let mut ds = dataset();
-        ds.train.labels.iter_mut().for_each(|l| *l = (*l).min(8));
+        Arc::make_mut(&mut ds.train)
+            .labels
+            .iter_mut()
+            .for_each(|l| *l = (*l).min(8));
         let e = TaskData::build(&spec("kind = \"full\""), &ds)
             .unwrap_err()
             .to_string();

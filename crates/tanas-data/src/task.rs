@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::DatasetName;
+use crate::catalog::{DataDirs, Dataset, DatasetName};
+use crate::declared::DatasetDecl;
 use crate::error::{DataError, Result};
 
 /// How a task maps the dataset's classes to its own labels.
@@ -61,7 +62,8 @@ pub enum LabelKind {
 pub enum ClassRef {
     /// The class index in the dataset.
     Index(usize),
-    /// The class name (see [`DatasetName::class_names`]).
+    /// The class name (see [`DatasetName::class_names`]; a declared dataset's folder or
+    /// file names).
     Name(String),
 }
 
@@ -71,8 +73,9 @@ pub enum ClassRef {
 pub struct TaskSpec {
     /// Stable identifier, e.g. `mnist-0`.
     pub id: String,
-    /// The dataset the task is defined on.
-    pub dataset: DatasetName,
+    /// The dataset the task is defined on: a built-in ([`DatasetName`]) or one declared by a
+    /// `[[dataset]]` table of the task file ([`DatasetDecl`]).
+    pub dataset: String,
     /// How classes become task labels.
     pub kind: TaskKind,
     /// The classes the kind refers to (empty for `full`).
@@ -100,16 +103,49 @@ fn default_val_fraction() -> f64 {
     0.1
 }
 
-/// A task file: a list of tasks with unique ids.
+/// A task file: a list of tasks with unique ids, and the datasets it declares.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaskFile {
+    /// Other files whose `[[dataset]]` tables this file uses (relative to this file).
+    #[serde(default)]
+    pub include: Vec<PathBuf>,
+    /// The datasets declared here (`[[dataset]]` tables) and in the included files.
+    #[serde(rename = "dataset", default)]
+    pub datasets: Vec<DatasetDecl>,
     /// The tasks, in file order.
     #[serde(rename = "task", default)]
     pub tasks: Vec<TaskSpec>,
     /// Where the file was read from (not part of the TOML).
     #[serde(skip)]
     pub path: PathBuf,
+}
+
+/// Where a task's dataset comes from: a built-in, or a `[[dataset]]` declaration.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DatasetSource {
+    /// MNIST, Fashion-MNIST, CIFAR-10 or CIFAR-100, looked up in the data directories.
+    Builtin(DatasetName),
+    /// A dataset declared in a task or dataset file.
+    Declared(DatasetDecl),
+}
+
+impl DatasetSource {
+    /// Reads the dataset (a declared one through the decoded-set cache of `dirs`).
+    pub fn load(&self, dirs: &DataDirs) -> Result<Dataset> {
+        match self {
+            Self::Builtin(name) => dirs.load(*name),
+            Self::Declared(decl) => decl.load(dirs),
+        }
+    }
+
+    /// The dataset's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Builtin(name) => name.as_str(),
+            Self::Declared(decl) => &decl.name,
+        }
+    }
 }
 
 impl TaskFile {
@@ -119,11 +155,10 @@ impl TaskFile {
         Self::parse(&text, path)
     }
 
-    /// Parses and validates task-file text; `path` is used in error messages.
+    /// Parses and validates task-file text; `path` is used in error messages and relative
+    /// dataset paths are taken from its directory.
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
-        let mut file: TaskFile = tanas_core::settings::parse_toml(text, path)
-            .map_err(|e| DataError::format(path, e.problem))?;
-        file.path = path.to_path_buf();
+        let file = Self::parse_declarations(text, path, 0)?;
         if file.tasks.is_empty() {
             return Err(DataError::format(path, "no [[task]] tables"));
         }
@@ -133,9 +168,86 @@ impl TaskFile {
             if !seen.insert(t.id.as_str()) {
                 return Err(file.task_error(t, "duplicate task id"));
             }
-            t.relabelling().map_err(|p| file.task_error(t, p))?;
+            match file.source(&t.dataset).map_err(|p| file.task_error(t, p))? {
+                DatasetSource::Builtin(_) => t.relabelling().map(drop),
+                // The class names of a declared dataset are known once it is read.
+                DatasetSource::Declared(_) => t.check_shape(),
+            }
+            .map_err(|p| file.task_error(t, p))?;
         }
         Ok(file)
+    }
+
+    /// Reads a file of `[[dataset]]` tables (tasks allowed but not required): what `tanas
+    /// data info` lists.
+    pub fn read_declarations(path: &Path) -> Result<Self> {
+        let text = tanas_core::read_text(path).map_err(|e| DataError::io(path, e))?;
+        Self::parse_declarations(&text, path, 0)
+    }
+
+    fn parse_declarations(text: &str, path: &Path, depth: usize) -> Result<Self> {
+        let mut file: TaskFile = tanas_core::settings::parse_toml(text, path)
+            .map_err(|e| DataError::format(path, e.problem))?;
+        file.path = path.to_path_buf();
+        let dir = path.parent().unwrap_or(Path::new(""));
+        for decl in &mut file.datasets {
+            decl.resolve(path)?;
+        }
+        for inc in std::mem::take(&mut file.include) {
+            if depth >= 4 {
+                return Err(DataError::format(
+                    path,
+                    "`include` nested more than 4 deep (a loop?)",
+                ));
+            }
+            let inc_path = dir.join(&inc);
+            let text = tanas_core::read_text(&inc_path)
+                .map_err(|e| DataError::format(path, format!("include {}: {e}", inc.display())))?;
+            let other = Self::parse_declarations(&text, &inc_path, depth + 1)?;
+            file.datasets.extend(other.datasets);
+            file.include.push(inc);
+        }
+        let mut names = HashSet::new();
+        for decl in &file.datasets {
+            if DatasetName::from_str_opt(&decl.name).is_some() {
+                return Err(DataError::format(
+                    path,
+                    format!(
+                        "[[dataset]] `{}`: the name of a built-in dataset",
+                        decl.name
+                    ),
+                ));
+            }
+            if !names.insert(decl.name.as_str()) {
+                return Err(DataError::format(
+                    path,
+                    format!("[[dataset]] `{}` declared twice", decl.name),
+                ));
+            }
+        }
+        Ok(file)
+    }
+
+    /// Where dataset `name` comes from: a built-in or a declaration of this file; an error in
+    /// words naming both lists otherwise.
+    pub fn source(&self, name: &str) -> std::result::Result<DatasetSource, String> {
+        if let Some(b) = DatasetName::from_str_opt(name) {
+            return Ok(DatasetSource::Builtin(b));
+        }
+        if let Some(d) = self.datasets.iter().find(|d| d.name == name) {
+            return Ok(DatasetSource::Declared(d.clone()));
+        }
+        let builtin: Vec<_> = DatasetName::ALL.iter().map(|d| d.as_str()).collect();
+        let declared: Vec<_> = self.datasets.iter().map(|d| d.name.as_str()).collect();
+        Err(format!(
+            "unknown dataset `{name}` (built-in: {}; declared in this file: {})",
+            builtin.join(", "),
+            if declared.is_empty() {
+                "none".to_string()
+            } else {
+                declared.join(", ")
+            }
+        ))
     }
 
     /// The task with the given id.
@@ -148,6 +260,13 @@ impl TaskFile {
                 problem: format!("no such task (tasks in this file: {})", ids.join(", ")),
             }
         })
+    }
+
+    /// Reads the dataset of task `spec` of this file.
+    pub fn load_dataset(&self, spec: &TaskSpec, dirs: &DataDirs) -> Result<Dataset> {
+        self.source(&spec.dataset)
+            .map_err(|p| self.task_error(spec, p))?
+            .load(dirs)
     }
 
     fn task_error(&self, t: &TaskSpec, problem: impl Into<String>) -> DataError {
@@ -184,20 +303,23 @@ impl TaskSpec {
             .unwrap_or(matches!(self.kind, TaskKind::Indicator | TaskKind::Multi))
     }
 
-    /// The class names of the label kind this task reads.
+    /// The class names of the label kind this task reads, for a task on a built-in dataset.
     pub fn class_names(&self) -> std::result::Result<&'static [&'static str], String> {
+        let dataset = DatasetName::from_str_opt(&self.dataset)
+            .ok_or_else(|| format!("`{}` is not a built-in dataset", self.dataset))?;
         match self.label_kind {
-            LabelKind::Fine => Ok(self.dataset.class_names()),
-            LabelKind::Coarse => self
-                .dataset
+            LabelKind::Fine => Ok(dataset.class_names()),
+            LabelKind::Coarse => dataset
                 .coarse_class_names()
                 .ok_or_else(|| format!("dataset {} has no coarse labels", self.dataset)),
         }
     }
 
-    /// Resolves `classes` to indices, checking range, names and duplicates.
-    pub fn class_indices(&self) -> std::result::Result<Vec<usize>, String> {
-        let names = self.class_names()?;
+    /// Resolves `classes` to indices into `names`, checking range, names and duplicates.
+    pub fn class_indices_over<S: AsRef<str>>(
+        &self,
+        names: &[S],
+    ) -> std::result::Result<Vec<usize>, String> {
         let mut seen = HashSet::new();
         self.classes
             .iter()
@@ -210,9 +332,12 @@ impl TaskSpec {
                             names.len()
                         ));
                     }
-                    ClassRef::Name(n) => names.iter().position(|x| x == n).ok_or_else(|| {
-                        format!("unknown class name `{n}` (known: {})", names.join(", "))
-                    })?,
+                    ClassRef::Name(n) => {
+                        names.iter().position(|x| x.as_ref() == n).ok_or_else(|| {
+                            let known: Vec<&str> = names.iter().map(AsRef::as_ref).collect();
+                            format!("unknown class name `{n}` (known: {})", known.join(", "))
+                        })?
+                    }
                 };
                 if seen.insert(i) {
                     Ok(i)
@@ -223,26 +348,46 @@ impl TaskSpec {
             .collect()
     }
 
-    /// The class -> task label map this spec defines; an error in words if the spec is invalid.
-    pub fn relabelling(&self) -> std::result::Result<Relabelling, String> {
+    /// [`Self::class_indices_over`] the built-in dataset's class names.
+    pub fn class_indices(&self) -> std::result::Result<Vec<usize>, String> {
+        self.class_indices_over(self.class_names()?)
+    }
+
+    /// What can be checked without the dataset's class names: the validation fraction and
+    /// the number of classes the kind needs.
+    pub fn check_shape(&self) -> std::result::Result<(), String> {
         if !(0.0..1.0).contains(&self.val_fraction) {
             return Err(format!(
                 "val_fraction {} is not in [0, 1)",
                 self.val_fraction
             ));
         }
-        let n = self.class_names()?.len();
-        let classes = self.class_indices()?;
+        match self.kind {
+            TaskKind::Full if !self.classes.is_empty() => {
+                Err("kind `full` takes no classes".into())
+            }
+            TaskKind::Full => Ok(()),
+            _ if self.classes.is_empty() => {
+                Err(format!("kind `{}` needs at least one class", self.kind))
+            }
+            TaskKind::Subset if self.classes.len() < 2 => {
+                Err("kind `subset` needs at least two classes".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The class -> task label map this spec defines over a dataset whose classes (of the
+    /// spec's label kind) are `names`; an error in words if the spec is invalid.
+    pub fn relabelling_over<S: AsRef<str>>(
+        &self,
+        names: &[S],
+    ) -> std::result::Result<Relabelling, String> {
+        self.check_shape()?;
+        let n = names.len();
+        let classes = self.class_indices_over(names)?;
         let (map, num_labels) = match self.kind {
-            TaskKind::Full => {
-                if !classes.is_empty() {
-                    return Err("kind `full` takes no classes".into());
-                }
-                ((0..n).map(Some).collect(), n)
-            }
-            _ if classes.is_empty() => {
-                return Err(format!("kind `{}` needs at least one class", self.kind));
-            }
+            TaskKind::Full => ((0..n).map(Some).collect(), n),
             TaskKind::Indicator => {
                 if classes.len() == n {
                     return Err("indicator over every class leaves label 0 empty".into());
@@ -269,22 +414,22 @@ impl TaskSpec {
                     k + 1,
                 )
             }
-            TaskKind::Subset => {
-                if classes.len() < 2 {
-                    return Err("kind `subset` needs at least two classes".into());
-                }
-                (
-                    (0..n)
-                        .map(|c| classes.iter().position(|&x| x == c))
-                        .collect(),
-                    classes.len(),
-                )
-            }
+            TaskKind::Subset => (
+                (0..n)
+                    .map(|c| classes.iter().position(|&x| x == c))
+                    .collect(),
+                classes.len(),
+            ),
         };
         Ok(Relabelling { map, num_labels })
     }
 
-    /// Number of task labels.
+    /// [`Self::relabelling_over`] the built-in dataset's class names.
+    pub fn relabelling(&self) -> std::result::Result<Relabelling, String> {
+        self.relabelling_over(self.class_names()?)
+    }
+
+    /// Number of task labels (a task on a built-in dataset; 0 if invalid).
     pub fn num_labels(&self) -> usize {
         self.relabelling().map(|r| r.num_labels).unwrap_or(0)
     }
@@ -441,7 +586,9 @@ mod tests {
             err("dataset = \"mnist\"\nkind = \"full\"\nval_fraction = 1.0")
                 .contains("val_fraction")
         );
-        assert!(err("dataset = \"imagenet\"\nkind = \"full\"").contains("unknown variant"));
+        assert!(
+            err("dataset = \"imagenet\"\nkind = \"full\"").contains("unknown dataset `imagenet`")
+        );
         assert!(
             err("dataset = \"mnist\"\nkind = \"full\"\nclases = [1]").contains("unknown field")
         );
@@ -471,10 +618,15 @@ mod tests {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             let file = TaskFile::read(&path).unwrap();
-            assert_eq!(file.tasks.len(), 4, "{}", path.display());
+            let expect = if path.ends_with("quickdraw.toml") {
+                11
+            } else {
+                4
+            };
+            assert_eq!(file.tasks.len(), expect, "{}", path.display());
             n += 1;
         }
-        assert_eq!(n, 5);
+        assert_eq!(n, 6);
         let c100 = TaskFile::read(&dir.join("cifar100.toml")).unwrap();
         let labels: Vec<_> = c100.tasks.iter().map(TaskSpec::num_labels).collect();
         assert_eq!(labels, vec![2, 2, 11, 21]);

@@ -1,13 +1,15 @@
-//! Mutation tests of the data readers: IDX (plain and gzip), CIFAR-10/100 binary, task TOML.
+//! Mutation tests of the data readers: IDX (plain and gzip), CIFAR-10/100 binary, task TOML,
+//! and the declared datasets' `.npy`, `.npz` and CSV readers.
 //! Thousands of mutated copies of a valid file each end in `Ok` or an error naming the file,
 //! never a panic, and never allocate past a bound far below what a huge length field asks for.
 
 use std::path::Path;
 
 use tanas_core::fuzz::{Alloc, fuzz_reader};
-use tanas_data::TaskFile;
 use tanas_data::cifar::{CifarKind, read_cifar};
 use tanas_data::idx::{IdxArray, encode_idx, read_idx};
+use tanas_data::npy;
+use tanas_data::{DataDirs, TaskFile};
 
 #[global_allocator]
 static ALLOC: Alloc = Alloc::new(std::alloc::System, usize::MAX);
@@ -66,4 +68,60 @@ fn readers_survive_mutated_files() {
         ok(TaskFile::read(p))
     });
     assert!(s.rejected > 0, "{s:?}");
+
+    // Declared datasets: the mutated file is the whole dataset of a declaration over its
+    // folder (one class `cat.npy`, one `.npz`, or `train.csv`).
+    let declared = |format: &'static str| {
+        move |p: &Path| {
+            let dir = p.parent().expect("a folder");
+            let text = format!(
+                "[[dataset]]\nname = \"own\"\nformat = \"{format}\"\npath = \"{}\"\ninput_side = 28\n[[task]]\nid = \"t\"\ndataset = \"own\"\nkind = \"full\"\n",
+                dir.display()
+            );
+            let file =
+                TaskFile::parse(&text, &dir.join("tasks.toml")).map_err(|e| e.to_string())?;
+            ok(file.load_dataset(&file.tasks[0], &DataDirs::only([])))
+        }
+    };
+    let drawings: Vec<u8> = (0..6 * 784).map(|i| (i % 241) as u8).collect();
+    let cat = npy::encode("|u1", &[6, 784], &drawings);
+    let s = fuzz_reader(&ALLOC, "cat.npy", &cat, BOUND, CASES, declared("npy"));
+    assert!(s.rejected > CASES as usize / 2, "cat.npy: {s:?}");
+    let npz = {
+        use std::io::Write as _;
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        zip.start_file("images.npy", opts).expect("zip");
+        zip.write_all(&cat).expect("zip");
+        zip.start_file("labels.npy", opts).expect("zip");
+        zip.write_all(&npy::encode(
+            "<i8",
+            &[6],
+            &[[0u8; 8], [1, 0, 0, 0, 0, 0, 0, 0]].concat().repeat(3),
+        ))
+        .expect("zip");
+        zip.finish().expect("zip").into_inner()
+    };
+    let s = fuzz_reader(&ALLOC, "data.npz", &npz, BOUND, CASES, declared("npy"));
+    assert!(s.rejected > 0, "data.npz: {s:?}");
+    let mut csv = String::from("label");
+    for i in 0..16 {
+        csv += &format!(",p{i}");
+    }
+    for r in 0..6 {
+        csv += &format!("\n{}", r % 3);
+        for i in 0..16 {
+            csv += &format!(",{}", (r * 16 + i) % 256);
+        }
+    }
+    let s = fuzz_reader(
+        &ALLOC,
+        "train.csv",
+        csv.as_bytes(),
+        BOUND,
+        CASES,
+        declared("csv"),
+    );
+    assert!(s.rejected > 0, "train.csv: {s:?}");
 }

@@ -29,7 +29,7 @@ fn mnist_split(n: usize, k: usize) -> TaskSplit {
     let items = (0..n)
         .map(|i| (i, ds.test.labels[i] as usize % k))
         .collect();
-    TaskSplit::new(Arc::new(ds.test), items)
+    TaskSplit::new(ds.test, items)
 }
 
 /// A network initialised from `seed`. The backend RNG is one per process and the tests run

@@ -43,26 +43,31 @@ impl Artifact for Search {
 /// File of a [`Fisher`] artifact.
 pub const FISHER_FILE: &str = "fisher.safetensors";
 
-/// The samples an artifact was made from: the task, the exact samples, and the size of the
-/// image sets they index (a subset of a dataset and the full one differ there).
+/// The samples an artifact was made from: the task, the exact samples, the size of the
+/// image sets they index (a subset of a dataset and the full one differ there) and, for a
+/// declared dataset, the digest of its decoded content (its files may change; the
+/// built-ins' do not).
 #[derive(Debug, Serialize)]
 pub(crate) struct DataKey<'a> {
     task: &'a TaskSpec,
     fingerprint: String,
     images: Vec<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dataset: Option<&'a str>,
 }
 
 impl<'a> DataKey<'a> {
-    pub(crate) fn new(task: &'a TaskSpec, splits: &[&TaskSplit]) -> Self {
+    pub(crate) fn new(task: &'a TaskData, splits: &[&TaskSplit]) -> Self {
         DataKey {
-            task,
+            task: &task.spec,
             fingerprint: tanas_data::fingerprint(splits),
             images: splits.iter().map(|s| s.images().len()).collect(),
+            dataset: task.dataset_digest.as_deref(),
         }
     }
 
     fn of(task: &'a TaskData) -> Self {
-        Self::new(&task.spec, &[&task.train, &task.val, &task.test])
+        Self::new(task, &[&task.train, &task.val, &task.test])
     }
 }
 
@@ -179,7 +184,7 @@ pub(crate) fn fisher<B: AutodiffBackend>(
     }
     let recipe = Recipe {
         meta: &meta,
-        data: DataKey::new(&b.spec, &[&samples]),
+        data: DataKey::new(b, &[&samples]),
     };
     let entry = store.get_or_build::<Fisher, PipelineError>(&recipe, &[a.entry], |dir| {
         let cfg = settings.config(seed);

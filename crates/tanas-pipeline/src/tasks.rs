@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::path::PathBuf;
 
-use tanas_data::{DataDirs, Dataset, DatasetName, TaskData, TaskFile, TaskSpec};
+use tanas_data::{DataDirs, Dataset, DatasetSource, TaskData, TaskFile, TaskSpec};
 
 use crate::error::{PipelineError, Result};
 
@@ -22,24 +22,37 @@ impl LoadedTasks {
         dirs: &DataDirs,
         config: &std::path::Path,
     ) -> Result<Self> {
-        let specs: Vec<TaskSpec> = if ids.is_empty() {
-            let files = files
-                .iter()
-                .map(|f| TaskFile::read(f))
-                .collect::<tanas_data::Result<Vec<_>>>()?;
-            files.iter().flat_map(|f| f.tasks.iter().cloned()).collect()
-        } else {
-            locate(files, ids, config)?
-                .into_iter()
-                .map(|(_, spec)| spec)
+        let read = files
+            .iter()
+            .map(|f| TaskFile::read(f))
+            .collect::<tanas_data::Result<Vec<_>>>()?;
+        let chosen: Vec<(&TaskFile, &TaskSpec)> = if ids.is_empty() {
+            read.iter()
+                .flat_map(|f| f.tasks.iter().map(move |t| (f, t)))
                 .collect()
+        } else {
+            ids.iter()
+                .map(|id| find(&read, id, config))
+                .collect::<Result<_>>()?
         };
-        let mut datasets: HashMap<DatasetName, Dataset> = HashMap::new();
-        let mut tasks = Vec::with_capacity(specs.len());
-        for spec in &specs {
-            let dataset = match datasets.entry(spec.dataset) {
+        // Each dataset read once: a built-in by name, a declared one by name and file.
+        let mut datasets: HashMap<String, Dataset> = HashMap::new();
+        let mut tasks = Vec::with_capacity(chosen.len());
+        for (file, spec) in chosen {
+            let source = file
+                .source(&spec.dataset)
+                .map_err(|p| tanas_data::DataError::Task {
+                    path: file.path.clone(),
+                    task: spec.id.clone(),
+                    problem: p,
+                })?;
+            let key = match &source {
+                DatasetSource::Builtin(name) => name.to_string(),
+                DatasetSource::Declared(d) => format!("{}@{}", d.name, d.declared_in.display()),
+            };
+            let dataset = match datasets.entry(key) {
                 Entry::Occupied(e) => e.into_mut(),
-                Entry::Vacant(e) => e.insert(dirs.load(spec.dataset)?),
+                Entry::Vacant(e) => e.insert(source.load(dirs)?),
             };
             tasks.push(TaskData::build(spec, dataset)?);
         }
@@ -50,6 +63,21 @@ impl LoadedTasks {
     pub fn ids(&self) -> Vec<String> {
         self.tasks.iter().map(|t| t.spec.id.clone()).collect()
     }
+}
+
+/// The first of `read` that defines task `id`, with its definition; none is an error naming
+/// `config`.
+fn find<'a>(
+    read: &'a [TaskFile],
+    id: &str,
+    config: &std::path::Path,
+) -> Result<(&'a TaskFile, &'a TaskSpec)> {
+    read.iter()
+        .find_map(|f| Some((f, f.tasks.iter().find(|t| t.id == id)?)))
+        .ok_or_else(|| PipelineError::Config {
+            path: config.into(),
+            problem: format!("task `{id}` is in none of the task files"),
+        })
 }
 
 /// The task file and definition of each of `ids`, in order: the first of `files` that
@@ -64,18 +92,6 @@ pub(crate) fn locate(
         .map(|f| TaskFile::read(f))
         .collect::<tanas_data::Result<Vec<_>>>()?;
     ids.iter()
-        .map(|id| {
-            files
-                .iter()
-                .zip(&read)
-                .find_map(|(path, f)| {
-                    let spec = f.tasks.iter().find(|t| &t.id == id)?;
-                    Some((path.clone(), spec.clone()))
-                })
-                .ok_or_else(|| PipelineError::Config {
-                    path: config.into(),
-                    problem: format!("task `{id}` is in none of the task files"),
-                })
-        })
+        .map(|id| find(&read, id, config).map(|(f, spec)| (f.path.clone(), spec.clone())))
         .collect()
 }

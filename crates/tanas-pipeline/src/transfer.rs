@@ -165,7 +165,7 @@ pub(crate) fn fine_tuned<B: AutodiffBackend>(
         arch,
         &base,
         source.map(|(entry, _)| entry.id()),
-        crate::artifacts::DataKey::new(&data.spec, &[&data.train, &data.test]),
+        crate::artifacts::DataKey::new(&data, &[&data.train, &data.test]),
     );
     let cfg = TrainConfig {
         init: source.map(|(_, weights)| weights.to_path_buf()),

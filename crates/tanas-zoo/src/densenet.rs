@@ -37,7 +37,7 @@
 //!         out = self.trans2(self.dense2(out))
 //!         out = self.trans3(self.dense3(out))
 //!         out = self.dense4(out)
-//!         out = F.avg_pool2d(F.relu(self.bn(out)), 4)
+//!         out = F.adaptive_avg_pool2d(F.relu(self.bn(out)), 1)  # avg_pool2d(., 4) at 32x32
 //!         return self.linear(out.view(out.size(0), -1))
 //! ```
 //!
@@ -206,7 +206,8 @@ impl<B: Backend> DenseNet<B> {
         }
     }
 
-    /// Logits `[B, num_classes]` of images `[B, 3, 32, 32]`.
+    /// Logits `[B, num_classes]` of images `[B, 3, S, S]` (S = 32 in the papers, any multiple
+    /// of 8 from 32 up).
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
         self.forward_hooked(x, &mut Plain)
     }
@@ -225,7 +226,7 @@ impl<B: Backend> DenseNet<B> {
         let out = self.trans3.forward_hooked(out, h);
         let out = dense(&self.dense4, out, h);
         let out = relu(h.batch_norm(&self.bn, out));
-        let out = avg_pool2d(out, [4, 4], [4, 4], [0, 0], true, false);
+        let out = crate::layers::global_avg_pool(out);
         h.linear(&self.linear, out.flatten(1, 3))
     }
 }

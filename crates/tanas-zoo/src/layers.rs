@@ -92,6 +92,17 @@ pub fn max_pool(kernel: usize, stride: usize) -> MaxPool2d {
         .init()
 }
 
+/// The mean over each feature map (`F.adaptive_avg_pool2d(x, 1)`): at a 32x32 network input
+/// it is the final `avg_pool2d(out, 4)` of the CIFAR ResNet / DenseNet (a 4x4 map) and nothing
+/// for VGG (1x1); at a larger input it keeps the classifier's width.
+pub fn global_avg_pool<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let [_, _, h, w] = x.dims();
+    if h * w == 1 {
+        return x;
+    }
+    burn::tensor::module::avg_pool2d(x, [h, w], [h, w], [0, 0], true, false)
+}
+
 /// `nn.AvgPool2d(kernel, stride)`.
 pub fn avg_pool(kernel: usize, stride: usize) -> AvgPool2d {
     AvgPool2dConfig::new([kernel, kernel])

@@ -30,7 +30,7 @@
 //!     def forward(self, x):
 //!         out = F.relu(self.bn1(self.conv1(x)))
 //!         out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
-//!         out = F.avg_pool2d(out, 4)
+//!         out = F.adaptive_avg_pool2d(out, 1)  # avg_pool2d(out, 4) at a 32x32 input
 //!         return self.linear(out.view(out.size(0), -1))
 //! ```
 //!
@@ -44,7 +44,6 @@ use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 
 use crate::hooks::{LayerHooks, Plain};
-use burn::tensor::module::avg_pool2d;
 
 use crate::layers::{Layer, batch_norm, conv2d, linear, sequential};
 
@@ -161,7 +160,8 @@ impl<B: Backend> ResNet<B> {
         }
     }
 
-    /// Logits `[B, num_classes]` of images `[B, 3, 32, 32]`.
+    /// Logits `[B, num_classes]` of images `[B, 3, S, S]` (S = 32 in the papers, any multiple
+    /// of 8 from 32 up).
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
         self.forward_hooked(x, &mut Plain)
     }
@@ -179,7 +179,7 @@ impl<B: Backend> ResNet<B> {
         {
             out = block.forward_hooked(out, h);
         }
-        let out = avg_pool2d(out, [4, 4], [4, 4], [0, 0], true, false);
+        let out = crate::layers::global_avg_pool(out);
         h.linear(&self.linear, out.flatten(1, 3))
     }
 }

@@ -14,6 +14,7 @@
 //!         x = F.max_pool2d(F.relu(self.conv1(x)), 2)
 //!         x = F.max_pool2d(F.relu(self.conv2(x)), 2)
 //!         x = F.max_pool2d(F.relu(self.conv3(x)), 2)
+//!         x = F.adaptive_avg_pool2d(x, 4)  # nothing at a 32x32 input
 //!         x = torch.flatten(x, 1)
 //!         return self.fc2(F.relu(self.fc1(x)))
 //! ```
@@ -28,7 +29,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 
 use crate::hooks::{LayerHooks, Plain};
-use burn::tensor::module::max_pool2d;
+use burn::tensor::module::{adaptive_avg_pool2d, max_pool2d};
 
 use crate::layers::{conv2d, linear};
 
@@ -59,7 +60,8 @@ impl<B: Backend> SmallCnn<B> {
         }
     }
 
-    /// Logits `[B, num_classes]` of images `[B, 3, 32, 32]`.
+    /// Logits `[B, num_classes]` of images `[B, 3, S, S]` (S = 32 in the papers; a larger
+    /// input's last map is averaged to 4x4).
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
         self.forward_hooked(x, &mut Plain)
     }
@@ -69,6 +71,12 @@ impl<B: Backend> SmallCnn<B> {
         let x = pool(relu(h.conv2d(&self.conv1, x)));
         let x = pool(relu(h.conv2d(&self.conv2, x)));
         let x = pool(relu(h.conv2d(&self.conv3, x)));
+        let [_, _, rows, cols] = x.dims();
+        let x = if (rows, cols) == (4, 4) {
+            x
+        } else {
+            adaptive_avg_pool2d(x, [4, 4])
+        };
         let x: Tensor<B, 2> = x.flatten(1, 3);
         let x = relu(h.linear(&self.fc1, x));
         h.linear(&self.fc2, x)

@@ -112,7 +112,8 @@ impl<B: Backend> Vgg<B> {
         }
     }
 
-    /// Logits `[B, num_classes]` of images `[B, 3, 32, 32]`.
+    /// Logits `[B, num_classes]` of images `[B, 3, S, S]` (S = 32 in the papers; larger
+    /// inputs are averaged over the final map).
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
         self.forward_hooked(x, &mut Plain)
     }
@@ -120,6 +121,7 @@ impl<B: Backend> Vgg<B> {
     /// [`Self::forward`] with the parameterised layers applied through `hooks`.
     pub fn forward_hooked<H: LayerHooks<B>>(&self, x: Tensor<B, 4>, h: &mut H) -> Tensor<B, 2> {
         let x = sequential(&self.features, x, h);
+        let x = crate::layers::global_avg_pool(x);
         h.linear(&self.classifier, x.flatten(1, 3))
     }
 }

@@ -96,7 +96,16 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         store: Some(out.join("artifacts").join("store")),
     };
 
-    let data: DataInfo = t.json(&["data", "info", "--json"])?;
+    // The built-in datasets and those the studies' task files declare.
+    let mut info_args = vec!["data", "info", "--json"];
+    for study in &profile.studies {
+        for f in &study.task_files {
+            if !info_args.contains(&f.as_str()) {
+                info_args.push(f);
+            }
+        }
+    }
+    let data: DataInfo = t.json(&info_args)?;
     write_json(&out.join("data.json"), &data)?;
     let mut tasks = Vec::new();
     let mut studies = Vec::new();

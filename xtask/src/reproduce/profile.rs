@@ -382,7 +382,7 @@ mod tests {
     fn unknown_profile_is_an_error_listing_the_known_ones() {
         let e = Profile::named("fast", &root()).unwrap_err().to_string();
         assert!(
-            e.contains("unknown profile `fast` (paper, quick, smoke in "),
+            e.contains("unknown profile `fast` (paper, quick, quickdraw, smoke in "),
             "{e}"
         );
         let paper = Profile::named("paper", &root()).unwrap();

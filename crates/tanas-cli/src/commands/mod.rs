@@ -34,7 +34,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             d.display()
         );
     }
-    let dirs = tanas_data::DataDirs::new(explicit);
+    let cache = match &cli.global.cache_dir {
+        Some(d) if d.as_os_str() == "off" => None,
+        Some(d) if !d.as_os_str().is_empty() => Some(d.clone()),
+        _ => tanas_data::DataDirs::default_cache(),
+    };
+    let dirs = tanas_data::DataDirs::new(explicit).with_cache(cache);
     let store = cli.global.store.as_deref();
     match cli.command {
         Command::Data(cmd) => data::run(cmd, &dirs),

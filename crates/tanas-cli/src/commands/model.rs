@@ -119,7 +119,7 @@ pub fn run(cmd: ModelCommand, dirs: &DataDirs, device: DeviceArg) -> Result<()> 
             let spec = model_spec(&model)?;
             let file = TaskFile::read(&tasks)?;
             let task_spec = file.get(&task)?;
-            let data = TaskData::build(task_spec, &dirs.load(task_spec.dataset)?)?;
+            let data = TaskData::build(task_spec, &file.load_dataset(task_spec, dirs)?)?;
             if data.num_labels > spec.num_classes {
                 bail!(
                     "task `{task}` has {} labels but the network has {} outputs (--num-classes)",

@@ -98,6 +98,18 @@ fn graph(args: &RunArgs, exp: &TanasExperiment, out: &Path, global: &Global) -> 
     {
         tail.extend(["--data-dir".into(), abs(d)?.into()]);
     }
+    if let Some(c) = global
+        .cache_dir
+        .as_deref()
+        .filter(|c| !c.as_os_str().is_empty())
+    {
+        let c = if c.as_os_str() == "off" {
+            c.into()
+        } else {
+            abs(c)?
+        };
+        tail.extend(["--cache-dir".into(), c.into()]);
+    }
     let resources = Resources {
         cpus: args.job_cpus,
         mem_mib: args.job_mem_mib,

@@ -5,7 +5,7 @@ use std::collections::hash_map::Entry;
 
 use anyhow::Context;
 use tanas_core::report::TaskInfo;
-use tanas_data::{DataDirs, Dataset, DatasetName, TaskData, TaskFile};
+use tanas_data::{DataDirs, Dataset, TaskData, TaskFile};
 
 use crate::cli::TaskCommand;
 use crate::output::outln;
@@ -19,13 +19,13 @@ pub fn run(cmd: TaskCommand, dirs: &DataDirs) -> anyhow::Result<()> {
                 Some(id) => vec![file.get(id)?.clone()],
                 None => file.tasks.clone(),
             };
-            let mut datasets: HashMap<DatasetName, Dataset> = HashMap::new();
+            let mut datasets: HashMap<String, Dataset> = HashMap::new();
             let mut infos = Vec::new();
             for spec in &specs {
-                let ds = match datasets.entry(spec.dataset) {
+                let ds = match datasets.entry(spec.dataset.clone()) {
                     Entry::Occupied(e) => e.into_mut(),
                     Entry::Vacant(e) => e.insert(
-                        dirs.load(spec.dataset)
+                        file.load_dataset(spec, dirs)
                             .with_context(|| format!("task `{}`", spec.id))?,
                     ),
                 };
