@@ -12,7 +12,7 @@
 //! # test_fraction = 0.2      # where the data has no test split: a seeded, stratified split
 //! # on_error = "fail"        # or "skip": unreadable images are left out and counted
 //! # classes = ["cat", "dog"] # which class folders / files, in this order (default: all, sorted)
-//! # max_per_class = 7000     # the first N images of each class of each split
+//! # max_per_class = 7000     # the first N images of each class (of each split, if split)
 //! ```
 //!
 //! Decoding happens once: the decoded set is kept in the data directories' cache (an artifact
@@ -93,7 +93,8 @@ pub struct DatasetDecl {
     /// names of labels 0..k-1). Default: every class folder / file, sorted; labels by number.
     #[serde(default)]
     pub classes: Option<Vec<String>>,
-    /// At most this many images of each class of each split, the first in file order.
+    /// At most this many images of each class, the first in file order (of each split where
+    /// the files have one; before the test split is drawn where they have none).
     #[serde(default)]
     pub max_per_class: Option<usize>,
     /// The file that declares it (not part of the TOML).
@@ -372,13 +373,13 @@ impl DatasetDecl {
                 }
             };
         }
-        let (train, test) = match test {
-            Some(test) => (train, test),
-            None => split_test(train, self.test_fraction),
+        let first = |c: Collected| match self.max_per_class {
+            Some(n) => c.first_per_class(n),
+            None => c,
         };
-        let (train, test) = match self.max_per_class {
-            Some(n) => (train.first_per_class(n), test.first_per_class(n)),
-            None => (train, test),
+        let (train, test) = match test {
+            Some(test) => (first(train), first(test)),
+            None => split_test(first(train), self.test_fraction),
         };
         if train.len() == 0 {
             return Err(DataError::format(

@@ -74,8 +74,18 @@ fn bad_specs_are_errors() {
 #[test]
 fn every_arch_runs_forward_and_backward() {
     let device = Default::default();
-    // 32: the papers' input; 48: a declared dataset's larger side (the same parameters).
-    for (arch, side) in Arch::ALL.into_iter().flat_map(|a| [(a, 32), (a, 48)]) {
+    // 32: the papers' input; 48 and 96: a declared dataset's larger sides (the same
+    // parameters).
+    let larger = [
+        (Arch::SmallCnn, 96),
+        (Arch::ResNet18, 96),
+        (Arch::CellNet, 96),
+    ];
+    for (arch, side) in Arch::ALL
+        .into_iter()
+        .flat_map(|a| [(a, 32), (a, 48)])
+        .chain(larger)
+    {
         let k = 7;
         let model = build::<CpuAd>(arch, k);
         assert_eq!(model.num_classes(), k, "{arch}");
