@@ -306,7 +306,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 py.extend(common.iter().cloned());
                 py.extend(["--threads".into(), args.threads.to_string()]);
                 py.extend(["--device".into(), torch_device.clone()]);
-                for row in rows_of(torch_json(python, &root, &py)?)? {
+                for row in rows_of(torch_json(python, &root, "bench.py", &py)?)? {
                     rows.push(Measured {
                         network: label.clone(),
                         device: None,
@@ -329,9 +329,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// Runs `python fixtures/torch/bench.py ARGS` in `root` and parses its JSON output.
-fn torch_json(python: &Path, root: &Path, args: &[String]) -> Result<Value> {
-    let script = root.join("fixtures/torch/bench.py");
+/// Runs `python fixtures/torch/SCRIPT ARGS` in `root` and parses its JSON output.
+pub fn torch_json(python: &Path, root: &Path, script: &str, args: &[String]) -> Result<Value> {
+    let script = root.join("fixtures/torch").join(script);
     let out = Command::new(python)
         .arg(&script)
         .args(args)

@@ -15,13 +15,18 @@
 //! `dataset-fashion-mnist`), else the embedded subset. Every round runs every side once, in
 //! turn; the table shows each side's median. JSON in `target/bench/data.json`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use tanas_core::write_atomic;
+
+use crate::bench::torch_json;
+
+/// The PyTorch side, in fixtures/torch.
+const SCRIPT: &str = "bench_data.py";
 
 /// Runs the data benchmark with the `tanas` binary `bin`.
 pub fn run(bin: &Path, root: &Path, torch: Option<&Path>, rounds: usize) -> Result<()> {
@@ -44,11 +49,12 @@ pub fn run(bin: &Path, root: &Path, torch: Option<&Path>, rounds: usize) -> Resu
     let pngs = bench.join("fashion-png");
     if !pngs.join("test").is_dir() {
         eprintln!("writing {} from {}", pngs.display(), idx.display());
-        python_json(
-            python,
-            root,
-            &["make".as_ref(), idx.as_os_str(), pngs.as_os_str()],
-        )?;
+        let make = [
+            "make".into(),
+            idx.display().to_string(),
+            pngs.display().to_string(),
+        ];
+        torch_json(python, root, SCRIPT, &make)?;
     }
     let tasks = bench.join("data-tasks.toml");
     const TASKS: &str = "[[dataset]]\nname = \"fashion-png\"\nformat = \"image-folder\"\npath = \"fashion-png\"\ninput_side = 28\n\n[[task]]\nid = \"png\"\ndataset = \"fashion-png\"\nkind = \"full\"\n\n[[task]]\nid = \"idx\"\ndataset = \"fashion-mnist\"\nkind = \"full\"\n";
@@ -93,16 +99,13 @@ pub fn run(bin: &Path, root: &Path, torch: Option<&Path>, rounds: usize) -> Resu
         times[1].push(tanas("png")?);
         times[2].push(tanas("idx")?);
         for (i, workers) in [(3, "0"), (4, "2")] {
-            let row = python_json(
-                python,
-                root,
-                &[
-                    "time".as_ref(),
-                    pngs.as_os_str(),
-                    "--workers".as_ref(),
-                    workers.as_ref(),
-                ],
-            )?;
+            let time = [
+                "time".into(),
+                pngs.display().to_string(),
+                "--workers".into(),
+                workers.into(),
+            ];
+            let row = torch_json(python, root, SCRIPT, &time)?;
             images = row["images"].as_u64().unwrap_or(0);
             times[i].push(
                 row["seconds"]
@@ -154,25 +157,4 @@ pub fn run(bin: &Path, root: &Path, torch: Option<&Path>, rounds: usize) -> Resu
     write_atomic(&out, text.as_bytes())?;
     eprintln!("JSON: {}", out.display());
     Ok(())
-}
-
-/// Runs `python fixtures/torch/bench_data.py ARGS` and parses its last output line as JSON.
-fn python_json(python: &Path, root: &Path, args: &[&std::ffi::OsStr]) -> Result<Value> {
-    let script: PathBuf = root.join("fixtures/torch/bench_data.py");
-    let out = Command::new(python)
-        .arg(&script)
-        .args(args)
-        .current_dir(root)
-        .output()
-        .with_context(|| format!("cannot run {}", python.display()))?;
-    if !out.status.success() {
-        bail!(
-            "{}: {}",
-            script.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let last = text.lines().last().unwrap_or_default();
-    serde_json::from_str(last).with_context(|| format!("{}: output is not JSON", script.display()))
 }

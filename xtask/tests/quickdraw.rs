@@ -12,20 +12,6 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// A version-1 `.npy` of `n` 28x28 uint8 images.
-fn npy(n: usize, pixels: &[u8]) -> Vec<u8> {
-    let mut h = format!("{{'descr': '|u1', 'fortran_order': False, 'shape': ({n}, 784), }}");
-    while (10 + h.len() + 1) % 64 != 0 {
-        h.push(' ');
-    }
-    h.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(h.len() as u16).to_le_bytes());
-    out.extend_from_slice(h.as_bytes());
-    out.extend_from_slice(pixels);
-    out
-}
-
 /// Drawings of class `c`: a stroke along row `2c + 4` and column `27 - 2c`, shifted a little
 /// from drawing to drawing.
 fn drawings(c: usize, n: usize) -> Vec<u8> {
@@ -104,7 +90,7 @@ fn quickdraw_profile_runs_end_to_end_on_generated_files() {
     for (c, class) in classes.iter().enumerate() {
         std::fs::write(
             data.join("quickdraw").join(format!("{class}.npy")),
-            npy(40, &drawings(c, 40)),
+            tanas_data::npy::encode("|u1", &[40, 784], &drawings(c, 40)),
         )
         .unwrap();
     }

@@ -273,13 +273,10 @@ impl fmt::Display for DatasetName {
 impl FromStr for DatasetName {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|d| d.as_str() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = Self::ALL.iter().map(|d| d.as_str()).collect();
-                format!("unknown dataset `{s}` (known: {})", names.join(", "))
-            })
+        Self::from_str_opt(s).ok_or_else(|| {
+            let names: Vec<_> = Self::ALL.iter().map(|d| d.as_str()).collect();
+            format!("unknown dataset `{s}` (known: {})", names.join(", "))
+        })
     }
 }
 

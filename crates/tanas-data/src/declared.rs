@@ -127,6 +127,14 @@ pub struct DeclaredInfo {
     pub cached: bool,
 }
 
+/// A decoded dataset: its class names, splits and what reading it saw.
+struct Decoded {
+    classes: Vec<String>,
+    train: ImageSet,
+    test: ImageSet,
+    info: DeclaredInfo,
+}
+
 /// The decoded sets in the cache.
 struct DecodedSet;
 impl Artifact for DecodedSet {
@@ -234,8 +242,7 @@ impl DatasetDecl {
         let root = self.root(dirs)?;
         let source = Source::list(self, &root)?;
         let Some(cache) = dirs.cache() else {
-            let (classes, train, test, info) = self.decode(&source)?;
-            return Ok((self.dataset(&root, classes, train, test, &info), info));
+            return Ok(self.dataset(&root, self.decode(&source)?));
         };
         let key = serde_json::json!({
             "format": self.format,
@@ -254,35 +261,29 @@ impl DatasetDecl {
             built = Some(decoded);
             Ok(())
         })?;
-        let (classes, train, test, mut info) = match built {
+        let mut decoded = match built {
             Some(d) => d,
             None => read_cache(&entry.dir)?,
         };
-        info.cached = true;
-        Ok((self.dataset(&root, classes, train, test, &info), info))
+        decoded.info.cached = true;
+        Ok(self.dataset(&root, decoded))
     }
 
-    fn dataset(
-        &self,
-        root: &Path,
-        classes: Vec<String>,
-        train: ImageSet,
-        test: ImageSet,
-        info: &DeclaredInfo,
-    ) -> Dataset {
-        Dataset {
+    fn dataset(&self, root: &Path, d: Decoded) -> (Dataset, DeclaredInfo) {
+        let dataset = Dataset {
             name: self.name.clone(),
             dir: root.to_path_buf(),
-            classes,
+            classes: d.classes,
             coarse_classes: None,
-            digest: Some(info.digest.clone()),
-            train: train.into(),
-            test: test.into(),
-        }
+            digest: Some(d.info.digest.clone()),
+            train: d.train.into(),
+            test: d.test.into(),
+        };
+        (dataset, d.info)
     }
 
     /// Decodes every file of `source` under the rule.
-    fn decode(&self, source: &Source) -> Result<(Vec<String>, ImageSet, ImageSet, DeclaredInfo)> {
+    fn decode(&self, source: &Source) -> Result<Decoded> {
         let side = self.input_side;
         let mut skipped = Vec::new();
         let max_classes = self
@@ -406,7 +407,12 @@ impl DatasetDecl {
             digest: digest(&classes, &train, &test),
             cached: false,
         };
-        Ok((classes, train, test, info))
+        Ok(Decoded {
+            classes,
+            train,
+            test,
+            info,
+        })
     }
 }
 
@@ -639,10 +645,13 @@ impl Listing {
 
 const CACHE_FILES: [&str; 4] = ["train.u8", "train-labels.u16", "test.u8", "test-labels.u16"];
 
-fn write_cache(
-    dir: &Path,
-    (classes, train, test, info): &(Vec<String>, ImageSet, ImageSet, DeclaredInfo),
-) -> Result<()> {
+fn write_cache(dir: &Path, d: &Decoded) -> Result<()> {
+    let Decoded {
+        classes,
+        train,
+        test,
+        info,
+    } = d;
     let write = |name: &str, bytes: &[u8]| {
         tanas_core::write_atomic(&dir.join(name), bytes)
             .map_err(|e| DataError::io(e.path, e.source))
@@ -670,7 +679,7 @@ fn write_cache(
     write("meta.json", text.as_bytes())
 }
 
-fn read_cache(dir: &Path) -> Result<(Vec<String>, ImageSet, ImageSet, DeclaredInfo)> {
+fn read_cache(dir: &Path) -> Result<Decoded> {
     let meta_path = dir.join("meta.json");
     let text = tanas_core::read_text(&meta_path).map_err(|e| DataError::io(&meta_path, e))?;
     let meta: Meta =
@@ -706,5 +715,10 @@ fn read_cache(dir: &Path) -> Result<(Vec<String>, ImageSet, ImageSet, DeclaredIn
         read(CACHE_FILES[2], meta.test * plane)?,
         read(CACHE_FILES[3], meta.test * 2)?,
     );
-    Ok((meta.classes, train, test, meta.info))
+    Ok(Decoded {
+        classes: meta.classes,
+        train,
+        test,
+        info: meta.info,
+    })
 }

@@ -138,14 +138,6 @@ impl DatasetSource {
             Self::Declared(decl) => decl.load(dirs),
         }
     }
-
-    /// The dataset's name.
-    pub fn name(&self) -> &str {
-        match self {
-            Self::Builtin(name) => name.as_str(),
-            Self::Declared(decl) => &decl.name,
-        }
-    }
 }
 
 impl TaskFile {

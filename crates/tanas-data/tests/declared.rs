@@ -502,3 +502,60 @@ fn decoding_happens_once_and_a_changed_file_is_decoded_again() {
     let (b, _) = decl.load_with_info(&DataDirs::only([])).unwrap();
     assert_eq!(a.train.pixels, b.train.pixels);
 }
+
+#[test]
+fn datasets_may_live_in_their_own_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // sets/datasets.toml declares `own` over sets/csv; tasks/tasks.toml includes it.
+    std::fs::create_dir_all(d.join("sets/csv")).unwrap();
+    std::fs::create_dir_all(d.join("tasks")).unwrap();
+    std::fs::write(
+        d.join("sets/csv/train.csv"),
+        "label,a,b,c,d\n0,1,2,3,4\n1,5,6,7,8\n0,1,2,3,4\n1,5,6,7,8\n0,1,1,1,1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("sets/datasets.toml"),
+        "[[dataset]]\nname = \"own\"\nformat = \"csv\"\npath = \"csv\"\ntest_fraction = 0.4\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("tasks/tasks.toml"),
+        "include = [\"../sets/datasets.toml\"]\n[[task]]\nid = \"own-full\"\ndataset = \"own\"\nkind = \"full\"\n",
+    )
+    .unwrap();
+    let file = TaskFile::read(&d.join("tasks/tasks.toml")).unwrap();
+    assert_eq!(
+        file.datasets[0].declared_in,
+        d.join("tasks/../sets/datasets.toml")
+    );
+    let ds = file
+        .load_dataset(&file.tasks[0], &DataDirs::only([]))
+        .unwrap();
+    assert_eq!((ds.train.len(), ds.test.len()), (3, 2));
+    // The dataset file alone: what `tanas data info FILE` reads.
+    let alone = TaskFile::read_declarations(&d.join("sets/datasets.toml")).unwrap();
+    assert_eq!((alone.datasets.len(), alone.tasks.len()), (1, 0));
+    // An include loop ends in an error naming a file.
+    std::fs::write(
+        d.join("sets/datasets.toml"),
+        "include = [\"../tasks/tasks.toml\"]\n",
+    )
+    .unwrap();
+    let e = TaskFile::read(&d.join("tasks/tasks.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("tasks.toml") && e.contains("nested"), "{e}");
+    // A task on a dataset nobody declares names the ones there are.
+    std::fs::write(
+        d.join("t.toml"),
+        "[[task]]\nid = \"t\"\ndataset = \"nope\"\nkind = \"full\"\n",
+    )
+    .unwrap();
+    let e = TaskFile::read(&d.join("t.toml")).unwrap_err().to_string();
+    assert!(
+        e.contains("unknown dataset `nope`") && e.contains("mnist"),
+        "{e}"
+    );
+}
