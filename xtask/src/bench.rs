@@ -16,7 +16,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use serde_json::{Map, Value, json};
 
-use crate::tanas::{Tanas, build_tanas, workspace_root};
+use crate::tanas::{Tanas, build_tanas, is_gpu, workspace_root};
 use tanas_core::write_atomic;
 
 /// The genotype of the default cell networks (DARTS_V2), relative to the workspace root.
@@ -31,7 +31,7 @@ pub struct BenchArgs {
     /// What to measure: `fisher`, `train` or `data` (loading an image folder, against
     /// torchvision).
     what: String,
-    /// Devices of the tanas side (`cpu`, `flex`, `cuda[:N]`), comma-separated.
+    /// Devices of the tanas side (`cpu`, `flex`, `cuda[:N]`, `cudnn[:N]`), comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "cpu", alias = "device")]
     devices: Vec<String>,
     /// Also time PyTorch: this Python (with torch) runs fixtures/torch/bench.py.
@@ -251,19 +251,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         bail!("no networks to benchmark");
     }
     let root = workspace_root();
-    let cuda = args.devices.iter().any(|d| d.starts_with("cuda"));
+    let cuda = args.devices.iter().any(|d| is_gpu(d));
     let bin = match &args.tanas {
         Some(bin) => bin.clone(),
         None => build_tanas(&root, cuda)?,
     };
     let torch_device = args.torch_device.clone().unwrap_or_else(|| {
         let first = args.devices.first().map(String::as_str).unwrap_or("cpu");
-        if first.starts_with("cuda") {
-            "cuda"
-        } else {
-            "cpu"
-        }
-        .to_string()
+        if is_gpu(first) { "cuda" } else { "cpu" }.to_string()
     });
     let common = common_args(what, &flags);
     let rounds = args

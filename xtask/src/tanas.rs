@@ -80,6 +80,12 @@ pub fn show(args: &[OsString]) -> String {
         .join(" ")
 }
 
+/// Whether a `--device` value names a GPU (`cuda[:N]`, `cudnn[:N]`): the `tanas` binary must
+/// be the `--features cuda` build.
+pub fn is_gpu(device: &str) -> bool {
+    device.starts_with("cuda") || device.starts_with("cudnn")
+}
+
 /// The workspace root: the parent of this crate's directory, or the current directory when
 /// that is gone (the binary was copied to another machine).
 pub fn workspace_root() -> PathBuf {

@@ -24,20 +24,28 @@ pub fn dispatch<J: BackendJob>(device: DeviceArg, job: J) -> Result<J::Output> {
     match device {
         DeviceArg::Cpu => job.run::<CpuAutodiff>(Default::default()),
         DeviceArg::Flex => job.run::<Autodiff<Flex>>(Default::default()),
-        DeviceArg::Cuda(n) => cuda(n, job),
+        DeviceArg::Cuda(n) => cuda(n, false, job),
+        DeviceArg::Cudnn(n) => cuda(n, true, job),
     }
 }
 
 #[cfg(feature = "cuda")]
-fn cuda<J: BackendJob>(n: usize, job: J) -> Result<J::Output> {
+fn cuda<J: BackendJob>(n: usize, cudnn: bool, job: J) -> Result<J::Output> {
     use burn::backend::Cuda;
     use burn::backend::cuda::CudaDevice;
+    if cudnn {
+        // cuDNN is looked for now, so a missing library is one error line, not a failure
+        // inside a training step.
+        tanas_cuda::library::load().map_err(|e| anyhow::anyhow!("--device cudnn:{n}: {e}"))?;
+        return job.run::<Autodiff<tanas_cuda::CudnnCuda>>(CudaDevice::new(n));
+    }
     job.run::<Autodiff<Cuda>>(CudaDevice::new(n))
 }
 
 #[cfg(not(feature = "cuda"))]
-fn cuda<J: BackendJob>(n: usize, _job: J) -> Result<J::Output> {
+fn cuda<J: BackendJob>(n: usize, cudnn: bool, _job: J) -> Result<J::Output> {
+    let name = if cudnn { "cudnn" } else { "cuda" };
     anyhow::bail!(
-        "--device cuda:{n}: this tanas was built without CUDA support (rebuild with `cargo build --release --features cuda`)"
+        "--device {name}:{n}: this tanas was built without CUDA support (rebuild with `cargo build --release --features cuda`)"
     )
 }

@@ -1,4 +1,4 @@
-//! The `--device` option: `cpu`, `flex` or `cuda[:N]`.
+//! The `--device` option: `cpu`, `flex`, `cuda[:N]` or `cudnn[:N]`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -12,6 +12,16 @@ pub enum DeviceArg {
     Flex,
     /// CUDA device N (burn-cuda; needs the `cuda` feature).
     Cuda(usize),
+    /// CUDA device N with cuDNN's convolutions (tanas-cuda; needs the `cuda` feature and
+    /// cuDNN at run time).
+    Cudnn(usize),
+}
+
+impl DeviceArg {
+    /// Whether the device is a GPU.
+    pub fn is_gpu(self) -> bool {
+        matches!(self, Self::Cuda(_) | Self::Cudnn(_))
+    }
 }
 
 impl FromStr for DeviceArg {
@@ -21,11 +31,16 @@ impl FromStr for DeviceArg {
             "cpu" => Ok(Self::Cpu),
             "flex" => Ok(Self::Flex),
             "cuda" => Ok(Self::Cuda(0)),
-            _ => s
-                .strip_prefix("cuda:")
-                .and_then(|n| n.parse().ok())
-                .map(Self::Cuda)
-                .ok_or_else(|| format!("unknown device `{s}` (cpu, flex, cuda, cuda:N)")),
+            "cudnn" => Ok(Self::Cudnn(0)),
+            _ => {
+                let index = |prefix: &str| s.strip_prefix(prefix).and_then(|n| n.parse().ok());
+                index("cuda:")
+                    .map(Self::Cuda)
+                    .or_else(|| index("cudnn:").map(Self::Cudnn))
+                    .ok_or_else(|| {
+                        format!("unknown device `{s}` (cpu, flex, cuda, cuda:N, cudnn, cudnn:N)")
+                    })
+            }
         }
     }
 }
@@ -36,6 +51,7 @@ impl fmt::Display for DeviceArg {
             Self::Cpu => f.write_str("cpu"),
             Self::Flex => f.write_str("flex"),
             Self::Cuda(n) => write!(f, "cuda:{n}"),
+            Self::Cudnn(n) => write!(f, "cudnn:{n}"),
         }
     }
 }

@@ -87,7 +87,7 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
     let _lock = tanas_core::OutDirLock::acquire(&out)?;
     let tanas = match &args.tanas {
         Some(path) => path.clone(),
-        None => build_tanas(&root, args.device != "cpu")?,
+        None => build_tanas(&root, crate::tanas::is_gpu(&args.device))?,
     };
     let t = Tanas {
         bin: tanas,

@@ -298,7 +298,7 @@ pub fn graph(plan: Vec<Stage>, t: &Tanas, out: &Path, resources: &Resources) -> 
                 time_s: resources.time_s.max(3.0 * stage.estimate),
                 ..*resources
             },
-            gpus: usize::from(t.device.starts_with("cuda")),
+            gpus: usize::from(crate::tanas::is_gpu(&t.device)),
             estimate: stage.estimate,
         });
         graph.publish.push(publish);

@@ -22,7 +22,6 @@ use tanas_pipeline::{FinalReport, TanasExperiment};
 use tanas_search::Algorithm;
 
 use crate::cli::{Global, RunArgs};
-use crate::device::DeviceArg;
 use crate::output::outln;
 
 /// Prints the graph (`--plan`, then `None`) or runs it with the chosen executor and returns
@@ -115,7 +114,7 @@ fn graph(args: &RunArgs, exp: &TanasExperiment, out: &Path, global: &Global) -> 
         mem_mib: args.job_mem_mib,
         time_s: args.job_time_s,
     };
-    let gpus = usize::from(matches!(global.device, DeviceArg::Cuda(_)));
+    let gpus = usize::from(global.device.is_gpu());
     let mut jobs: Vec<Job> = Vec::new();
     let mut push = |id: String, label: String, command: Vec<OsString>, needs: Vec<usize>| {
         let mut argv = vec![exe.clone().into_os_string()];
