@@ -1548,3 +1548,18 @@ fn own_image_folder_trains_and_takes_a_fisher() {
         "{e}"
     );
 }
+
+/// A GPU device in a build without CUDA is one error line saying how to get one.
+#[test]
+fn a_gpu_device_without_the_cuda_build_is_named() {
+    for device in ["cuda", "cudnn:1"] {
+        let e = error_line(&run_with(
+            "--device {} train --tasks configs/tasks/mnist.toml --task mnist-0 --epochs 1 --out /nonexistent/x",
+            &[device],
+        ));
+        assert!(
+            e.contains("--features cuda") && e.contains(device.split(':').next().unwrap()),
+            "{e}"
+        );
+    }
+}

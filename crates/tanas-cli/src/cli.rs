@@ -42,7 +42,8 @@ pub struct Global {
     /// `<out>/store` for `distance matrix`).
     #[arg(long, global = true, env = "TANAS_STORE")]
     pub store: Option<PathBuf>,
-    /// Where tensors live: `cpu` or `cuda[:N]` (CUDA needs a build with `--features cuda`).
+    /// Where tensors live: `cpu`, `flex`, `cuda[:N]` or `cudnn[:N]` (burn-cuda with cuDNN's
+    /// convolutions); the GPU ones need a build with `--features cuda`.
     #[arg(long, global = true, default_value = "cpu")]
     pub device: DeviceArg,
     /// More log output (-v info, -vv debug, -vvv trace); `RUST_LOG` overrides.

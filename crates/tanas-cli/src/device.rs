@@ -55,3 +55,25 @@ impl fmt::Display for DeviceArg {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_round_trip_and_unknown_ones_are_named() {
+        for (text, device) in [
+            ("cpu", DeviceArg::Cpu),
+            ("flex", DeviceArg::Flex),
+            ("cuda:1", DeviceArg::Cuda(1)),
+            ("cudnn:0", DeviceArg::Cudnn(0)),
+        ] {
+            assert_eq!(text.parse::<DeviceArg>(), Ok(device));
+            assert_eq!(device.to_string(), text);
+        }
+        assert_eq!("cudnn".parse::<DeviceArg>(), Ok(DeviceArg::Cudnn(0)));
+        assert!(DeviceArg::Cudnn(2).is_gpu() && !DeviceArg::Flex.is_gpu());
+        let e = "cudnn:x".parse::<DeviceArg>().unwrap_err();
+        assert!(e.contains("cudnn:N"), "{e}");
+    }
+}
