@@ -553,6 +553,16 @@ impl Source {
                         "no <class>.npy files, images.npy + labels.npy, train/ + test/ or .npz",
                     ));
                 }
+                if classes.len() > tanas_core::limits::MAX_CLASSES {
+                    return Err(DataError::format(
+                        root,
+                        format!(
+                            "{} class files (at most {} are read)",
+                            classes.len(),
+                            tanas_core::limits::MAX_CLASSES
+                        ),
+                    ));
+                }
                 let files: Vec<PathBuf> = classes
                     .iter()
                     .map(|c| root.join(format!("{c}.npy")))

@@ -31,8 +31,15 @@ pub(crate) fn list(root: &Path, wanted: Option<&[String]>) -> Result<FolderFiles
         Some(w) => w.to_vec(),
         None => sub_dirs(base)?,
     };
-    if classes.is_empty() {
-        return Err(DataError::format(base, "no class folders"));
+    if classes.is_empty() || classes.len() > tanas_core::limits::MAX_CLASSES {
+        return Err(DataError::format(
+            base,
+            format!(
+                "{} class folders (1 to {} are read)",
+                classes.len(),
+                tanas_core::limits::MAX_CLASSES
+            ),
+        ));
     }
     if split && wanted.is_none() {
         let test_classes = sub_dirs(&test_dir)?;
