@@ -131,18 +131,7 @@ pub fn conv2d_x_backward(
     output_grad: FloatTensor<CudnnCuda>,
     options: ConvOptions<2>,
 ) -> FloatTensor<CudnnCuda> {
-    let tried = (|| {
-        let g = Conv2dGeometry::new(x.meta.shape(), weight.meta.shape(), &options)?;
-        let (wc, dy) = (
-            contiguous(weight.clone()).ok_or("not f32")?,
-            contiguous(output_grad.clone()).ok_or("not f32")?,
-        );
-        pass(&g, Pass::Data, &wc, &dy, g.x.map(|v| v as usize))
-    })();
-    tried.unwrap_or_else(|why| {
-        fell_back(Pass::Data, &why);
-        <Inner as ModuleOps<Inner>>::conv2d_x_backward(x, weight, output_grad, options)
-    })
+    backward(Pass::Data, x, weight, output_grad, options)
 }
 
 /// The gradient of `conv2d` with respect to `weight`.
@@ -152,16 +141,36 @@ pub fn conv2d_weight_backward(
     output_grad: FloatTensor<CudnnCuda>,
     options: ConvOptions<2>,
 ) -> FloatTensor<CudnnCuda> {
+    backward(Pass::Filter, x, weight, output_grad, options)
+}
+
+/// A gradient pass (`Data`: of `x`, from the filter; `Filter`: of the filter, from `x`).
+fn backward(
+    which: Pass,
+    x: FloatTensor<CudnnCuda>,
+    weight: FloatTensor<CudnnCuda>,
+    output_grad: FloatTensor<CudnnCuda>,
+    options: ConvOptions<2>,
+) -> FloatTensor<CudnnCuda> {
     let tried = (|| {
         let g = Conv2dGeometry::new(x.meta.shape(), weight.meta.shape(), &options)?;
-        let (xc, dy) = (
-            contiguous(x.clone()).ok_or("not f32")?,
-            contiguous(output_grad.clone()).ok_or("not f32")?,
-        );
-        pass(&g, Pass::Filter, &xc, &dy, g.w.map(|v| v as usize))
+        let dy = contiguous(output_grad.clone()).ok_or("not f32")?;
+        let (operand, shape) = match which {
+            Pass::Data => (weight.clone(), g.x),
+            _ => (x.clone(), g.w),
+        };
+        let operand = contiguous(operand).ok_or("not f32")?;
+        pass(&g, which, &operand, &dy, shape.map(|v| v as usize))
     })();
     tried.unwrap_or_else(|why| {
-        fell_back(Pass::Filter, &why);
-        <Inner as ModuleOps<Inner>>::conv2d_weight_backward(x, weight, output_grad, options)
+        fell_back(which, &why);
+        match which {
+            Pass::Data => {
+                <Inner as ModuleOps<Inner>>::conv2d_x_backward(x, weight, output_grad, options)
+            }
+            _ => {
+                <Inner as ModuleOps<Inner>>::conv2d_weight_backward(x, weight, output_grad, options)
+            }
+        }
     })
 }
