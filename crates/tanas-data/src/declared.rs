@@ -254,18 +254,41 @@ impl DatasetDecl {
             "root": root.display().to_string(),
             "files": source.listing(),
         });
-        let mut built = None;
-        let entry = Store::new(cache).get_or_build::<DecodedSet, DataError>(&key, &[], |dir| {
-            let decoded = self.decode(&source)?;
-            write_cache(dir, &decoded)?;
+        // A decoding error is the dataset's and ends the load; a cache that cannot be
+        // written or read (a read-only home, a full disk) only costs the decoding again.
+        let (mut built, mut failed) = (None, None);
+        let found = Store::new(cache).get_or_build::<DecodedSet, DataError>(&key, &[], |dir| {
+            let decoded = self.decode(&source).map_err(|e| {
+                failed = Some(e);
+                DataError::format(dir, "not decoded")
+            })?;
+            let written = write_cache(dir, &decoded);
             built = Some(decoded);
-            Ok(())
-        })?;
-        let mut decoded = match built {
-            Some(d) => d,
-            None => read_cache(&entry.dir)?,
+            written
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let cached = found.and_then(|entry| match built.take() {
+            Some(d) => Ok(d),
+            None => read_cache(&entry.dir),
+        });
+        let decoded = match (cached, built) {
+            (Ok(mut d), _) => {
+                d.info.cached = true;
+                d
+            }
+            (Err(e), built) => {
+                tracing::warn!(
+                    "{e}: the decoded-set cache is not used; decoding {}",
+                    self.name
+                );
+                match built {
+                    Some(d) => d,
+                    None => self.decode(&source)?,
+                }
+            }
         };
-        decoded.info.cached = true;
         Ok(self.dataset(&root, decoded))
     }
 

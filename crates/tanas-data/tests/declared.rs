@@ -559,3 +559,41 @@ fn datasets_may_live_in_their_own_file() {
         "{e}"
     );
 }
+
+#[test]
+fn a_cache_that_cannot_be_written_costs_the_decoding_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("set");
+    for i in 0..4 {
+        save(
+            &grey(i, 12, 12).into(),
+            &root.join(format!("{}/{i}.png", i % 2)),
+            ImageFormat::Png,
+        );
+    }
+    let file = TaskFile::read(&task_file(
+        dir.path(),
+        "format = \"image-folder\"\npath = \"set\"",
+    ))
+    .unwrap();
+    // A file where the cache folder should be: nothing can be written below it.
+    let blocked = dir.path().join("blocked");
+    std::fs::write(&blocked, b"a file").unwrap();
+    let dirs = DataDirs::only([]).with_cache(Some(blocked));
+    let (ds, info) = file.datasets[0].load_with_info(&dirs).unwrap();
+    assert!(!info.cached);
+    assert_eq!(ds.train.len() + ds.test.len(), 4);
+    // A bad image is still the dataset's error, cache or not.
+    std::fs::write(root.join("0/bad.png"), b"not a png").unwrap();
+    let e = file.datasets[0]
+        .load_with_info(&dirs)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("bad.png"), "{e}");
+    let cache = DataDirs::only([]).with_cache(Some(dir.path().join("cache")));
+    let e = file.datasets[0]
+        .load_with_info(&cache)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("bad.png") && !e.contains("not decoded"), "{e}");
+}
