@@ -128,21 +128,25 @@ impl Collected {
 /// Decodes an image file (PNG, JPEG or BMP, recognised by content) within the size limits,
 /// and applies the rule at `side`. Returns the picture and the file's original size.
 pub(crate) fn decode_file(path: &Path, side: usize) -> Result<(Picture, (u32, u32)), String> {
-    // The header first: its dimensions name a bomb before any allocation.
-    let mut header = reader(path)?;
-    header.no_limits();
-    let (w, h) = header
-        .into_dimensions()
-        .map_err(|e| format!("unreadable image: {e}"))?;
-    if w > MAX_IMAGE_SIDE || h > MAX_IMAGE_SIDE {
-        return Err(format!(
-            "declares {w}x{h} pixels, more than the limit of {MAX_IMAGE_SIDE} a side"
-        ));
-    }
-    let image = reader(path)?
-        .decode()
-        .map_err(|e| format!("unreadable image: {e}"))?;
-    Ok((from_dynamic(image, side), (w, h)))
+    // The limits refuse a bomb from its header, before any allocation; only then is the
+    // header read again, for the dimensions it declares.
+    let image = reader(path)?.decode().map_err(|e| match e {
+        image::ImageError::Limits(_) => {
+            let declared = reader(path).and_then(|mut r| {
+                r.no_limits();
+                r.into_dimensions().map_err(|e| e.to_string())
+            });
+            match declared {
+                Ok((w, h)) if w > MAX_IMAGE_SIDE || h > MAX_IMAGE_SIDE => format!(
+                    "declares {w}x{h} pixels, more than the limit of {MAX_IMAGE_SIDE} a side"
+                ),
+                _ => format!("unreadable image: {e}"),
+            }
+        }
+        e => format!("unreadable image: {e}"),
+    })?;
+    let size = (image.width(), image.height());
+    Ok((from_dynamic(image, side), size))
 }
 
 /// A reader of the image file at `path`, its format recognised by content, within the limits.

@@ -447,22 +447,22 @@ fn every_bad_input_is_one_line_naming_its_file() {
     assert!(e.contains("x.toml") && e.contains("built-in"), "{e}");
 }
 
+/// `n` grey PNGs of `side` pixels in two classes under `dir/set`, and a task file declaring
+/// them as `own`.
+fn png_set(dir: &Path, n: u32, side: u32) -> (PathBuf, TaskFile) {
+    let root = dir.join("set");
+    for i in 0..n {
+        let path = root.join(format!("{}/{i}.png", i % 2));
+        save(&grey(i, side, side).into(), &path, ImageFormat::Png);
+    }
+    let tasks = task_file(dir, "format = \"image-folder\"\npath = \"set\"");
+    (root, TaskFile::read(&tasks).unwrap())
+}
+
 #[test]
 fn decoding_happens_once_and_a_changed_file_is_decoded_again() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("set");
-    for i in 0..6 {
-        save(
-            &grey(i, 20, 20).into(),
-            &root.join(format!("{}/{i}.png", i % 2)),
-            ImageFormat::Png,
-        );
-    }
-    let file = TaskFile::read(&task_file(
-        dir.path(),
-        "format = \"image-folder\"\npath = \"set\"",
-    ))
-    .unwrap();
+    let (root, file) = png_set(dir.path(), 6, 20);
     let decl = &file.datasets[0];
     let dirs = DataDirs::only([]).with_cache(Some(dir.path().join("cache")));
     let (first, info) = decl.load_with_info(&dirs).unwrap();
@@ -563,19 +563,7 @@ fn datasets_may_live_in_their_own_file() {
 #[test]
 fn a_cache_that_cannot_be_written_costs_the_decoding_only() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("set");
-    for i in 0..4 {
-        save(
-            &grey(i, 12, 12).into(),
-            &root.join(format!("{}/{i}.png", i % 2)),
-            ImageFormat::Png,
-        );
-    }
-    let file = TaskFile::read(&task_file(
-        dir.path(),
-        "format = \"image-folder\"\npath = \"set\"",
-    ))
-    .unwrap();
+    let (root, file) = png_set(dir.path(), 4, 12);
     // A file where the cache folder should be: nothing can be written below it.
     let blocked = dir.path().join("blocked");
     std::fs::write(&blocked, b"a file").unwrap();
