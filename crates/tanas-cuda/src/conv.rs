@@ -1,44 +1,21 @@
 //! The 2-D convolution of [`CudnnCuda`]: forward, data gradient and weight gradient in cuDNN
 //! ([`crate::cudnn`]), for f32 tensors of any stride, padding, dilation and group count. The
 //! operands are made contiguous, the output is a fresh contiguous tensor, and CubeCL's stream
-//! is synchronised before cuDNN reads what it wrote. Where cuDNN cannot run the call (another
+//! is synchronised before cuDNN reads what it wrote ([`crate::device`]). Where cuDNN cannot run the call (another
 //! float type, a failure it reports) the call goes to burn-cuda's own kernel, with a warning
 //! the first time.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use burn_backend::DType;
 use burn_backend::ops::{ConvOptions, FloatTensorOps, ModuleOps};
 use burn_backend::tensor::FloatTensor;
-use burn_cubecl::kernel::into_contiguous;
-use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
 use cubecl::cuda::CudaRuntime;
 
 use crate::backend::{CudnnCuda, Inner};
 use crate::cudnn::{Pass, Pointers, run};
+use crate::device::{address, contiguous, empty, finished};
 use crate::geometry::Conv2dGeometry;
-
-/// `tensor` as a contiguous f32 tensor, or `None` for another float type.
-fn contiguous(tensor: CubeTensor<CudaRuntime>) -> Option<CubeTensor<CudaRuntime>> {
-    if tensor.dtype != DType::F32 {
-        return None;
-    }
-    Some(if tensor.is_contiguous() {
-        tensor
-    } else {
-        into_contiguous(tensor)
-    })
-}
-
-/// The device address of `tensor`'s first element.
-fn address(tensor: &CubeTensor<CudaRuntime>) -> Result<u64, String> {
-    let resource = tensor
-        .client
-        .get_resource(tensor.handle.clone())
-        .map_err(|e| format!("device memory of a tensor: {e:?}"))?;
-    Ok(resource.resource().ptr)
-}
 
 /// Runs `pass` with `inputs` (two contiguous f32 tensors, in the pass's order) into a fresh
 /// tensor of `out_shape`.
@@ -49,15 +26,8 @@ fn pass(
     b: &CubeTensor<CudaRuntime>,
     out_shape: [usize; 4],
 ) -> Result<CubeTensor<CudaRuntime>, String> {
-    let out = empty_device_contiguous_dtype(
-        a.client.clone(),
-        a.device.clone(),
-        out_shape.into(),
-        DType::F32,
-    );
-    // cuDNN runs on another stream than CubeCL's: everything CubeCL queued (the inputs, the
-    // contiguous copies) must be finished first.
-    futures_lite::future::block_on(a.client.sync()).map_err(|e| format!("CUDA sync: {e:?}"))?;
+    let out = empty(a, out_shape);
+    finished(a)?;
     let (pa, pb, po) = (address(a)?, address(b)?, address(&out)?);
     let pointers = match pass {
         Pass::Forward => Pointers {

@@ -147,21 +147,18 @@ impl Drop for Descriptors {
     }
 }
 
-/// Runs `pass` of the convolution `g` on device `ordinal` over the pointers `p`, each a
-/// contiguous f32 NCHW (filter: KCRS) buffer of the geometry's shape, every input complete
-/// (the caller synchronised the stream that wrote it). Returns when the result is written.
-pub(crate) fn run(
+/// Runs `f` with this thread's cuDNN handle and workspace for device `ordinal`, the
+/// device's primary context bound to the thread; returns when everything `f` queued is
+/// finished (the context is synchronised), so CubeCL's later kernels read finished results.
+fn with_handle<T>(
     ordinal: usize,
-    g: &Conv2dGeometry,
-    pass: Pass,
-    p: &Pointers,
-) -> Result<(), String> {
+    f: impl FnOnce(&mut ThreadState) -> Result<T, String>,
+) -> Result<T, String> {
     crate::library::load()?;
     let ctx = context(ordinal)?;
     ctx.bind_to_thread()
         .map_err(|e| format!("CUDA device {ordinal}: {e:?}"))?;
-    let d = Descriptors::new(g)?;
-    STATE.with(|state| {
+    let out = STATE.with(|state| {
         let mut state = state.borrow_mut();
         let s = match state.entry(ordinal) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
@@ -173,85 +170,225 @@ pub(crate) fn run(
                 })
             }
         };
-        let algo = algorithm(s.handle, &d, g, pass)?;
-        let need = workspace_size(s.handle, &d, algo)?;
-        if need > s.workspace.1 {
-            if s.workspace.0 != 0 {
+        f(s)
+    })?;
+    ctx.synchronize()
+        .map_err(|e| format!("CUDA synchronise after cuDNN: {e:?}"))?;
+    Ok(out)
+}
+
+impl ThreadState {
+    /// A workspace of at least `bytes` bytes (grown, never shrunk).
+    fn workspace(&mut self, bytes: usize) -> Result<(*mut c_void, usize), String> {
+        if bytes > self.workspace.1 {
+            if self.workspace.0 != 0 {
                 // SAFETY: the old workspace was allocated by `malloc_sync` below in this
                 // context and no call is using it (the last one was synchronised).
-                unsafe { driver::free_sync(s.workspace.0) }
+                unsafe { driver::free_sync(self.workspace.0) }
                     .map_err(|e| format!("CUDA free: {e:?}"))?;
-                s.workspace = (0, 0);
+                self.workspace = (0, 0);
             }
-            // SAFETY: the context is bound to this thread; the pointer is kept in the
-            // thread's state and freed only above, when a larger one replaces it.
-            let ptr = unsafe { driver::malloc_sync(need) }
-                .map_err(|e| format!("cuDNN workspace of {need} bytes: {e:?}"))?;
-            s.workspace = (ptr, need);
+            // SAFETY: the context is bound to this thread (`with_handle`); the pointer is
+            // kept in the thread's state and freed only above, when a larger one replaces it.
+            let ptr = unsafe { driver::malloc_sync(bytes) }
+                .map_err(|e| format!("cuDNN workspace of {bytes} bytes: {e:?}"))?;
+            self.workspace = (ptr, bytes);
         }
-        let (one, zero) = (1.0f32, 0.0f32);
-        let (alpha, beta) = (
-            &one as *const f32 as *const c_void,
-            &zero as *const f32 as *const c_void,
-        );
-        let ws = s.workspace.0 as *mut c_void;
+        Ok((self.workspace.0 as *mut c_void, self.workspace.1))
+    }
+}
+
+/// Host scalars 1 and 0 as cuDNN's `alpha` / `beta` (f32 for f32 tensors).
+const ONE: f32 = 1.0;
+const ZERO: f32 = 0.0;
+
+/// `ONE` and `ZERO` as the pointers cuDNN takes.
+fn alpha_beta() -> (*const c_void, *const c_void) {
+    (
+        &ONE as *const f32 as *const c_void,
+        &ZERO as *const f32 as *const c_void,
+    )
+}
+
+/// Runs `pass` of the convolution `g` on device `ordinal` over the pointers `p`, each a
+/// contiguous f32 NCHW (filter: KCRS) buffer of the geometry's shape, every input complete
+/// (the caller synchronised the stream that wrote it). Returns when the result is written.
+pub(crate) fn run(
+    ordinal: usize,
+    g: &Conv2dGeometry,
+    pass: Pass,
+    p: &Pointers,
+) -> Result<(), String> {
+    let d = Descriptors::new(g)?;
+    with_handle(ordinal, |s| {
+        let algo = algorithm(s.handle, &d, g, pass)?;
+        let need = workspace_size(s.handle, &d, algo)?;
+        let (ws, ws_bytes) = s.workspace(need)?;
+        let (alpha, beta) = alpha_beta();
         let (x, w, y) = (p.x as *mut c_void, p.w as *mut c_void, p.y as *mut c_void);
         // SAFETY: the handle and descriptors are alive; the pointers are device buffers of the
         // shapes the descriptors state (the caller's contract), the workspace holds at least
-        // the bytes cuDNN asked for this algorithm, alpha and beta point at host f32s that
-        // outlive the call, and the context of the buffers is bound to this thread.
+        // the bytes cuDNN asked for this algorithm, alpha and beta point at host f32 statics,
+        // and the context of the buffers is bound to this thread.
         let result = unsafe {
             match algo {
                 Algo::Forward(a) => cudnn::convolution_forward(
-                    s.handle,
-                    alpha,
-                    d.x,
-                    x,
-                    d.w,
-                    w,
-                    d.conv,
-                    a,
-                    ws,
-                    s.workspace.1,
-                    beta,
-                    d.y,
-                    y,
+                    s.handle, alpha, d.x, x, d.w, w, d.conv, a, ws, ws_bytes, beta, d.y, y,
                 ),
                 Algo::Data(a) => cudnn::convolution_backward_data(
-                    s.handle,
-                    alpha,
-                    d.w,
-                    w,
-                    d.y,
-                    y,
-                    d.conv,
-                    a,
-                    ws,
-                    s.workspace.1,
-                    beta,
-                    d.x,
-                    x,
+                    s.handle, alpha, d.w, w, d.y, y, d.conv, a, ws, ws_bytes, beta, d.x, x,
                 ),
                 Algo::Filter(a) => cudnn::convolution_backward_filter(
-                    s.handle,
-                    alpha,
-                    d.x,
-                    x,
-                    d.y,
-                    y,
-                    d.conv,
-                    a,
-                    ws,
-                    s.workspace.1,
-                    beta,
-                    d.w,
-                    w,
+                    s.handle, alpha, d.x, x, d.y, y, d.conv, a, ws, ws_bytes, beta, d.w, w,
                 ),
             }
         };
-        result.map_err(|e| format!("cuDNN {pass:?} of {g:?}: {e:?}"))?;
-        ctx.synchronize()
-            .map_err(|e| format!("CUDA synchronise after cuDNN: {e:?}"))
+        result.map_err(|e| format!("cuDNN {pass:?} of {g:?}: {e:?}"))
+    })
+}
+
+/// Device pointers of a BatchNorm pass over `[n, c, h, w]`: the input, the per-channel
+/// scale, and the batch mean and inverse standard deviation cuDNN saves in the forward
+/// pass and reads in the backward pass.
+pub(crate) struct NormPointers {
+    pub x: u64,
+    pub gamma: u64,
+    pub mean: u64,
+    pub inv_std: u64,
+}
+
+/// The two tensor descriptors of a BatchNorm: the NCHW input (and output, and their
+/// gradients) and the `[1, c, 1, 1]` per-channel tensors; destroyed when dropped.
+struct NormDescriptors {
+    x: sys::cudnnTensorDescriptor_t,
+    channel: sys::cudnnTensorDescriptor_t,
+}
+
+/// BatchNorm over the whole batch and plane per channel (`SPATIAL`, as BatchNorm2d).
+const NORM_MODE: sys::cudnnBatchNormMode_t = sys::cudnnBatchNormMode_t::CUDNN_BATCHNORM_SPATIAL;
+
+impl NormDescriptors {
+    fn new(shape: [i32; 4]) -> Result<Self, String> {
+        let err = |what: &'static str| move |e: cudnn::CudnnError| format!("cuDNN {what}: {e:?}");
+        let d = Self {
+            x: cudnn::create_tensor_descriptor().map_err(err("tensor descriptor"))?,
+            channel: cudnn::create_tensor_descriptor().map_err(err("tensor descriptor"))?,
+        };
+        // SAFETY: both descriptors were just created and are destroyed only by `drop`.
+        unsafe {
+            cudnn::set_tensor4d_descriptor(
+                d.x,
+                sys::cudnnTensorFormat_t::CUDNN_TENSOR_NCHW,
+                sys::cudnnDataType_t::CUDNN_DATA_FLOAT,
+                shape,
+            )
+            .map_err(err("BatchNorm input shape"))?;
+            sys::cudnnDeriveBNTensorDescriptor(d.channel, d.x, NORM_MODE)
+                .result()
+                .map_err(err("BatchNorm channel shape"))?;
+        }
+        Ok(d)
+    }
+}
+
+impl Drop for NormDescriptors {
+    fn drop(&mut self) {
+        // SAFETY: each descriptor was created in `new` and is destroyed once, here.
+        unsafe {
+            let _ = cudnn::destroy_tensor_descriptor(self.x);
+            let _ = cudnn::destroy_tensor_descriptor(self.channel);
+        }
+    }
+}
+
+/// BatchNorm's training forward pass on device `ordinal`: `y = (x - mean) * inv_std *
+/// gamma + beta` with the batch's own statistics, written with `mean` and `inv_std` (`[c]`, for
+/// the backward pass). Running statistics are not touched (the caller keeps them). Every
+/// pointer is a contiguous f32 buffer of its shape, every input complete.
+pub(crate) fn norm_forward(
+    ordinal: usize,
+    shape: [i32; 4],
+    epsilon: f64,
+    p: &NormPointers,
+    beta_ptr: u64,
+    y: u64,
+) -> Result<(), String> {
+    let d = NormDescriptors::new(shape)?;
+    with_handle(ordinal, |s| {
+        let (one, zero) = alpha_beta();
+        let null = std::ptr::null_mut();
+        // SAFETY: handle and descriptors are alive; x and y are [n, c, h, w], gamma, beta,
+        // mean and inv_std [c] device buffers (the caller's contract); the running mean and
+        // variance are both null, which cuDNN allows (they are then not updated); epsilon is
+        // at least CUDNN_BN_MIN_EPSILON (checked by the caller).
+        unsafe {
+            sys::cudnnBatchNormalizationForwardTraining(
+                s.handle,
+                NORM_MODE,
+                one,
+                zero,
+                d.x,
+                p.x as *const c_void,
+                d.x,
+                y as *mut c_void,
+                d.channel,
+                p.gamma as *const c_void,
+                beta_ptr as *const c_void,
+                1.0,
+                null,
+                null,
+                epsilon,
+                p.mean as *mut c_void,
+                p.inv_std as *mut c_void,
+            )
+            .result()
+        }
+        .map_err(|e| format!("cuDNN BatchNorm forward of {shape:?}: {e:?}"))
+    })
+}
+
+/// BatchNorm's backward pass on device `ordinal`: `dx`, `dgamma` and `dbeta` from the
+/// output gradient `dy` and what the forward pass saved (`p`). Every pointer is a contiguous
+/// f32 buffer of its shape, every input complete.
+pub(crate) fn norm_backward(
+    ordinal: usize,
+    shape: [i32; 4],
+    epsilon: f64,
+    p: &NormPointers,
+    dy: u64,
+    [dx, dgamma, dbeta]: [u64; 3],
+) -> Result<(), String> {
+    let d = NormDescriptors::new(shape)?;
+    with_handle(ordinal, |s| {
+        let (one, zero) = alpha_beta();
+        // SAFETY: handle and descriptors are alive; x, dy and dx are [n, c, h, w], gamma,
+        // dgamma, dbeta, mean and inv_std [c] device buffers (the caller's contract), mean
+        // and inv_std as the forward pass of the same x, gamma and epsilon saved them.
+        unsafe {
+            sys::cudnnBatchNormalizationBackward(
+                s.handle,
+                NORM_MODE,
+                one,
+                zero,
+                one,
+                zero,
+                d.x,
+                p.x as *const c_void,
+                d.x,
+                dy as *const c_void,
+                d.x,
+                dx as *mut c_void,
+                d.channel,
+                p.gamma as *const c_void,
+                dgamma as *mut c_void,
+                dbeta as *mut c_void,
+                epsilon,
+                p.mean as *const c_void,
+                p.inv_std as *const c_void,
+            )
+            .result()
+        }
+        .map_err(|e| format!("cuDNN BatchNorm backward of {shape:?}: {e:?}"))
     })
 }
 

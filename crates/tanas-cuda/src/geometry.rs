@@ -109,6 +109,15 @@ mod tests {
             (g.output_shape(), g.groups, g.w),
             ([4, 16, 15, 15], 16, [16, 1, 5, 5])
         );
+        // The exact Fisher's per-sample weight gradients of ResNet-18's layer4 conv, 113
+        // samples folded into the group count (tanas-fisher's `folded`).
+        let g = Conv2dGeometry::new(
+            &[1, 113 * 512, 4, 4],
+            &[113 * 512, 512, 3, 3],
+            &options(1, 1, 1, 113),
+        )
+        .expect("fits");
+        assert_eq!((g.output_shape(), g.groups), ([1, 113 * 512, 4, 4], 113));
         // A stride that leaves the last input row out: burn's formula (floor).
         let g =
             Conv2dGeometry::new(&[1, 1, 8, 7], &[1, 1, 3, 3], &options(2, 0, 1, 1)).expect("fits");

@@ -56,12 +56,15 @@ impl<B: Backend> LayerHooks<B> for Plain {
 }
 
 /// BatchNorm of `x` with the batch's own mean and biased variance (running statistics
-/// neither used nor updated): as one op on tanas-cpu's backends, composed of tensor ops on
-/// any other.
+/// neither used nor updated): as one op on tanas-cpu's backends and on tanas-cuda's cuDNN
+/// backend, composed of tensor ops on any other.
 pub fn batch_statistics<B: Backend>(layer: &BatchNorm<B>, x: Tensor<B, 4>) -> BatchNormed<B> {
     let (gamma, beta) = (layer.gamma.val(), layer.beta.val());
     if let Some(fused) = tanas_cpu::batch_norm(&x, &gamma, &beta, layer.epsilon) {
         return fused;
+    }
+    if let Some((output, mean, var)) = tanas_cuda::batch_norm(&x, &gamma, &beta, layer.epsilon) {
+        return BatchNormed { output, mean, var };
     }
     let [n, c, h, w] = x.dims();
     let per_channel = |t: Tensor<B, 4>| {
