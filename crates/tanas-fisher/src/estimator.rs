@@ -319,24 +319,8 @@ fn check_finite<B: Backend>(loss: &Tensor<B, 1>) -> Result<(), EstimatorError> {
     }
 }
 
-/// The trainable parameters of `model`: id, PyTorch name, PyTorch shape.
-fn pytorch_params<B: Backend>(model: &ZooModel<B>) -> Vec<(ParamId, String, Vec<usize>)> {
-    tanas_zoo::weights::pytorch_snapshots(model)
-        .into_iter()
-        .filter_map(|s| {
-            let name = s.full_path();
-            let info = tanas_zoo::weights::TensorInfo {
-                name,
-                shape: s.shape.to_vec(),
-            };
-            (info.is_parameter()).then_some(())?;
-            Some((s.tensor_id?, info.name, info.shape))
-        })
-        .collect()
-}
-
 fn param_ranks<B: Backend>(model: &ZooModel<B>) -> Vec<(ParamId, usize)> {
-    pytorch_params(model)
+    tanas_zoo::weights::parameters(model)
         .into_iter()
         .map(|(id, _, shape)| (id, shape.len()))
         .collect()
@@ -350,7 +334,7 @@ fn to_diag<B: Backend, I: Backend>(
     meta: FisherMeta,
 ) -> Result<FisherDiag, EstimatorError> {
     let mut diag = FisherDiag::new(meta);
-    for (id, name, shape) in pytorch_params(model) {
+    for (id, name, shape) in tanas_zoo::weights::parameters(model) {
         let values: Vec<f32> = match sums.remove(&id) {
             None => vec![0.0; shape.iter().product()],
             Some(SumTensor::R1(t)) => t.into_data().iter::<f32>().collect(),

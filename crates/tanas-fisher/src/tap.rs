@@ -24,10 +24,10 @@ use std::collections::HashMap;
 use burn::module::ParamId;
 use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, Linear, PaddingConfig2d};
-use burn::tensor::Tensor;
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::module::unfold4d;
 use burn::tensor::ops::{ConvOptions, UnfoldOptions};
+use burn::tensor::{Tensor, TensorPrimitive};
 use tanas_cpu::conv2d_weight_grad_sq_sum;
 use tanas_zoo::hooks::{LayerHooks, normalize_running};
 
@@ -187,6 +187,9 @@ pub fn accumulate<B: burn::tensor::backend::Backend>(
 /// 32 Mi f32 = 128 MiB).
 const CHUNK_ELEMS: usize = 32 << 20;
 
+/// The same bound for [`folded`], on a GPU (256 Mi f32 = 1 GiB): larger chunks, fewer calls.
+const FOLDED_CHUNK_ELEMS: usize = 256 << 20;
+
 impl<B: AutodiffBackend> Tap<B> {
     /// Reads the taps' gradients from `grads` and adds the squared per-sample parameter
     /// gradients to `sums`.
@@ -257,9 +260,12 @@ impl<B: AutodiffBackend> Tap<B> {
                 } => {
                     let g = leaf.grad(grads).ok_or(EstimatorError::MissingGradient)?;
                     let [n, cout, ho, wo] = g.dims();
-                    let g = g.reshape([n, cout, ho * wo]);
                     if let Some(b) = bias {
-                        let per = g.clone().sum_dim(2).reshape([n, cout]);
+                        let per = g
+                            .clone()
+                            .reshape([n, cout, ho * wo])
+                            .sum_dim(2)
+                            .reshape([n, cout]);
                         accumulate(
                             sums,
                             b,
@@ -269,50 +275,197 @@ impl<B: AutodiffBackend> Tap<B> {
                     let cin = input.dims()[1];
                     let shape = [cout, cin / groups, kernel[0], kernel[1]];
                     let options = ConvOptions::new(stride, padding, dilation, groups);
-                    let g4 = g.clone().reshape([n, cout, ho, wo]);
-                    if let Some(t) = conv2d_weight_grad_sq_sum(&input, &g4, shape, &options) {
-                        accumulate(sums, weight, SumTensor::R4(t));
-                        continue;
-                    }
-                    let k = cin / groups * kernel[0] * kernel[1];
-                    let per_sample = cout * k;
-                    let chunk = (CHUNK_ELEMS / per_sample.max(1)).clamp(1, n);
-                    let mut total: Option<Tensor<Inner<B>, 3>> = None;
-                    let mut start = 0;
-                    while start < n {
-                        let end = (start + chunk).min(n);
-                        let m = end - start;
-                        let a = input.clone().narrow(0, start, m);
-                        let cols =
-                            unfold4d(a, kernel, UnfoldOptions::new(stride, padding, dilation))
-                                .reshape([m, groups, k, ho * wo]);
-                        let gs = g.clone().narrow(0, start, m).reshape([
-                            m,
-                            groups,
-                            cout / groups,
-                            ho * wo,
-                        ]);
-                        let sq = gs
-                            .matmul(cols.swap_dims(2, 3))
-                            .square()
-                            .sum_dim(0)
-                            .reshape([groups, cout / groups, k]);
-                        total = Some(match total {
-                            Some(t) => t + sq,
-                            None => sq,
-                        });
-                        start = end;
-                    }
-                    if let Some(t) = total {
-                        accumulate(
-                            sums,
-                            weight,
-                            SumTensor::R4(t.reshape([cout, cin / groups, kernel[0], kernel[1]])),
-                        );
-                    }
+                    let sq = conv_weight_sq_sum(input, g, shape, &options);
+                    accumulate(sums, weight, SumTensor::R4(sq));
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// `sum_i (dL_i/dW)^2` of a convolution with weight shape `weight`, from its input `x: [n,
+/// cin, h, w]` and output gradients `dy: [n, cout, ho, wo]`, by the fastest way `B` has:
+/// tanas-cpu's one op, the batch folded into the group count on the cuDNN backend
+/// ([`folded`]), per-sample matmuls of unfolded inputs elsewhere ([`unfolded`]).
+fn conv_weight_sq_sum<B: Backend>(
+    x: Tensor<B, 4>,
+    dy: Tensor<B, 4>,
+    weight: [usize; 4],
+    options: &ConvOptions<2>,
+) -> Tensor<B, 4> {
+    if let Some(t) = conv2d_weight_grad_sq_sum(&x, &dy, weight, options) {
+        return t;
+    }
+    if tanas_cuda::is_cudnn::<B>() {
+        return folded(x, dy, weight, options, FOLDED_CHUNK_ELEMS);
+    }
+    unfolded(x, dy, weight, options, CHUNK_ELEMS)
+}
+
+/// Per-sample weight gradients as one grouped weight gradient: the `m` samples of a chunk
+/// side by side as channels of one sample (`[1, m * cin, h, w]`, `[1, m * cout, ho, wo]`)
+/// and `m * groups` groups give `[m * cout, cin / groups, kh, kw]`, sample `i`'s gradient in
+/// rows `i * cout ..`. One cuDNN call per chunk on the cuDNN backend (the batching rule of
+/// PyTorch's `torch.func` for convolutions). At most `chunk_elems` gradient elements at once.
+fn folded<B: Backend>(
+    x: Tensor<B, 4>,
+    dy: Tensor<B, 4>,
+    weight: [usize; 4],
+    options: &ConvOptions<2>,
+    chunk_elems: usize,
+) -> Tensor<B, 4> {
+    let ([n, cin, h, w], [_, cout, ho, wo]) = (x.dims(), dy.dims());
+    let per: usize = weight.iter().product();
+    let chunk = (chunk_elems / per.max(1)).clamp(1, n.max(1));
+    let device = x.device();
+    let mut total = Tensor::<B, 2>::zeros([1, per], &device);
+    for start in (0..n).step_by(chunk) {
+        let m = chunk.min(n - start);
+        let xs = x.clone().narrow(0, start, m).reshape([1, m * cin, h, w]);
+        let dys = dy
+            .clone()
+            .narrow(0, start, m)
+            .reshape([1, m * cout, ho, wo]);
+        // Only the filter's shape is read: a broadcast zero, nothing allocated.
+        let filter = Tensor::<B, 4>::zeros([1, 1, 1, 1], &device).expand([
+            m * weight[0],
+            weight[1],
+            weight[2],
+            weight[3],
+        ]);
+        let grouped = ConvOptions::new(
+            options.stride,
+            options.padding,
+            options.dilation,
+            options.groups * m,
+        );
+        let dw = B::conv2d_weight_backward(
+            xs.into_primitive().tensor(),
+            filter.into_primitive().tensor(),
+            dys.into_primitive().tensor(),
+            grouped,
+        );
+        let dw = Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(dw)).reshape([m, per]);
+        total = total + dw.square().sum_dim(0);
+    }
+    total.reshape(weight)
+}
+
+/// Per-sample weight gradients as batched matmuls of the unfolded input (im2col) with the
+/// output gradients, at most `chunk_elems` gradient elements at once.
+fn unfolded<B: Backend>(
+    x: Tensor<B, 4>,
+    dy: Tensor<B, 4>,
+    weight: [usize; 4],
+    options: &ConvOptions<2>,
+    chunk_elems: usize,
+) -> Tensor<B, 4> {
+    let ([n, _, _, _], [_, cout, ho, wo]) = (x.dims(), dy.dims());
+    let [_, cin_group, kh, kw] = weight;
+    let groups = options.groups;
+    let k = cin_group * kh * kw;
+    let g = dy.reshape([n, cout, ho * wo]);
+    let chunk = (chunk_elems / (cout * k).max(1)).clamp(1, n.max(1));
+    let mut total = Tensor::<B, 3>::zeros([groups, cout / groups, k], &x.device());
+    for start in (0..n).step_by(chunk) {
+        let m = chunk.min(n - start);
+        let a = x.clone().narrow(0, start, m);
+        let cols = unfold4d(
+            a,
+            [kh, kw],
+            UnfoldOptions::new(options.stride, options.padding, options.dilation),
+        )
+        .reshape([m, groups, k, ho * wo]);
+        let gs = g
+            .clone()
+            .narrow(0, start, m)
+            .reshape([m, groups, cout / groups, ho * wo]);
+        total = total
+            + gs.matmul(cols.swap_dims(2, 3))
+                .square()
+                .sum_dim(0)
+                .reshape([groups, cout / groups, k]);
+    }
+    total.reshape(weight)
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::ops::ModuleOps;
+    use burn::tensor::{Distribution, Tensor, TensorPrimitive};
+    use tanas_cpu::Cpu;
+
+    use super::*;
+
+    /// Each sample's weight gradient on its own (burn's conv2d weight gradient of a batch
+    /// of one), squared and summed: the definition.
+    fn naive(
+        x: &Tensor<Cpu, 4>,
+        dy: &Tensor<Cpu, 4>,
+        weight: [usize; 4],
+        o: &ConvOptions<2>,
+    ) -> Tensor<Cpu, 4> {
+        let n = x.dims()[0];
+        let mut total = Tensor::<Cpu, 4>::zeros(weight, &x.device());
+        for i in 0..n {
+            let dw = Cpu::conv2d_weight_backward(
+                x.clone().narrow(0, i, 1).into_primitive().tensor(),
+                Tensor::<Cpu, 4>::zeros(weight, &x.device())
+                    .into_primitive()
+                    .tensor(),
+                dy.clone().narrow(0, i, 1).into_primitive().tensor(),
+                o.clone(),
+            );
+            total = total + Tensor::<Cpu, 4>::from_primitive(TensorPrimitive::Float(dw)).square();
+        }
+        total
+    }
+
+    /// The batch folded into the group count, the unfolded matmuls and tanas-cpu's op give
+    /// the naive sums, in one chunk and in chunks of one to three samples, for strides,
+    /// padding, dilation, groups and depthwise convolutions.
+    #[test]
+    fn every_way_to_per_sample_weight_gradients_agrees_with_the_definition() {
+        let device = Default::default();
+        // (input [n, cin, h, w], cout, kernel, stride, padding, dilation, groups)
+        let cases = [
+            ([5, 3, 9, 9], 4, [3, 3], [1, 1], [1, 1], [1, 1], 1),
+            ([4, 6, 10, 8], 6, [3, 2], [2, 1], [1, 0], [1, 2], 3),
+            ([3, 8, 7, 7], 8, [5, 5], [1, 1], [2, 2], [1, 1], 8),
+            ([6, 4, 8, 8], 2, [1, 1], [2, 2], [0, 0], [1, 1], 2),
+        ];
+        for (xs, cout, kernel, stride, padding, dilation, groups) in cases {
+            let o = ConvOptions::new(stride, padding, dilation, groups);
+            let weight = [cout, xs[1] / groups, kernel[0], kernel[1]];
+            let x = Tensor::<Cpu, 4>::random(xs, Distribution::Normal(0.0, 1.0), &device);
+            let w = Tensor::<Cpu, 4>::zeros(weight, &device);
+            let y = burn::tensor::module::conv2d(x.clone(), w, None, o.clone());
+            let dy = Tensor::<Cpu, 4>::random(y.dims(), Distribution::Normal(0.0, 1.0), &device);
+            let want = naive(&x, &dy, weight, &o);
+            let per: usize = weight.iter().product();
+            let k = per / cout;
+            let mut got = vec![(
+                "tanas-cpu",
+                conv2d_weight_grad_sq_sum(&x, &dy, weight, &o).expect("f32 on Cpu"),
+            )];
+            for samples in [xs[0], 3, 1] {
+                got.push((
+                    "folded",
+                    folded(x.clone(), dy.clone(), weight, &o, samples * per),
+                ));
+                got.push((
+                    "unfolded",
+                    unfolded(x.clone(), dy.clone(), weight, &o, samples * cout * k),
+                ));
+            }
+            for (how, t) in got {
+                assert_eq!(t.dims(), weight, "{how}");
+                t.into_data().assert_approx_eq::<f32>(
+                    &want.clone().into_data(),
+                    burn::tensor::Tolerance::relative(1e-4),
+                );
+            }
+        }
     }
 }

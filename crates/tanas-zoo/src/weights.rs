@@ -25,7 +25,7 @@ use std::io::Read;
 use std::path::Path;
 use std::rc::Rc;
 
-use burn::module::Module;
+use burn::module::{Module, ParamId};
 use burn::tensor::DType;
 use burn::tensor::backend::Backend;
 use burn_store::{
@@ -93,6 +93,22 @@ pub fn pytorch_snapshots<B: Backend, M: Module<B>>(model: &M) -> Vec<TensorSnaps
         Some(Box::new(BurnToPyTorchAdapter)),
         SKIP_ENUM_VARIANTS,
     )
+}
+
+/// The trainable parameters of `model`: id, PyTorch name and PyTorch shape, in `state_dict`
+/// order (buffers such as BatchNorm's running statistics left out).
+pub fn parameters<B: Backend, M: Module<B>>(model: &M) -> Vec<(ParamId, String, Vec<usize>)> {
+    pytorch_snapshots(model)
+        .into_iter()
+        .filter_map(|s| {
+            let info = TensorInfo {
+                name: s.full_path(),
+                shape: s.shape.to_vec(),
+            };
+            info.is_parameter().then_some(())?;
+            Some((s.tensor_id?, info.name, info.shape))
+        })
+        .collect()
 }
 
 /// Applies tensors named and laid out as in PyTorch to `model`.
