@@ -1,30 +1,48 @@
 #!/usr/bin/env bash
 # The GPU checks of issue 27, as one script for a lent GPU machine (no cargo there). Build
-# on the build machine first, into the git-ignored .device/ folder:
-#   cargo build --release --features cuda -p tanas-cli -p xtask
-#   mkdir -p .device && cp target/release/tanas target/release/xtask .device/
+# on the build machine first, into the git-ignored .device/ folder (stripped: the device
+# tool carries at most 64 MiB):
+#   cargo build --release --features cuda -p tanas-cli && cargo build --release -p xtask
+#   mkdir -p .device && strip -o .device/tanas target/release/tanas \
+#     && strip -o .device/xtask target/release/xtask
 # then on the GPU machine, from the repository root (device tool: carry [".device"]):
 #   tests/gpu/device-check.sh            # outputs under $OUT (or target/gpu-check)
-# It checks burn-cuda (`cuda`) and the cuDNN backend (`cudnn`) against the CPU (Fisher within
-# 1e-3), then times both against PyTorch on the same GPU in one run per benchmark. cuDNN is
-# the pip wheel's that PyTorch uses (found by tanas-cuda; TANAS_CUDNN overrides).
+# In order of what matters most, each step with its own time limit so that one slow step
+# leaves the others their time (about 8 minutes in all):
+#   1. gpu-smoke on `cudnn` (tanas-cuda: cuDNN convolutions and BatchNorm, the folded exact
+#      Fisher): small-cnn's Fisher against the CPU's (1e-3), one training step of resnet18 and
+#      DARTS_V2 against the CPU's (2e-2);
+#   2. bench train, 3. bench fisher, 4. bench conv: `cudnn` and `cuda` (burn-cuda with
+#      autotune and fusion) against PyTorch on the same GPU, in one run each;
+#   5. gpu-smoke on `cuda`.
+# TF32 is off on both sides (FP32 arithmetic) unless TANAS_TF32=1 is set for the script.
+# cuDNN is the pip wheel's that PyTorch uses (found by tanas-cuda; TANAS_CUDNN overrides).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-target/gpu-check}
 mkdir -p "$out"
 bin=.device/tanas
 x=.device/xtask
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$out/gpu.txt"
-python3 -c "import torch; print('torch', torch.__version__, 'cudnn', torch.backends.cudnn.version())" | tee -a "$out/gpu.txt"
-for device in cuda cudnn; do
-  echo "== gpu-smoke on $device"
-  timeout 150 "$x" gpu-smoke --tanas "$bin" --device "$device" --out "target/gpu-smoke-$device" >"$out/smoke-$device.log" 2>&1
-  echo "exit $?" >>"$out/smoke-$device.log"
-  tail -5 "$out/smoke-$device.log"
-done
-echo "== bench train (cuda, cudnn, PyTorch)"
-timeout 200 "$x" bench train --devices cuda,cudnn --tanas "$bin" --torch python3 --rounds 1 --steps 20 >"$out/train.txt" 2>"$out/train.log"
-head -8 "$out/train.txt"
-echo "== bench fisher (cuda, cudnn, PyTorch)"
-timeout 150 "$x" bench fisher --devices cuda,cudnn --tanas "$bin" --torch python3 >"$out/fisher.txt" 2>"$out/fisher.log"
-head -6 "$out/fisher.txt"
+step() { # name, seconds, command...
+  local name=$1 limit=$2
+  shift 2
+  echo "== $name (limit ${limit}s)"
+  local t0=$SECONDS
+  timeout "$limit" "$@" >"$out/$name.txt" 2>"$out/$name.log"
+  local rc=$?
+  echo "exit $rc after $((SECONDS - t0)) s" | tee -a "$out/$name.log"
+  tail -n 12 "$out/$name.log" | grep -v '^exit'
+  head -n 20 "$out/$name.txt"
+}
+{
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+  python3 -c "import torch; print('torch', torch.__version__, 'cudnn', torch.backends.cudnn.version())"
+  echo "TANAS_TF32=${TANAS_TF32:-unset}"
+} | tee "$out/gpu.txt"
+step smoke-cudnn 120 "$x" gpu-smoke --tanas "$bin" --device cudnn --archs small-cnn --out "$out/smoke-cudnn"
+step train 170 "$x" bench train --devices cudnn,cuda --tanas "$bin" --torch python3 --rounds 1 --steps 20
+step fisher 90 "$x" bench fisher --devices cudnn,cuda --tanas "$bin" --torch python3
+step conv 80 "$x" bench conv --devices cudnn,cuda --tanas "$bin" --torch python3 --steps 10
+step smoke-cuda 60 "$x" gpu-smoke --tanas "$bin" --device cuda --archs small-cnn --out "$out/smoke-cuda"
+cp target/bench/*.json "$out/" 2>/dev/null
+exit 0

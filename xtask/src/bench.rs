@@ -1,4 +1,5 @@
-//! `cargo xtask bench data` is [`crate::bench_data`].
+//! `cargo xtask bench data` is [`crate::bench_data`], `cargo xtask bench conv`
+//! [`crate::bench_conv`].
 //!
 //! `cargo xtask bench fisher | train [--devices cpu,flex] [--torch PYTHON]`: runs
 //! `tanas bench` once per network and per device (one process each, so the peak memory of a
@@ -28,8 +29,8 @@ const DEFAULT_SKELETONS: [(usize, usize); 2] = [(16, 8), (8, 5)];
 /// Options of `cargo xtask bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// What to measure: `fisher`, `train` or `data` (loading an image folder, against
-    /// torchvision).
+    /// What to measure: `fisher`, `train`, `conv` (a convolution's passes, per shape) or
+    /// `data` (loading an image folder, against torchvision).
     what: String,
     /// Devices of the tanas side (`cpu`, `flex`, `cuda[:N]`, `cudnn[:N]`), comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "cpu", alias = "device")]
@@ -70,7 +71,8 @@ struct NetFlags {
     /// Mini-batch size of every network (default: train 128, cell networks 64; fisher 128).
     #[arg(long)]
     batch_size: Option<usize>,
-    /// Timed training steps after 2 warm-up steps (default 5).
+    /// Timed training steps after 2 warm-up steps (default 5); `conv`: timed calls per
+    /// pass (default 20).
     #[arg(long)]
     steps: Option<usize>,
     /// Fisher samples (default 512).
@@ -224,8 +226,8 @@ fn common_args(what: &str, flags: &NetFlags) -> Vec<String> {
 /// Runs the benchmark.
 pub fn run(args: &BenchArgs) -> Result<()> {
     let what = args.what.as_str();
-    if !matches!(what, "fisher" | "train" | "data") {
-        bail!("unknown benchmark `{what}` (fisher, train, data)");
+    if !matches!(what, "fisher" | "train" | "conv" | "data") {
+        bail!("unknown benchmark `{what}` (fisher, train, conv, data)");
     }
     if what == "data" {
         let root = workspace_root();
@@ -260,6 +262,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let first = args.devices.first().map(String::as_str).unwrap_or("cpu");
         if is_gpu(first) { "cuda" } else { "cpu" }.to_string()
     });
+    if what == "conv" {
+        let torch = args.torch.as_deref().map(|p| (p, torch_device.as_str()));
+        let reps = flags.steps.unwrap_or(20).max(1);
+        return crate::bench_conv::run(&bin, &root, &args.devices, torch, reps);
+    }
     let common = common_args(what, &flags);
     let rounds = args
         .rounds

@@ -4,6 +4,7 @@
 //! match arm in [`main`] to add one.
 
 mod bench;
+mod bench_conv;
 mod bench_data;
 mod fixtures;
 mod fsutil;
@@ -33,7 +34,7 @@ enum Command {
     /// Run the papers' experiments end to end and write the report
     /// (docs/results/<profile>/REPORT.md).
     Reproduce(reproduce::ReproduceArgs),
-    /// Benchmarks (`fisher`, `train`, `data`): ratios measured in one run, table and JSON.
+    /// Benchmarks (`fisher`, `train`, `conv`, `data`): ratios measured in one run, table and JSON.
     Bench(bench::BenchArgs),
     /// On a CUDA machine: train and Fisher on the GPU, checked against the CPU, and timed.
     GpuSmoke(gpu_smoke::GpuSmokeArgs),

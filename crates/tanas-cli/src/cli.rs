@@ -301,6 +301,32 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// One training step's loss and parameter gradients on this device against the CPU's,
+    /// from the same weights and batch: the largest relative L2 error per network.
+    Grads {
+        /// Architectures.
+        #[arg(long, value_delimiter = ',', default_value = "small-cnn,resnet18")]
+        archs: Vec<tanas_zoo::Arch>,
+        /// Images in the batch.
+        #[arg(long, default_value_t = 32, value_parser = crate::limits::batch_size())]
+        batch_size: usize,
+        /// The cells of `cellnet`.
+        #[command(flatten)]
+        cells: CellArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Milliseconds per call of a convolution's three passes (forward, data gradient,
+    /// weight gradient) on ResNet-18's and DARTS's shapes, the backend's own ops.
+    Conv {
+        /// Timed calls per pass, after 3 warm-up calls.
+        #[arg(long, default_value_t = 20, value_parser = crate::limits::positive())]
+        reps: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Training images/s (forward + backward + Adam).
     Train {
         /// Architectures.

@@ -1,4 +1,5 @@
-//! `tanas bench fisher | train`: the measurements behind docs/perf.md, on any device.
+//! `tanas bench fisher | train | grads | conv`: the measurements behind docs/perf.md, on any
+//! device (`grads`: [`crate::commands::bench_grads`]; `conv`: [`crate::commands::bench_conv`]).
 
 use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
@@ -42,6 +43,16 @@ struct TrainRow {
     images_per_second: f64,
     /// Peak resident memory of this process so far (VmHWM), MiB; `null` off Linux.
     peak_rss_mib: Option<f64>,
+}
+
+/// One architecture's gradient comparison.
+#[derive(Debug, Serialize)]
+struct GradsArchRow {
+    arch: Arch,
+    #[serde(flatten)]
+    cells: Option<CellsInfo>,
+    #[serde(flatten)]
+    row: crate::commands::bench_grads::GradsRow,
 }
 
 /// The genotype file and skeleton of a cell network's row.
@@ -146,6 +157,43 @@ pub fn run(cmd: BenchCommand, device: DeviceArg) -> Result<()> {
                 })
             })?;
             if json { print_json(&rows) } else { Ok(()) }
+        }
+        BenchCommand::Grads {
+            archs,
+            batch_size,
+            cells,
+            json,
+        } => {
+            let rows = per_arch(archs, &cells, |arch, spec, cells| {
+                let row = crate::commands::bench_grads::compare(&spec, batch_size, device)?;
+                if !json {
+                    outln!(
+                        "{arch:<10} {device} vs cpu: loss {:.6} vs {:.6}, gradients' relative L2 error {:.3e} (largest of one tensor {:.3e}, {})",
+                        row.loss,
+                        row.cpu_loss,
+                        row.relative_error,
+                        row.worst_tensor_error,
+                        row.worst_tensor
+                    );
+                }
+                Ok(GradsArchRow { arch, cells, row })
+            })?;
+            if json { print_json(&rows) } else { Ok(()) }
+        }
+        BenchCommand::Conv { reps, json } => {
+            let rows = dispatch(device, crate::commands::bench_conv::ConvJob { reps })?;
+            if json {
+                return print_json(&rows);
+            }
+            for r in &rows {
+                outln!(
+                    "{:<22} {:<7} {device}: {:.3} ms",
+                    r.shape.name,
+                    r.pass,
+                    r.ms
+                );
+            }
+            Ok(())
         }
         BenchCommand::Train {
             archs,

@@ -1,6 +1,8 @@
 //! One module per subcommand group.
 
 mod bench;
+mod bench_conv;
+mod bench_grads;
 mod data;
 pub mod model;
 mod run_graph;
