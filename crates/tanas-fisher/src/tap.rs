@@ -11,8 +11,9 @@
 //!   `dL_i/db = g_i`.
 //! - Conv2d: with `cols_i = unfold(a_i)` (im2col), `dL_i/dW = g_i cols_i^T` per group,
 //!   computed as a batched matmul over samples, in chunks that bound memory (on tanas-cpu
-//!   one op that squares each sample's gradient as it makes it); the bias gradient is `g_i`
-//!   summed over positions.
+//!   one op that squares each sample's gradient as it makes it; on tanas-cuda's cuDNN
+//!   backend one grouped weight gradient per chunk, the samples folded into the groups); the
+//!   bias gradient is `g_i` summed over positions.
 //! - BatchNorm (running statistics) `h = xhat * gamma + beta`: `dL_i/dgamma = sum_hw g_i xhat_i`,
 //!   `dL_i/dbeta = sum_hw g_i`.
 //!
