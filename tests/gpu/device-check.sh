@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The GPU checks of issue 27, as one script for a lent GPU machine (no cargo there). Build
-# on the build machine first, into the git-ignored .device/ folder (stripped: the device
-# tool carries at most 64 MiB):
+# on the build machine first (about 13 minutes on 2 cores), into the git-ignored .device/
+# folder, stripped and compressed (the device tool carries at most 64 MiB; the stripped
+# `tanas` is about 85 MB, 2026-12-06), the script unpacks it:
 #   cargo build --release --features cuda -p tanas-cli && cargo build --release -p xtask
 #   mkdir -p .device && strip -o .device/tanas target/release/tanas \
-#     && strip -o .device/xtask target/release/xtask
+#     && strip -o .device/xtask target/release/xtask && xz -T2 -6 -f .device/tanas
 # then on the GPU machine, from the repository root (device tool: carry [".device"]):
 #   tests/gpu/device-check.sh            # outputs under $OUT (or target/gpu-check)
 # In order of what matters most, each step with its own time limit so that one slow step
@@ -23,6 +24,10 @@ out=${OUT:-target/gpu-check}
 mkdir -p "$out"
 bin=.device/tanas
 x=.device/xtask
+if [ ! -x "$bin" ] && [ -f "$bin.xz" ]; then
+  python3 -c "import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" "$bin.xz" "$bin"
+  chmod +x "$bin"
+fi
 step() { # name, seconds, command...
   local name=$1 limit=$2
   shift 2

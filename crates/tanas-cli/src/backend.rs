@@ -33,6 +33,9 @@ pub fn dispatch<J: BackendJob>(device: DeviceArg, job: J) -> Result<J::Output> {
 fn cuda<J: BackendJob>(n: usize, cudnn: bool, job: J) -> Result<J::Output> {
     use burn::backend::Cuda;
     use burn::backend::cuda::CudaDevice;
+    let name = if cudnn { "cudnn" } else { "cuda" };
+    // A missing driver or device is one error line here, not a panic in a CubeCL thread.
+    tanas_cuda::library::device(n).map_err(|e| anyhow::anyhow!("--device {name}:{n}: {e}"))?;
     if cudnn {
         // cuDNN is looked for now, so a missing library is one error line, not a failure
         // inside a training step.

@@ -123,6 +123,30 @@ pub fn search() -> Search {
     ))
 }
 
+/// Checks that CUDA device `ordinal` can be used: the driver library is there (cudarc panics
+/// without it) and the machine has such a device; an error line saying which is missing.
+#[cfg(feature = "cuda")]
+pub fn device(ordinal: usize) -> Result<(), String> {
+    const DRIVER: [&str; 2] = ["libcuda.so.1", "libcuda.so"];
+    // SAFETY: loading the NVIDIA driver library runs its initialisers, as cudarc's own load
+    // of it does right after; no symbol is taken from this handle, which is dropped at once.
+    let driver = DRIVER
+        .iter()
+        .any(|&name| unsafe { libloading::Library::new(name) }.is_ok());
+    if !driver {
+        return Err(format!(
+            "no CUDA driver on this machine ({} not found; LD_LIBRARY_PATH is searched too)",
+            DRIVER.join(" or ")
+        ));
+    }
+    let count = cudarc::driver::CudaContext::device_count()
+        .map_err(|e| format!("the CUDA driver: {e:?}"))?;
+    if ordinal >= usize::try_from(count).unwrap_or(0) {
+        return Err(format!("this machine has {count} CUDA device(s)"));
+    }
+    Ok(())
+}
+
 /// Loads the library found by [`search`] and its sibling `libcudnn_*` libraries into the
 /// process, so that cudarc's loader (which opens `libcudnn.so.9` by name) finds them; the
 /// file it loaded, or the error line of [`Search::not_found`].
