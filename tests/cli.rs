@@ -1563,3 +1563,23 @@ fn a_gpu_device_without_the_cuda_build_is_named() {
         );
     }
 }
+
+/// `bench grads` carries the CPU's weights to the other backend (the losses agree, which they
+/// would not from two initialisations) and compares every parameter's gradient: Flex against
+/// tanas-cpu on small-cnn (no BatchNorm) agree to rounding.
+#[test]
+fn bench_grads_compares_one_training_step_with_the_cpus() {
+    let out = run("--device flex bench grads --archs small-cnn --batch-size 8 --json");
+    let rows = json(&out);
+    let row = &rows[0];
+    assert_eq!(row["device"], "flex", "{row}");
+    assert_eq!(row["tensors"], 10, "{row}");
+    let (loss, cpu_loss) = (
+        row["loss"].as_f64().unwrap(),
+        row["cpu_loss"].as_f64().unwrap(),
+    );
+    assert!((loss - cpu_loss).abs() < 1e-5 && loss > 0.0, "{row}");
+    let err = row["relative_error"].as_f64().unwrap();
+    assert!(err < 1e-4, "{row}");
+    assert!(row["worst_tensor_error"].as_f64().unwrap() >= err, "{row}");
+}
