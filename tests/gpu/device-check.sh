@@ -20,6 +20,8 @@
 #   5. bench train on `cuda` (step 1 of the issue; its autotuning happens in the warm-up), and
 #   6. gpu-smoke on `cuda`.
 # TF32 is off on both sides (FP32 arithmetic) unless TANAS_TF32=1 is set for the script.
+# A dry run of the plumbing on the build machine (CPU devices, PyTorch on the CPU, the time
+# limits cut the slow steps): DEVICE_A=flex DEVICE_B=cpu tests/gpu/device-check.sh
 # cuDNN is the pip wheel's that PyTorch uses (found by tanas-cuda; TANAS_CUDNN overrides).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -27,6 +29,8 @@ out=${OUT:-target/gpu-check}
 mkdir -p "$out"
 bin=.device/tanas
 x=.device/xtask
+a=${DEVICE_A:-cudnn}
+b=${DEVICE_B:-cuda}
 if [ ! -x "$bin" ] && [ -f "$bin.xz" ]; then
   python3 -c "import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" "$bin.xz" "$bin"
   chmod +x "$bin"
@@ -47,12 +51,12 @@ step() { # name, seconds, command...
   python3 -c "import torch; print('torch', torch.__version__, 'cudnn', torch.backends.cudnn.version())"
   echo "TANAS_TF32=${TANAS_TF32:-unset}"
 } | tee "$out/gpu.txt"
-step smoke-cudnn 100 "$x" gpu-smoke --tanas "$bin" --device cudnn --archs small-cnn --out "$out/smoke-cudnn"
-step train-cudnn 150 "$x" bench train --devices cudnn --tanas "$bin" --torch python3 --rounds 1 --steps 20
-cp target/bench/train.json "$out/train-cudnn.json" 2>/dev/null
-step fisher-cudnn 70 "$x" bench fisher --devices cudnn --tanas "$bin" --torch python3
-step conv 90 "$x" bench conv --devices cudnn,cuda --tanas "$bin" --torch python3 --steps 10
-step train-cuda 90 "$x" bench train --devices cuda --tanas "$bin" --rounds 1 --steps 20
-step smoke-cuda 60 "$x" gpu-smoke --tanas "$bin" --device cuda --archs small-cnn --out "$out/smoke-cuda"
+step "smoke-$a" 100 "$x" gpu-smoke --tanas "$bin" --device "$a" --archs small-cnn --out "$out/smoke-$a"
+step "train-$a" 150 "$x" bench train --devices "$a" --tanas "$bin" --torch python3 --rounds 1 --steps 20
+cp target/bench/train.json "$out/train-$a.json" 2>/dev/null
+step "fisher-$a" 70 "$x" bench fisher --devices "$a" --tanas "$bin" --torch python3
+step conv 90 "$x" bench conv --devices "$a,$b" --tanas "$bin" --torch python3 --steps 10
+step "train-$b" 90 "$x" bench train --devices "$b" --tanas "$bin" --rounds 1 --steps 20
+step "smoke-$b" 60 "$x" gpu-smoke --tanas "$bin" --device "$b" --archs small-cnn --out "$out/smoke-$b"
 cp target/bench/*.json "$out/" 2>/dev/null
 exit 0

@@ -294,6 +294,16 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 };
                 let call: Vec<&str> = call.iter().map(String::as_str).collect();
                 for row in rows_of(tanas.json(&call)?)? {
+                    // Each number as soon as it is measured: a run cut short keeps them.
+                    let key = if what == "train" {
+                        "images_per_second"
+                    } else {
+                        "exact_s"
+                    };
+                    eprintln!(
+                        "{at}: tanas on {device}: {key} {}",
+                        row.get(key).unwrap_or(&Value::Null)
+                    );
                     rows.push(Measured {
                         network: label.clone(),
                         device: Some(device.clone()),

@@ -36,11 +36,17 @@ pub fn run(
         };
         let got: Vec<Map<String, Value>> =
             tanas.json(&["bench", "conv", "--json", "--reps", &reps_arg])?;
-        rows.extend(got.into_iter().map(|mut r| {
+        for mut r in got {
+            eprintln!(
+                "{} {} on {device}: {} ms",
+                r.get("name").unwrap_or(&Value::Null),
+                r.get("pass").unwrap_or(&Value::Null),
+                r.get("ms").unwrap_or(&Value::Null)
+            );
             r.insert("side".into(), json!("tanas"));
             r.insert("device".into(), json!(device));
-            r
-        }));
+            rows.push(r);
+        }
     }
     if let Some((python, torch_device)) = torch {
         let shapes = bench.join("conv-shapes.json");
