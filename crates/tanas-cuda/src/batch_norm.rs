@@ -13,15 +13,12 @@ use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_tensor::backend::Backend;
 use burn_tensor::{Tensor, TensorPrimitive};
 
+use crate::Normed;
 use crate::backend::CudnnCuda;
 use crate::cudnn::{NormPointers, norm_backward, norm_forward};
 use crate::device::{Cube, address, contiguous, empty, finished};
 
 type Ad = Autodiff<CudnnCuda>;
-
-/// What [`crate::batch_norm`] returns: the output, the batch mean and the biased batch
-/// variance per channel.
-pub(crate) type Normed<B> = (Tensor<B, 4>, Tensor<B, 1>, Tensor<B, 1>);
 
 /// `t` as type `U`, where it is one (`None` otherwise).
 pub(crate) fn cast<T: 'static, U: 'static>(t: T) -> Option<U> {

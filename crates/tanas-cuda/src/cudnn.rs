@@ -147,9 +147,11 @@ impl Drop for Descriptors {
     }
 }
 
-/// Runs `f` with this thread's cuDNN handle and workspace for device `ordinal`, the
+/// Runs `f` with this thread's cuDNN handle and workspace for device `ordinal`, cuDNN loaded
+/// (before any cuDNN call: cudarc's own loader would not find the wheel's library) and the
 /// device's primary context bound to the thread; returns when everything `f` queued is
 /// finished (the context is synchronised), so CubeCL's later kernels read finished results.
+/// Descriptors made in `f` may be dropped in it: cuDNN reads them when the call is queued.
 fn with_handle<T>(
     ordinal: usize,
     f: impl FnOnce(&mut ThreadState) -> Result<T, String>,
@@ -219,8 +221,8 @@ pub(crate) fn run(
     pass: Pass,
     p: &Pointers,
 ) -> Result<(), String> {
-    let d = Descriptors::new(g)?;
     with_handle(ordinal, |s| {
+        let d = Descriptors::new(g)?;
         let algo = algorithm(s.handle, &d, g, pass)?;
         let need = workspace_size(s.handle, &d, algo)?;
         let (ws, ws_bytes) = s.workspace(need)?;
@@ -313,8 +315,8 @@ pub(crate) fn norm_forward(
     beta_ptr: u64,
     y: u64,
 ) -> Result<(), String> {
-    let d = NormDescriptors::new(shape)?;
     with_handle(ordinal, |s| {
+        let d = NormDescriptors::new(shape)?;
         let (one, zero) = alpha_beta();
         let null = std::ptr::null_mut();
         // SAFETY: handle and descriptors are alive; x and y are [n, c, h, w], gamma, beta,
@@ -358,8 +360,8 @@ pub(crate) fn norm_backward(
     dy: u64,
     [dx, dgamma, dbeta]: [u64; 3],
 ) -> Result<(), String> {
-    let d = NormDescriptors::new(shape)?;
     with_handle(ordinal, |s| {
+        let d = NormDescriptors::new(shape)?;
         let (one, zero) = alpha_beta();
         // SAFETY: handle and descriptors are alive; x, dy and dx are [n, c, h, w], gamma,
         // dgamma, dbeta, mean and inv_std [c] device buffers (the caller's contract), mean

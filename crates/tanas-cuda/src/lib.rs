@@ -46,19 +46,22 @@ pub fn is_cudnn<B: 'static>() -> bool {
     }
 }
 
+/// What [`batch_norm`] returns: the output `[n, c, h, w]`, the batch mean and the biased
+/// batch variance per channel (`[c]`).
+pub type Normed<B> = (Tensor<B, 4>, Tensor<B, 1>, Tensor<B, 1>);
+
 /// BatchNorm of `x: [n, c, h, w]` with its own per-channel mean and biased variance, scaled
 /// by `gamma` and shifted by `beta` (`[c]`): `(output, mean, variance)`, the statistics not
 /// tracked by autodiff. One cuDNN call forward and one backward where `B` is [`CudnnCuda`]
 /// or `Autodiff<CudnnCuda>` and the tensors are f32; `None` on every other backend, without
 /// the `cuda` feature, or if cuDNN refuses the call (warned once): the caller then composes
 /// it from tensor ops. Running statistics are the caller's to update.
-#[allow(clippy::type_complexity)]
 pub fn batch_norm<B: Backend>(
     x: &Tensor<B, 4>,
     gamma: &Tensor<B, 1>,
     beta: &Tensor<B, 1>,
     epsilon: f64,
-) -> Option<(Tensor<B, 4>, Tensor<B, 1>, Tensor<B, 1>)> {
+) -> Option<Normed<B>> {
     #[cfg(feature = "cuda")]
     {
         batch_norm::batch_norm(x, gamma, beta, epsilon)
