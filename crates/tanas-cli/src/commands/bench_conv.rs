@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::Result;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::ops::{ConvOptions, FloatTensor, ModuleOps};
-use burn::tensor::{Distribution, Tensor};
+use burn::tensor::{Distribution, Tensor, TensorMetadata};
 use serde::Serialize;
 
 use crate::backend::BackendJob;
@@ -110,9 +110,7 @@ impl BackendJob for ConvJob {
             };
             let (x, w) = (normal(s.x), normal(s.w));
             let y = I::<B>::conv2d(x.clone(), w.clone(), None, options.clone());
-            let dy = normal(
-                Tensor::<I<B>, 4>::from_primitive(burn::tensor::TensorPrimitive::Float(y)).dims(),
-            );
+            let dy = normal(y.shape().dims::<4>());
             for pass in ["forward", "data", "weight"] {
                 let call = || match pass {
                     "forward" => I::<B>::conv2d(x.clone(), w.clone(), None, options.clone()),
