@@ -190,6 +190,25 @@ fn numel_of(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
 }
 
+/// `(||a - b||^2, ||b||^2)`, summed in f64: the parts of a relative L2 error of `a` against
+/// the reference `b` (equal lengths; extra values of the longer are ignored).
+pub fn squared_distance_and_norm(a: &[f32], b: &[f32]) -> (f64, f64) {
+    a.iter().zip(b).fold((0.0, 0.0), |(diff, norm), (&a, &b)| {
+        let (a, b) = (f64::from(a), f64::from(b));
+        (diff + (a - b).powi(2), norm + b.powi(2))
+    })
+}
+
+/// The relative L2 error `sqrt(diff / norm)` from [`squared_distance_and_norm`]'s parts; an
+/// all-zero reference compares absolutely (`sqrt(diff)`).
+pub fn relative_l2(diff: f64, norm: f64) -> f64 {
+    if norm > 0.0 {
+        (diff / norm).sqrt()
+    } else {
+        diff.sqrt()
+    }
+}
+
 impl FisherTensor {
     /// A tensor from its name, shape (PyTorch layout) and row-major values. Fails if the name is
     /// empty, the number of values does not match the shape, or a value is NaN, infinite or
@@ -401,17 +420,8 @@ impl FisherDiag {
     pub fn relative_error(&self, reference: &FisherDiag) -> Option<f64> {
         reference.tensors.iter().try_fold(0.0f64, |worst, r| {
             let t = self.get(r.name()).filter(|t| t.shape() == r.shape())?;
-            let (mut diff, mut norm) = (0.0f64, 0.0f64);
-            for (&a, &b) in t.values().iter().zip(r.values()) {
-                diff += (f64::from(a) - f64::from(b)).powi(2);
-                norm += f64::from(b).powi(2);
-            }
-            let err = if norm > 0.0 {
-                (diff / norm).sqrt()
-            } else {
-                diff.sqrt()
-            };
-            Some(worst.max(err))
+            let (diff, norm) = squared_distance_and_norm(t.values(), r.values());
+            Some(worst.max(relative_l2(diff, norm)))
         })
     }
 

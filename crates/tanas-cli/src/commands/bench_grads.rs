@@ -12,6 +12,7 @@ use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use tanas_data::batch::{INPUT_CHANNELS, INPUT_SIDE};
+use tanas_fisher::{relative_l2, squared_distance_and_norm};
 use tanas_zoo::{ModelSpec, ZooModel};
 
 use crate::backend::{BackendJob, CpuAutodiff, dispatch};
@@ -56,23 +57,12 @@ pub fn compare(spec: &ModelSpec, batch_size: usize, device: DeviceArg) -> Result
     };
     let cpu = dispatch(DeviceArg::Cpu, job(weights.clone()))?;
     let dev = dispatch(device, job(weights))?;
-    let relative = |diff: f64, norm: f64| {
-        if norm > 0.0 {
-            (diff / norm).sqrt()
-        } else {
-            diff.sqrt()
-        }
-    };
     let (mut total_diff, mut total_norm) = (0.0f64, 0.0f64);
     let (mut worst_tensor_error, mut worst_tensor) = (0.0f64, String::new());
     for ((name, g), (_, r)) in dev.grads.iter().zip(&cpu.grads) {
-        let (mut diff, mut norm) = (0.0f64, 0.0f64);
-        for (&a, &b) in g.iter().zip(r) {
-            diff += (f64::from(a) - f64::from(b)).powi(2);
-            norm += f64::from(b).powi(2);
-        }
+        let (diff, norm) = squared_distance_and_norm(g, r);
         (total_diff, total_norm) = (total_diff + diff, total_norm + norm);
-        let err = relative(diff, norm);
+        let err = relative_l2(diff, norm);
         // A NaN must not hide behind `max`: the first one stays.
         if !worst_tensor_error.is_nan() && (err.is_nan() || err > worst_tensor_error) {
             (worst_tensor_error, worst_tensor) = (err, name.clone());
@@ -83,7 +73,7 @@ pub fn compare(spec: &ModelSpec, batch_size: usize, device: DeviceArg) -> Result
         batch_size,
         loss: dev.loss,
         cpu_loss: cpu.loss,
-        relative_error: relative(total_diff, total_norm),
+        relative_error: relative_l2(total_diff, total_norm),
         worst_tensor_error,
         worst_tensor,
         tensors: cpu.grads.len(),
