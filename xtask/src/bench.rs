@@ -295,11 +295,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 let call: Vec<&str> = call.iter().map(String::as_str).collect();
                 for row in rows_of(tanas.json(&call)?)? {
                     // Each number as soon as it is measured: a run cut short keeps them.
-                    let key = if what == "train" {
-                        "images_per_second"
-                    } else {
-                        "exact_s"
-                    };
+                    let key = main_key(what);
                     eprintln!(
                         "{at}: tanas on {device}: {key} {}",
                         row.get(key).unwrap_or(&Value::Null)
@@ -385,6 +381,16 @@ fn tagged(row: Map<String, Value>, side: &str, network: &str, round: usize) -> M
     out
 }
 
+/// The column a benchmark's ratios are taken of: training images/s, or the exact Fisher's
+/// seconds.
+fn main_key(what: &str) -> &'static str {
+    if what == "train" {
+        "images_per_second"
+    } else {
+        "exact_s"
+    }
+}
+
 /// What the ratio columns mean.
 fn legend(what: &str) -> &'static str {
     if what == "train" {
@@ -412,11 +418,7 @@ fn summary(what: &str, rows: &[Measured], devices: &[String]) -> Value {
             labels.push(&m.network);
         }
     }
-    let main = if what == "train" {
-        "images_per_second"
-    } else {
-        "exact_s"
-    };
+    let main = main_key(what);
     let num = |r: Option<&Map<String, Value>>, key: &str| {
         r.and_then(|r| r.get(key)).and_then(Value::as_f64)
     };
